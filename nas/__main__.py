@@ -1,0 +1,3 @@
+from nas.cli import main
+
+main()

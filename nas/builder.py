@@ -1,0 +1,115 @@
+"""The only place that constructs layers: `build(arch) -> nn.Module`."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nas.arch import Arch, Layer, se_channels
+
+_ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish}
+
+
+def _act(name: str) -> nn.Module:
+    return _ACTIVATIONS[name](inplace=True)
+
+
+def _conv_bn(cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1,
+             act: str | None = None) -> nn.Sequential:
+    layers = [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
+              nn.BatchNorm2d(cout)]
+    if act is not None:
+        layers.append(_act(act))
+    return nn.Sequential(*layers)
+
+
+class SqueezeExcite(nn.Module):
+    """Global pool, 1x1 down to make_divisible(exp // 4, 8), ReLU, 1x1 up, hard-sigmoid gate."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        squeeze = se_channels(channels)
+        self.fc1 = nn.Conv2d(channels, squeeze, 1)
+        self.fc2 = nn.Conv2d(squeeze, channels, 1)
+        self.relu = nn.ReLU(inplace=True)
+        self.gate = nn.Hardsigmoid(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean((2, 3), keepdim=True)
+        return x * self.gate(self.fc2(self.relu(self.fc1(s))))
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2/V3 block: [1x1 expand] -> kxk depthwise -> [SE] -> linear 1x1 project [+ x]."""
+
+    def __init__(self, layer: Layer):
+        super().__init__()
+        parts = []
+        if layer.exp != layer.cin:
+            parts.append(_conv_bn(layer.cin, layer.exp, act=layer.act))
+        parts.append(_conv_bn(layer.exp, layer.exp, layer.kernel, layer.stride, layer.exp, layer.act))
+        if layer.se:
+            parts.append(SqueezeExcite(layer.exp))
+        parts.append(_conv_bn(layer.exp, layer.cout))
+        self.body = nn.Sequential(*parts)
+        self.residual = layer.residual
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x)
+        return x + y if self.residual else y
+
+
+def _depthwise_separable(layer: Layer) -> nn.Sequential:
+    """MobileNetV1 block: kxk depthwise + BN + act, 1x1 pointwise + BN + act; no residual."""
+    return nn.Sequential(
+        _conv_bn(layer.cin, layer.cin, layer.kernel, layer.stride, layer.cin, layer.act),
+        _conv_bn(layer.cin, layer.cout, act=layer.act))
+
+
+class MobileNet(nn.Module):
+    """A network built from an `Arch`: stem, blocks, head convolution, pooling, classifier."""
+
+    def __init__(self, arch: Arch):
+        super().__init__()
+        self.arch = arch
+        layers = arch.layers()
+        stem = layers[0]
+        self.stem = _conv_bn(3, stem.cout, stem.kernel, stem.stride, act=stem.act)
+        body = [l for l in layers if l.kind in ("ir", "ds")]
+        self.blocks = nn.Sequential(*[InvertedResidual(l) if l.kind == "ir" else _depthwise_separable(l)
+                                      for l in body])
+        conv = [l for l in layers if l.kind == "conv"]
+        self.head_conv = _conv_bn(conv[0].cin, conv[0].cout, act=conv[0].act) if conv else nn.Identity()
+        fcs = [l for l in layers if l.kind == "fc"]
+        hidden = [nn.Linear(l.cin, l.cout) for l in fcs[:-1]]
+        self.hidden = nn.Sequential(hidden[0], _act(fcs[0].act)) if hidden else nn.Identity()
+        self.dropout = nn.Dropout(arch.head.dropout)
+        self.classifier = nn.Linear(fcs[-1].cin, fcs[-1].cout)
+        _init_weights(self)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features (N, C) before the hidden layer and classifier."""
+        return self.head_conv(self.blocks(self.stem(x))).mean((2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(self.hidden(self.features(x))))
+
+
+def _init_weights(model: nn.Module) -> None:
+    # The torchvision MobileNet initialisation, so trained accuracies are comparable.
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
+def build(arch: Arch) -> MobileNet:
+    """Build the PyTorch module for an architecture (width multiplier applied)."""
+    return MobileNet(arch)

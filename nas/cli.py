@@ -1,0 +1,134 @@
+"""The `nas` command line. Each command parses, calls one library function, prints."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import Any, Callable
+
+import click
+
+from nas.errors import NasError
+
+
+class NasGroup(click.Group):
+    """A click group whose usage errors and NasErrors become one line and exit code 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except NasError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+        except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(130)
+        except click.ClickException as e:
+            ctx = getattr(e, "ctx", None)
+            hint = f" (try '{ctx.command_path} --help')" if ctx is not None else ""
+            click.echo(f"error: {e.format_message()}{hint}", err=True)
+            sys.exit(2)
+
+
+def arch_options(f: Callable) -> Callable:
+    """The ARCH argument and the alpha / rho overrides every architecture command accepts."""
+    f = click.option("--resolution", type=int, default=None, help="Override rho: input side in pixels.")(f)
+    f = click.option("--width", type=float, default=None, help="Override alpha: width multiplier.")(f)
+    return click.argument("arch")(f)
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+def print_table(rows: list[dict], columns: list[str]) -> None:
+    """Rows as an aligned text table; numbers right-aligned."""
+    cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c)
+              for i, c in enumerate(columns)]
+    numeric = [all(isinstance(r.get(c), (int, float)) or r.get(c) is None for r in rows) for c in columns]
+    line = lambda vals: "  ".join(v.rjust(w) if n else v.ljust(w)
+                                  for v, w, n in zip(vals, widths, numeric)).rstrip()
+    click.echo(line(columns))
+    click.echo(line(["-" * w for w in widths]))
+    for row in cells:
+        click.echo(line(row))
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:,.2f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+@click.group(cls=NasGroup)
+@click.version_option(package_name="nas")
+def main() -> None:
+    """Hardware-aware architecture search for MobileNetV3-style networks."""
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def baselines(as_json: bool) -> None:
+    """List the shipped baseline architectures with their size and cost."""
+    from nas.baselines import baseline_names, load_baseline
+    from nas.cost import arch_cost
+
+    rows = []
+    for name in baseline_names():
+        arch = load_baseline(name)
+        cost = arch_cost(arch)
+        rows.append({"name": name, "resolution": arch.resolution, "width_mult": arch.width_mult,
+                     "blocks": len(arch.blocks), "params": cost.params, "madds": cost.madds})
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows, ["name", "resolution", "width_mult", "blocks", "params", "madds"])
+
+
+@main.command()
+@arch_options
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def show(arch: str, width: float | None, resolution: int | None, as_json: bool) -> None:
+    """Show an architecture (baseline name, JSON file or block string) block by block."""
+    from nas.report_arch import describe
+    from nas.resolve import resolve_arch
+
+    info = describe(resolve_arch(arch, width, resolution))
+    if as_json:
+        print_json(info)
+        return
+    click.echo(f"{info['name']}: {info['resolution']}x{info['resolution']} input, "
+               f"width x{info['width_mult']}")
+    print_table(info["blocks"], [c for c in info["blocks"][0] if c != "key"])
+    totals = f"total: {info['params']:,} parameters, {info['madds'] / 1e6:,.1f} M multiply-adds"
+    for target, ms in info.get("latency_ms", {}).items():
+        totals += f", {ms:.1f} ms on {target}"
+    click.echo(totals)
+
+
+def _register_optional_commands() -> None:
+    # Commands of later modules register themselves here so this file stays a thin index.
+    import importlib
+
+    for module in ("nas.cli_latency", "nas.cli_train", "nas.cli_search", "nas.cli_export"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+            continue
+        mod.register(main)
+
+
+_register_optional_commands()

@@ -1,0 +1,32 @@
+"""A readable per-block description of an architecture (what `nas show` prints)."""
+
+from __future__ import annotations
+
+from nas.arch import Arch
+from nas.cost import arch_cost, layer_costs
+
+
+def describe(arch: Arch) -> dict:
+    """`{"name", "params", "madds", "resolution", "width_mult", "blocks": [...]}`: one row per op
+    with input size, channels, kernel, expansion, SE, activation, stride, params and MAdds."""
+    rows = []
+    for i, (layer, cost) in enumerate(layer_costs(arch)):
+        rows.append({"op": i, "kind": layer.kind, "input": f"{layer.size}x{layer.size}x{layer.cin}",
+                     "exp": layer.exp or None, "out": layer.cout,
+                     "kernel": layer.kernel, "stride": layer.stride, "se": layer.se,
+                     "act": layer.act, "params": cost.params, "madds": cost.madds, "key": layer.key})
+    total = arch_cost(arch)
+    info = {"name": arch.name, "params": total.params, "madds": total.madds,
+            "resolution": arch.resolution, "width_mult": arch.width_mult, "blocks": rows}
+    latency = _latency_per_target(arch)
+    if latency:
+        info["latency_ms"] = latency
+    return info
+
+
+def _latency_per_target(arch: Arch) -> dict[str, float]:
+    try:
+        from nas.latency import predict_all_targets
+    except ImportError:
+        return {}
+    return predict_all_targets(arch)

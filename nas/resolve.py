@@ -1,0 +1,33 @@
+"""Turn what a user types for ARCH into an architecture: a baseline name, a JSON file, or a
+timm-style block string."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from nas.arch import Arch, load_arch
+from nas.baselines import baseline_names, load_baseline
+from nas.blockstring import decode_blocks, looks_like_block_string
+from nas.errors import NasError
+
+
+def resolve_arch(text: str, width: float | None = None, resolution: int | None = None,
+                 num_classes: int | None = None) -> Arch:
+    """The architecture named by `text`, with optional alpha / rho / class-count overrides.
+
+    A block string (`ir_r1_k3_s1_e1_c16_nre ir_r1_k3_s2_e4_c24_nre ...`) takes its stem and head
+    from MobileNetV3-Large.
+    """
+    if text in baseline_names():
+        arch = load_baseline(text)
+    elif Path(text).suffix == ".json" or Path(text).exists():
+        arch = load_arch(text)
+    elif looks_like_block_string(text):
+        template = load_baseline("mobilenet_v3_large")
+        arch = replace(template, name="from_block_string",
+                       blocks=decode_blocks(text, template.stem.out))
+    else:
+        raise NasError(f"architecture {text!r} is neither a baseline ({', '.join(baseline_names())}), "
+                       f"a JSON file, nor a block string like 'ir_r1_k3_s1_e1_c16_nre'")
+    return arch.with_overrides(width=width, resolution=resolution, num_classes=num_classes)

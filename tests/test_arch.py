@@ -1,0 +1,110 @@
+import json
+import random
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from nas.arch import (arch_from_dict, arch_to_dict, dumps_arch, load_arch, loads_arch, make_divisible,
+                      save_arch)
+from nas.baselines import baseline_names, load_baseline
+from nas.errors import NasError
+from nas.paths import BASELINES
+from nas.space import load_space, random_arch
+
+
+def v3_large_dict():
+    return json.loads((BASELINES / "mobilenet_v3_large.json").read_text())
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small"])
+def test_baseline_file_round_trips_byte_for_byte(name):
+    text = (BASELINES / f"{name}.json").read_text()
+    assert dumps_arch(loads_arch(text)) == text
+
+
+def test_baselines_are_the_four_mobilenets():
+    assert baseline_names() == ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small"]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 10_000))
+def test_random_space_arch_round_trips_through_json(seed):
+    arch = random_arch(load_space(), random.Random(seed))
+    assert loads_arch(dumps_arch(arch)) == arch
+    assert arch_to_dict(arch_from_dict(arch_to_dict(arch))) == arch_to_dict(arch)
+
+
+def test_save_then_load_gives_the_same_arch(tmp_path):
+    arch = load_baseline("mobilenet_v1")
+    assert load_arch(save_arch(arch, tmp_path / "a.json")) == arch
+
+
+def test_ds_block_without_exp_and_se_round_trips():
+    arch = load_baseline("mobilenet_v1")
+    assert "exp" not in arch_to_dict(arch)["blocks"][0]
+    assert arch.blocks[0].exp is None
+
+
+@pytest.mark.parametrize("value,expected", [(16, 16), (20, 24), (3.5, 8), (91, 88), (83, 80), (12, 16), (72 * 0.75, 56)])
+def test_make_divisible_rounds_to_nearest_multiple_of_8_within_90_percent(value, expected):
+    assert make_divisible(value, 8) == expected
+
+
+@pytest.mark.parametrize("mutate,field", [
+    (lambda d: d["blocks"][0].update(kernel=4), "blocks[0].kernel"),
+    (lambda d: d["blocks"][1].update(stride=3), "blocks[1].stride"),
+    (lambda d: d["blocks"][2].update(out=0), "blocks[2].out"),
+    (lambda d: d["blocks"][2].update(exp="72"), "blocks[2].exp"),
+    (lambda d: d["blocks"][0].update(act="gelu"), "blocks[0].act"),
+    (lambda d: d["blocks"][0].update(se="yes"), "blocks[0].se"),
+    (lambda d: d["blocks"][0].update(colour=1), "blocks[0].colour"),
+    (lambda d: d.update(depth=3), "arch.depth"),
+    (lambda d: d.update(resolution=-1), "resolution"),
+    (lambda d: d.update(width_mult=0), "width_mult"),
+    (lambda d: d["head"].update(dropout=1.5), "head.dropout"),
+    (lambda d: d["stem"].update(out=True), "stem.out"),
+    (lambda d: d["blocks"][0].pop("type"), "blocks[0].type"),
+    (lambda d: d.update(blocks=[]), "blocks"),
+])
+def test_bad_field_is_named_in_one_line(mutate, field):
+    d = v3_large_dict()
+    mutate(d)
+    with pytest.raises(NasError) as e:
+        arch_from_dict(d)
+    message = str(e.value)
+    assert message.startswith(field) and "\n" not in message
+
+
+def test_ds_block_with_exp_other_than_input_is_rejected():
+    d = json.loads((BASELINES / "mobilenet_v1.json").read_text())
+    d["blocks"][0]["exp"] = 64
+    with pytest.raises(NasError, match=r"blocks\[0\]\.exp: 64 .*input channels \(32\)"):
+        arch_from_dict(d)
+
+
+def test_malformed_json_names_line_and_column():
+    with pytest.raises(NasError, match="malformed JSON at line 1 column"):
+        loads_arch('{"name": ')
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(NasError, match="no such architecture file"):
+        load_arch(tmp_path / "nope.json")
+
+
+def test_overrides_set_alpha_and_rho_without_touching_the_original():
+    arch = load_baseline("mobilenet_v2")
+    small = arch.with_overrides(width=0.75, resolution=160)
+    assert (small.width_mult, small.resolution) == (0.75, 160)
+    assert (arch.width_mult, arch.resolution) == (1.0, 224)
+
+
+def test_width_mult_scales_every_channel_count():
+    layers = load_baseline("mobilenet_v3_large").with_overrides(width=0.5).layers()
+    assert layers[0].cout == 8  # stem 16 -> 8
+    assert layers[1].exp == 8 and layers[-3].cout == 480 and layers[-2].cout == 640
+
+
+def test_layer_key_is_canonical():
+    layer = load_baseline("mobilenet_v3_large").layers()[4]
+    assert layer.key == "ir-56x56x24-e72-o40-k5-s2-se1-relu"
