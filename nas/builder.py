@@ -113,3 +113,30 @@ def _init_weights(model: nn.Module) -> None:
 def build(arch: Arch) -> MobileNet:
     """Build the PyTorch module for an architecture (width multiplier applied)."""
     return MobileNet(arch)
+
+
+class _GlobalMean(nn.Module):
+    """The global average pool `MobileNet.features` applies, as a module of its own."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3))
+
+
+def build_layer(layer: Layer) -> nn.Module:
+    """The module of one op exactly as `build` makes it inside a network (for timing it alone).
+
+    Input: (1, cin, size, size) tensors; "fc" takes (1, cin). "pool" averages to (1, cin)."""
+    if layer.kind == "stem":
+        return _conv_bn(layer.cin, layer.cout, layer.kernel, layer.stride, act=layer.act)
+    if layer.kind == "ir":
+        return InvertedResidual(layer)
+    if layer.kind == "ds":
+        return _depthwise_separable(layer)
+    if layer.kind == "conv":
+        return _conv_bn(layer.cin, layer.cout, act=layer.act)
+    if layer.kind == "pool":
+        return _GlobalMean()
+    if layer.kind == "fc":
+        linear = nn.Linear(layer.cin, layer.cout)
+        return linear if layer.act == "none" else nn.Sequential(linear, _act(layer.act))
+    raise ValueError(f"unknown layer kind {layer.kind!r}")

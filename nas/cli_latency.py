@@ -1,0 +1,181 @@
+"""`nas latency ...`: predict, list targets, build a table here, derive the pixel table, validate."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from nas.cli import arch_options, print_json, print_table
+from nas.errors import NasError
+
+
+def register(main: click.Group) -> None:
+    main.add_command(latency_group)
+
+
+@click.group("latency")
+def latency_group() -> None:
+    """Per-device latency tables: predict, build, derive, validate."""
+
+
+def _progress(label: str):
+    from tqdm import tqdm
+
+    def wrap(batches, total):
+        bar = tqdm(total=total, desc=label, unit="op", file=click.get_text_stream("stderr"))
+        for batch in batches:
+            yield batch
+            bar.update(len(batch))
+        bar.close()
+    return wrap
+
+
+@latency_group.command("predict")
+@arch_options
+@click.option("--target", "-t", required=True, help="A table of latency_tables/ (see 'nas latency targets').")
+@click.option("--strict", is_flag=True, help="Fail when an op is missing from the table instead of modelling it.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def predict(arch: str, width: float | None, resolution: int | None, target: str, strict: bool,
+            as_json: bool) -> None:
+    """Predict ARCH's latency on a target, op by op."""
+    from nas.latency import predict_latency
+    from nas.resolve import resolve_arch
+
+    p = predict_latency(resolve_arch(arch, width, resolution), target, strict=strict)
+    if as_json:
+        print_json(p.to_dict())
+        return
+    print_table([{**b, "ms": f"{b['ms']:9.4f}"} for b in p.blocks], ["op", "kind", "key", "ms", "source"])
+    click.echo(f"sum of ops {p.latency_ms - p.overhead_ms:.3f} ms, overhead model {p.overhead_ms:+.3f} ms")
+    click.echo(f"latency: {p.latency_ms:.2f} ms on {target} ({p.runtime_version or p.runtime}, "
+               f"{p.threads} thread{'s' if p.threads != 1 else ''})")
+    if p.n_modelled:
+        click.echo(f"note: {p.n_modelled} of {len(p.blocks)} ops are not in the table and were predicted "
+                   f"by the op model (source 'model'); --strict makes that an error")
+
+
+@latency_group.command("targets")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def targets(as_json: bool) -> None:
+    """List the latency tables: device, runtime, threads, measured or derived."""
+    from nas.latency import known_targets, load_target
+
+    rows = []
+    for name in known_targets():
+        h = load_target(name).header
+        rows.append({"name": name, "device": h.get("device", ""), "runtime": h.get("runtime", ""),
+                     "version": h.get("runtime_version", ""), "threads": h.get("threads"),
+                     "method": h.get("method", ""), "ops": len(load_target(name).table.rows),
+                     "date": str(h.get("date", ""))})
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows, ["name", "method", "device", "runtime", "version", "threads", "ops", "date"])
+
+
+@latency_group.command("build")
+@click.option("--target", "-t", required=True, help="Name of the table to write (latency_tables/NAME.csv).")
+@click.option("--runtime", type=click.Choice(["onnxruntime", "torch"]), default="onnxruntime", show_default=True)
+@click.option("--threads", type=int, default=1, show_default=True, help="Threads the runtime may use.")
+@click.option("--space", "space_file", default=None, help="Search-space YAML (default: search_spaces/mobilenet_v3.yaml).")
+@click.option("--samples", type=int, default=400, show_default=True,
+              help="Time the ops of this many random architectures (plus baselines and every head op).")
+@click.option("--calibration", type=int, default=40, show_default=True,
+              help="Of those, measure this many end to end to fit the overhead model (0: skip).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def build(target: str, runtime: str, threads: int, space_file: str | None, samples: int,
+          calibration: int, as_json: bool) -> None:
+    """Time the op signatures of a search space on this machine into a table (resumable)."""
+    from nas.latency.build import build_table
+    from nas.space import load_space
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", target):
+        raise NasError(f"target {target!r} is not allowed; expected letters, digits, '-', '_' or '.'")
+    r = build_table(target, load_space(space_file), runtime, threads, samples, calibration,
+                    progress=_progress(f"timing ops ({runtime}, {threads} thread(s))"))
+    out = {"table": str(r.path), "timed": r.timed, "reused": r.reused,
+           "op_model_cv_mape_pct": r.op_model_cv_mape_pct, "calibration_mape_pct": r.calibration_mape_pct}
+    if as_json:
+        print_json(out)
+    else:
+        click.echo(f"{r.path}: timed {r.timed} ops, kept {r.reused} already measured; op model "
+                   f"cross-validated MAPE {r.op_model_cv_mape_pct} %; overhead model fit MAPE "
+                   f"{r.calibration_mape_pct} %")
+
+
+@latency_group.command("derive")
+@click.option("--target", "-t", default="pixel", show_default=True, help="Only 'pixel' is derived.")
+@click.option("--json", "as_json", is_flag=True, help="Print the derivation report as JSON.")
+def derive(target: str, as_json: bool) -> None:
+    """Derive the pixel table from the ProxylessNAS op table and published latencies."""
+    from nas.latency.pixel import derive_pixel, write_report
+
+    if target != "pixel":
+        raise NasError(f"target {target!r} cannot be derived; derivable targets: pixel")
+    d = derive_pixel()
+    report = write_report(d)
+    if as_json:
+        print_json({"fit": d.table.header["fit"], "op_model": d.op_model.to_dict(), "scale": d.scale,
+                    "networks": d.rows})
+        return
+    print_table([{**r, "era": str(r["era"])} for r in d.rows],
+                ["name", "era", "role", "published_ms", "predicted_ms", "error_pct"])
+    fit = d.table.header["fit"]
+    click.echo(f"fitted on {fit['fitted_networks']['networks']} networks: MAPE {fit['fitted_networks']['mape_pct']} %; "
+               f"held out {fit['holdout_networks']['networks']}: MAPE {fit['holdout_networks']['mape_pct']} %, "
+               f"{fit['holdout_networks']['within_10pct']} % within ±10 %")
+    click.echo(f"wrote latency_tables/pixel.csv and {report}")
+
+
+@latency_group.command("validate")
+@click.option("--target", "-t", required=True, help="A table measured on this machine.")
+@click.option("--samples", type=int, default=50, show_default=True, help="Random architectures to measure.")
+@click.option("--space", "space_file", default=None, help="Search-space YAML (default: search_spaces/mobilenet_v3.yaml).")
+@click.option("--no-missing", is_flag=True, help="Do not time the ops the table lacks.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def validate(target: str, samples: int, space_file: str | None, no_missing: bool, as_json: bool) -> None:
+    """Measure random networks and the baselines end to end; compare with predictions."""
+    from nas.latency.validate import validate as run
+    from nas.space import load_space
+
+    if samples < 3:
+        raise NasError(f"samples: {samples} is not allowed; expected an integer >= 3")
+    v = run(target, load_space(space_file), samples, measure_missing=not no_missing,
+            progress=_progress("timing ops the table lacks"))
+    if as_json:
+        print_json(v.report)
+        return
+    print_table(v.rows, list(v.rows[0]))
+    for name in ("as_shipped", "table_complete"):
+        for subset, m in v.report.get(name, {}).items():
+            click.echo(f"{name:15s} {subset:9s} n={m['n']:3d}  Spearman {m['spearman']:.3f}  MAPE {m['mape_pct']:.2f} %  "
+                       f"within ±10 % {m['within_10pct']:.1f} %  worst {m['max_abs_error_pct']:.1f} %")
+    n = v.report["naive_sum_of_ops"]
+    click.echo(f"naive sum of isolated ops / measured: {n['sum_over_measured_min']}-{n['sum_over_measured_max']}; "
+               f"overhead model {v.report['overhead_model']}")
+    if "op_model_on_missing_ops" in v.report:
+        m = v.report["op_model_on_missing_ops"]
+        click.echo(f"op model on {m['n']} ops the table lacks: MAPE {m['mape_pct']} %, {m['within_10pct']} % within ±10 %")
+    if "warning" in v.report:
+        click.echo(f"warning: {v.report['warning']}")
+    click.echo(f"plot: {v.png}")
+
+
+@latency_group.command("ops")
+@click.option("--space", "space_file", default=None, help="Search-space YAML (default: search_spaces/mobilenet_v3.yaml).")
+@click.option("--samples", type=int, default=400, show_default=True, help="Random architectures whose ops to list.")
+def ops(space_file: str | None, samples: int) -> None:
+    """Print, as table rows to fill in, the op signatures `build` would time (for a phone)."""
+    import csv
+    import sys
+
+    from nas.latency.build import build_layers
+    from nas.latency.table import COLUMNS
+    from nas.space import load_space
+
+    w = csv.writer(sys.stdout, lineterminator="\n")
+    w.writerow(COLUMNS)
+    for l in build_layers(load_space(space_file), samples):
+        w.writerow([l.key, l.kind, l.size, l.cin, l.exp, l.cout, l.kernel, l.stride, int(l.se), l.act,
+                    "", "", "", "", "measured"])

@@ -1,0 +1,260 @@
+"""Building a measured table: enumerate the op signatures a search space (and the baselines) can
+produce, time them on this machine, fit the per-op model, then the overhead model on whole
+networks. The table file is written as it goes, so an interrupted build resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from nas.arch import Arch, Layer, conv_out, make_divisible
+from nas.baselines import baseline_names, load_baseline
+from nas.errors import NasError
+from nas.latency.measure import (Canary, TimingPlan, arch_runner, check_runtime, cpu_name,
+                                 layer_runner, load_average, runtime_version)
+from nas.latency.model import (OpModel, choose_block, cross_validate, fit_op_model, fit_overhead,
+                               loo_overhead, network_terms)
+from nas.latency.predict import sum_of_ops
+from nas.latency.table import Row, Table, append_rows, read_table, start_table, write_table
+from nas.paths import EXPERIMENTS, LATENCY_TABLES
+from nas.space import Space, random_arch, sample_arch
+
+CALIBRATION_SEED = 1   # the build's random architectures; the first ones calibrate the overhead
+VALIDATION_SEED = 2    # validation draws from another stream, so the two sets are disjoint
+BATCH = 40             # ops timed together (interleaved); a batch is appended when done
+
+
+def table_path(target: str) -> Path:
+    return LATENCY_TABLES / f"{target}.csv"
+
+
+# ---------------------------------------------------------------- enumerating signatures
+
+def head_layers(space: Space) -> list[Layer]:
+    """Every stem, head conv, pool and classifier signature the space can produce."""
+    out: dict[str, Layer] = {}
+    last = len(space.stages) - 1
+    for res in space.resolution:
+        for alpha in space.width_mult:
+            for width in space.stages[last].width:
+                for hidden in space.head_hidden:
+                    fixed = {"resolution": res, "width_mult": alpha, "head_hidden": hidden,
+                             f"s{last}_width": width}
+                    arch = sample_arch(space, lambda name, choices: fixed.get(name, choices[0]))
+                    out.update((l.key, l) for l in arch.layers() if l.kind not in ("ir", "ds"))
+    return list(out.values())
+
+
+def space_block_count(space: Space) -> int:
+    """How many distinct block signatures the space can produce (over every alpha and rho)."""
+    keys: set[str] = set()
+    for res in space.resolution:
+        for alpha in space.width_mult:
+            ch = (lambda c: c) if alpha == 1.0 else (lambda c, a=alpha: make_divisible(c * a, 8))
+            size = conv_out(res, space.stem.stride)
+            prev = {space.stem.out}
+            for st in space.stages:
+                out_size = conv_out(size, st.stride)
+                for cin_w in prev:
+                    for w in st.width:
+                        for e in st.expand:
+                            for k in st.kernel:
+                                for se in st.se:
+                                    for act in st.act:
+                                        cin, cout = ch(cin_w), ch(w)
+                                        exp = cin if e == 1 else make_divisible(cin * e, 8)
+                                        keys.add(Layer("ir", size, cin, cout, k, st.stride, exp, se, act).key)
+                                        if max(st.depth) > 1:
+                                            exp2 = cout if e == 1 else make_divisible(cout * e, 8)
+                                            keys.add(Layer("ir", out_size, cout, cout, k, 1, exp2, se, act).key)
+                prev, size = set(st.width), out_size
+    return len(keys)
+
+
+def calibration_archs(space: Space, count: int) -> list[Arch]:
+    """The build's random architectures (seed CALIBRATION_SEED), in order."""
+    rng = random.Random(CALIBRATION_SEED)
+    return [random_arch(space, rng, f"cal{i:03d}") for i in range(count)]
+
+
+def validation_archs(space: Space, count: int) -> list[Arch]:
+    """Random architectures for validation, from a stream disjoint from the build's."""
+    rng = random.Random(VALIDATION_SEED)
+    return [random_arch(space, rng, f"val{i:03d}") for i in range(count)]
+
+
+def build_layers(space: Space, samples: int, baselines: bool = True) -> list[Layer]:
+    """What a build times, in order: the baselines' ops, every head signature, then the ops of
+    `samples` random architectures."""
+    out: dict[str, Layer] = {}
+    for name in baseline_names() if baselines else []:
+        out.update((l.key, l) for l in load_baseline(name).layers())
+    out.update((l.key, l) for l in head_layers(space))
+    for arch in calibration_archs(space, samples):
+        out.update((l.key, l) for l in arch.layers())
+    return list(out.values())
+
+
+# ---------------------------------------------------------------- the build
+
+@dataclass(frozen=True)
+class BuildResult:
+    path: Path
+    timed: int            # ops timed in this run
+    reused: int           # ops already in the table (resumed)
+    op_model_cv_mape_pct: float
+    calibration_mape_pct: float | None
+
+
+def _measured_header(target: str, runtime: str, threads: int, space: Space, samples: int,
+                     plan: TimingPlan) -> dict:
+    return {
+        "target": target, "device": f"{cpu_name()} (this machine)", "runtime": runtime,
+        "runtime_version": runtime_version(runtime), "threads": threads,
+        "date": datetime.date.today().isoformat(), "method": "measured",
+        "how": (f"Each op built alone by nas.builder.build_layer, batch 1, float32, "
+                f"{'exported to ONNX (opset 17) and ' if runtime == 'onnxruntime' else ''}"
+                f"run on {threads} thread(s); {plan.warmup} warm-up runs, then single-run samples "
+                f"({plan.min_samples}-{plan.max_samples}, about {plan.budget_s}s per op) in "
+                f"{plan.rounds} interleaved rounds over batches of {BATCH} ops plus 2 canary ops "
+                f"(a batch is timed again when the canaries run over 8 % slow); 1-thread runs are "
+                f"timed on the thread's CPU clock, others on the wall clock; ms is the "
+                f"{plan.quantile:.0%} quantile of the samples left after rejecting those beyond 3 "
+                f"scaled MADs (interference only adds time). Ops: the baselines', every head "
+                f"signature, and those of {samples} random architectures of {Path(space.path).name} "
+                f"(seed {CALIBRATION_SEED}); other ops come from op_model."),
+        "key_format": "<kind>-<H>x<W>x<C>-e<exp>-o<out>-k<kernel>-s<stride>-se<0|1>-<act>",
+        "space": Path(space.path).name, "samples": samples,
+    }
+
+
+def _check_same_setup(table: Table, runtime: str, threads: int, path: Path) -> None:
+    old = (table.header.get("runtime"), table.header.get("threads"))
+    if table.rows and old != (runtime, threads):
+        raise NasError(f"{path}: was measured with runtime {old[0]} on {old[1]} thread(s), not "
+                       f"{runtime} on {threads}; use the same --runtime/--threads or another --target")
+
+
+def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads: int = 1,
+                samples: int = 100, calibration: int = 40, plan: TimingPlan = TimingPlan(),
+                path: Path | None = None, progress: Callable[[Iterable, int], Iterable] | None = None,
+                baselines: bool = True) -> BuildResult:
+    """Time every op of `build_layers(space, samples)` missing from the table, fit the op model
+    on the table, then measure `calibration` of the build's random networks end to end and fit
+    the overhead model. Writes `latency_tables/<target>.csv` (or `path`) as it goes."""
+    check_runtime(runtime)
+    if threads < 1:
+        raise NasError(f"threads: {threads} is not allowed; expected an integer >= 1")
+    if calibration > samples:
+        raise NasError(f"calibration: {calibration} is not allowed; expected at most --samples ({samples})")
+    path = Path(path or table_path(target))
+    existing = read_table(path) if path.exists() else None
+    if existing is not None:
+        _check_same_setup(existing, runtime, threads, path)
+    load_before = load_average()
+    table = start_table(path, _measured_header(target, runtime, threads, space, samples, plan))
+    wanted = build_layers(space, samples, baselines)
+    todo = [l for l in wanted if l.key not in table.rows]
+    reused = len(wanted) - len(todo)
+    batches = [todo[i:i + BATCH] for i in range(0, len(todo), BATCH)]
+    canary = Canary(runtime, threads, plan)
+    bar = progress(batches, len(todo)) if progress else batches
+    for i, batch in enumerate(bar):
+        runners = {l.key: layer_runner(l, runtime, threads) for l in batch}
+        timings = canary.time(runners, seed=i)
+        rows = [Row(l, t.ms, t.mean_ms, t.std_ms, t.count, "measured")
+                for l, t in ((l, timings[l.key]) for l in batch)]
+        append_rows(path, rows)
+        table.rows.update((r.key, r) for r in rows)
+    table = read_table(path)
+    if batches:
+        table.header["contention"] = canary.summary()
+    cv = fit_table_model(table)
+    cal_mape = None
+    if calibration > 0:
+        reference = table.header.get("contention", {}).get("canary_ms") or canary.summary()["canary_ms"]
+        cal_canary = Canary(runtime, threads, network_plan(plan), networks=True, reference=reference)
+        cal_mape = calibrate(table, calibration_archs(space, calibration), runtime, threads, plan, cal_canary)
+        table.header["calibration_contention"] = cal_canary.summary()
+    table.header["load_average"] = {"before": load_before, "after": load_average()}
+    write_table(table, path)
+    return BuildResult(path, len(todo), reused, cv, cal_mape)
+
+
+def fit_table_model(table: Table) -> float:
+    """Fit the op model on the table's measured rows into its header (channel block chosen by
+    cross-validation, one coefficient set per group of op kinds); returns the 5-fold
+    cross-validated MAPE (percent) of predicting a measured op the model did not see."""
+    rows = table.measured()
+    layers, ms = [r.layer for r in rows], np.array([r.ms for r in rows])
+    block, scores = choose_block(layers, ms)
+    model = fit_op_model(layers, ms, block=block, by_group=True)
+    cv = cross_validate(layers, ms, folds=5, block=block, by_group=True)
+    err = np.abs(cv / ms - 1)
+    table.header["op_model"] = model.to_dict()
+    table.header["op_model_fit"] = {
+        "ops": len(rows), "cv_mape_pct": round(float(err.mean()) * 100, 2),
+        "cv_within_10pct": round(float(np.mean(err < 0.1)) * 100, 1),
+        "cv": "5-fold over the measured rows",
+        "block_cv_mape_pct": {b: round(v * 100, 2) for b, v in scores.items()}}
+    return round(float(err.mean()) * 100, 2)
+
+
+NETWORK_BATCH = 16
+
+
+def network_plan(plan: TimingPlan) -> TimingPlan:
+    return replace(plan, rounds=max(plan.rounds, 12), min_samples=36, max_samples=120, budget_s=0.4)
+
+
+def measure_archs(archs: list[Arch], runtime: str, threads: int, plan: TimingPlan,
+                  canary: Canary | None = None) -> list[float]:
+    """End-to-end milliseconds of each network (the plan's quantile), timed interleaved in
+    batches of NETWORK_BATCH with the canaries (pass one made with networks=True)."""
+    plan = network_plan(plan)
+    canary = canary or Canary(runtime, threads, plan, networks=True)
+    out: list[float] = []
+    for i in range(0, len(archs), NETWORK_BATCH):
+        chunk = archs[i:i + NETWORK_BATCH]
+        runners = {j: arch_runner(a, runtime, threads) for j, a in enumerate(chunk)}
+        timings = canary.time(runners, seed=1000 + i, plan=plan)
+        out.extend(timings[j].ms for j in range(len(chunk)))
+    return out
+
+
+def calibrate(table: Table, archs: list[Arch], runtime: str, threads: int, plan: TimingPlan,
+              canary: Canary | None = None) -> float:
+    """Measure `archs` end to end, fit the overhead model into the table header, and write the
+    measurements to experiments/latency/<target>-calibration.csv. Returns the fit's MAPE (%)."""
+    model = OpModel.from_dict(table.header["op_model"])
+    measured = measure_archs(archs, runtime, threads, plan, canary)
+    sums = [sum_of_ops(table, a, model) for a in archs]
+    terms = [network_terms(a, s) for a, s in zip(archs, sums)]
+    overhead = fit_overhead(terms, measured)
+    pred = np.array([overhead.apply(t) for t in terms])
+    err = np.abs(pred / np.array(measured) - 1)
+    loo = np.abs(loo_overhead(terms, measured) / np.array(measured) - 1)
+    table.header["overhead"] = overhead.to_dict()
+    table.header["overhead_fit"] = {
+        "networks": len(archs), "mape_pct": round(float(err.mean()) * 100, 2),
+        "loo_mape_pct": round(float(loo.mean()) * 100, 2),
+        "loo_max_abs_error_pct": round(float(loo.max()) * 100, 1),
+        "sum_of_ops_over_measured": [round(float(min(np.array(sums) / measured)), 3),
+                                     round(float(max(np.array(sums) / measured)), 3)],
+        "data": f"experiments/latency/{table.target}-calibration.csv",
+        "set": f"the first {len(archs)} random architectures of the build (seed {CALIBRATION_SEED})"}
+    out = EXPERIMENTS / "latency" / f"{table.target}-calibration.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["arch", "resolution", "width_mult", "n_ops", "sum_of_ops_ms", "predicted_ms", "measured_ms"])
+        for a, t, s, p, m in zip(archs, terms, sums, pred, measured):
+            w.writerow([a.name, a.resolution, a.width_mult, int(t["n_ops"]), f"{s:.4f}", f"{p:.4f}", f"{m:.4f}"])
+    return round(float(err.mean()) * 100, 2)

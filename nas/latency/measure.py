@@ -1,0 +1,267 @@
+"""Timing ops and networks on this machine, built with `nas.builder`, run by torch or onnxruntime.
+
+Timings on a shared, loaded CPU are noisy, so every measurement here
+  * runs on a fixed number of threads (1 by default) with denormals flushed to zero,
+  * warms up first, then takes many single-run samples,
+  * interleaves: a batch of ops (or networks) is timed round-robin in shuffled order, so a burst
+    of load from another process spreads over all of them instead of spoiling one,
+  * rejects outliers (beyond 3 scaled MADs of the median) and reports a low quantile (the 10th
+    percentile by default) of the rest as the latency: interference only ever adds time, so the
+    fast samples are the uncontended ones. On this machine the median of one network drifted by
+    10-25 % between passes seconds apart, its 10th percentile by about half that;
+  * times on the thread's CPU clock when running on one thread: it stops while another process
+    holds the core, so time-slicing by other jobs drops out (on an idle machine it equals the
+    wall clock for this compute-bound work); several threads are timed on the wall clock;
+  * times "canary" ops (and for networks a canary network) with every batch and times the batch
+    again, after a pause, while they run slow against their reference (Canary). Contention for
+    cache and memory bandwidth, which the CPU clock does count, shows up there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import random
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Hashable, Sequence
+
+import numpy as np
+import torch
+
+from nas.arch import Arch, Layer
+from nas.builder import build, build_layer
+from nas.errors import NasError
+
+RUNTIMES = ("onnxruntime", "torch")
+Runner = Callable[[], object]
+
+
+def runtime_version(runtime: str) -> str:
+    """The version string of a runtime ("onnxruntime 1.32.0", "torch 2.13.0+cpu")."""
+    check_runtime(runtime)
+    if runtime == "torch":
+        return f"torch {torch.__version__}"
+    import onnxruntime
+    return f"onnxruntime {onnxruntime.__version__}"
+
+
+def check_runtime(runtime: str) -> str:
+    if runtime not in RUNTIMES:
+        raise NasError(f"runtime {runtime!r} is not allowed; expected one of {', '.join(RUNTIMES)}")
+    return runtime
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (or the platform's processor string)."""
+    with contextlib.suppress(OSError):
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    import platform
+    return platform.processor() or "unknown CPU"
+
+
+def load_average() -> float:
+    """The 1-minute load average (runnable processes), or -1 where the OS has none."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return -1.0
+
+
+# ---------------------------------------------------------------- runners
+
+def _example_input(layer: Layer) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0)
+    shape = (1, layer.cin) if layer.kind == "fc" else (1, layer.cin, layer.size, layer.size)
+    return torch.randn(shape, generator=gen)
+
+
+def _onnx_bytes(module: torch.nn.Module, x: torch.Tensor) -> bytes:
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (x,), buf, dynamo=False, opset_version=17,
+                          input_names=["x"], output_names=["y"], do_constant_folding=True)
+    return buf.getvalue()
+
+
+def make_runner(module: torch.nn.Module, x: torch.Tensor, runtime: str, threads: int) -> Runner:
+    """A zero-argument callable that runs one inference of `module` on `x`."""
+    check_runtime(runtime)
+    module = module.eval()
+    if runtime == "torch":
+        torch.set_num_threads(threads)
+        torch.set_flush_denormal(True)
+
+        def run() -> object:
+            with torch.inference_mode():
+                return module(x)
+        run.cpu_clock = threads == 1
+        return run
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    with torch.inference_mode():
+        model = _onnx_bytes(module, x)
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    feed = {"x": x.numpy()}
+
+    def run_session() -> object:
+        return session.run(None, feed)
+    run_session.cpu_clock = threads == 1
+    return run_session
+
+
+def layer_runner(layer: Layer, runtime: str, threads: int) -> Runner:
+    """A runner for one op, built by `nas.builder.build_layer`."""
+    torch.manual_seed(0)
+    return make_runner(build_layer(layer), _example_input(layer), runtime, threads)
+
+
+def arch_runner(arch: Arch, runtime: str, threads: int) -> Runner:
+    """A runner for a whole network (batch 1), built by `nas.builder.build`."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, arch.resolution, arch.resolution, generator=torch.Generator().manual_seed(0))
+    return make_runner(build(arch), x, runtime, threads)
+
+
+# ---------------------------------------------------------------- statistics and timing
+
+@dataclass(frozen=True)
+class Timing:
+    """Robust statistics of one op's or network's samples, in milliseconds."""
+
+    ms: float        # the latency: the plan's quantile of the kept samples
+    median_ms: float
+    mean_ms: float
+    std_ms: float
+    count: int       # samples kept
+    rejected: int    # samples dropped as outliers
+
+
+def robust_stats(samples_ms: Sequence[float], quantile: float = 0.5) -> Timing:
+    """Statistics of the samples within 3 scaled MADs (at least 5 %) of the median; the rest are
+    rejected as outliers (preemption, page faults). `ms` is the `quantile` of the kept samples."""
+    s = np.asarray(samples_ms, dtype=float)
+    med = float(np.median(s))
+    spread = max(3 * 1.4826 * float(np.median(np.abs(s - med))), 0.05 * med)
+    keep = s[np.abs(s - med) <= spread]
+    return Timing(float(np.quantile(keep, quantile)), float(np.median(keep)), float(keep.mean()),
+                  float(keep.std()), len(keep), len(s) - len(keep))
+
+
+@dataclass(frozen=True)
+class TimingPlan:
+    """How hard to time: warm-up runs, interleaved rounds, the per-item time budget, and the
+    quantile of the kept samples reported as the latency."""
+
+    warmup: int = 5
+    rounds: int = 10
+    min_samples: int = 30
+    max_samples: int = 200
+    budget_s: float = 0.25   # timed seconds per item (after warm-up)
+    quantile: float = 0.1
+    retries: int = 3         # times a batch is timed again while the canaries run slow
+
+
+def _one(run: Runner) -> float:
+    """Milliseconds of one call: thread CPU time for single-threaded runners, else wall time."""
+    clock = time.thread_time if getattr(run, "cpu_clock", False) else time.perf_counter
+    start = clock()
+    run()
+    return (clock() - start) * 1e3
+
+
+def time_interleaved(runners: dict[Hashable, Runner], plan: TimingPlan = TimingPlan(),
+                     seed: int = 0) -> dict[Hashable, Timing]:
+    """Time every runner: warm up, size its samples to the budget, then `plan.rounds` rounds in
+    shuffled order, each taking a share of every runner's samples. Milliseconds per inference."""
+    rng = random.Random(seed)
+    per_round: dict[Hashable, int] = {}
+    for key, run in runners.items():
+        warm = [_one(run) for _ in range(plan.warmup)]
+        estimate = max(min(warm), 1e-3)
+        total = int(min(plan.max_samples, max(plan.min_samples, plan.budget_s * 1e3 / estimate)))
+        per_round[key] = max(1, -(-total // plan.rounds))
+    samples: dict[Hashable, list[float]] = {k: [] for k in runners}
+    keys = list(runners)
+    for _ in range(plan.rounds):
+        rng.shuffle(keys)
+        for key in keys:
+            run = runners[key]
+            samples[key].extend(_one(run) for _ in range(per_round[key]))
+    return {k: robust_stats(v, plan.quantile) for k, v in samples.items()}
+
+
+# ---------------------------------------------------------------- guarding against contention
+
+CANARY_LAYERS = (Layer("ir", 28, 40, 40, 5, 1, 120, True, "hswish"),
+                 Layer("conv", 7, 160, 960, act="hswish"))
+CANARY_ARCH = "mobilenet_v3_small"  # with networks: its weights do not fit in a core's cache
+
+
+class Canary:
+    """Reference ops (and optionally a reference network) timed alongside every batch.
+
+    Another job on the machine slows things for seconds to minutes at a time, which interleaving
+    alone cannot undo; the CPU clock drops time-slicing but not contention for the shared cache
+    and memory bandwidth, which hits networks (weights beyond a core's cache) far more than small
+    ops. The slowest canary's slowdown against its reference (the best timing seen, or one stored
+    with the table) exposes such a batch, which is timed again after a pause."""
+
+    def __init__(self, runtime: str, threads: int, plan: TimingPlan, tolerance: float = 1.08,
+                 networks: bool = False, reference: dict[str, float] | None = None) -> None:
+        self.runners = {f"canary:{l.key}": layer_runner(l, runtime, threads) for l in CANARY_LAYERS}
+        if networks:
+            from nas.baselines import load_baseline
+            self.runners[f"canary:{CANARY_ARCH}"] = arch_runner(load_baseline(CANARY_ARCH), runtime, threads)
+        self.plan, self.tolerance, self.retries = plan, tolerance, plan.retries
+        self.best: dict[Hashable, float] = {k: v for k, v in (reference or {}).items() if k in self.runners}
+        self.retimed = 0
+        self.accepted: list[float] = []
+        for seed in range(3):  # the baseline: the best of a few quick timings (and the reference)
+            self._update(time_interleaved(self.runners, plan, seed=seed))
+
+    def _update(self, timings: dict[Hashable, Timing]) -> float:
+        ratios = []
+        for key in self.runners:
+            ms = timings[key].ms
+            ratios.append(ms / self.best.get(key, ms))
+            self.best[key] = min(self.best.get(key, ms), ms)
+        return float(max(ratios))
+
+    def time(self, runners: dict[Hashable, Runner], seed: int = 0, plan: TimingPlan | None = None
+             ) -> dict[Hashable, Timing]:
+        """Time `runners` with the canaries; retime (pausing first) while the canaries run more
+        than `tolerance` slower than their best; keep the least contended attempt."""
+        best_attempt, best_ratio = None, float("inf")
+        for attempt in range(self.retries + 1):
+            timings = time_interleaved({**runners, **self.runners}, plan or self.plan,
+                                       seed=seed + 7919 * attempt)
+            ratio = self._update(timings)
+            if ratio < best_ratio:
+                best_attempt, best_ratio = timings, ratio
+            if ratio <= self.tolerance or attempt == self.retries:
+                break
+            self.retimed += 1
+            time.sleep(min(30.0, 2.0 ** attempt))  # wait for the other job's burst to pass
+        self.accepted.append(best_ratio)
+        return {k: v for k, v in best_attempt.items() if k in runners}
+
+    def summary(self) -> dict:
+        """Retimed batches, the canaries' accepted slowdowns (1.0 = as fast as their reference)
+        and their reference timings (ms) to store with a table."""
+        acc = self.accepted or [1.0]
+        return {"retimed_batches": self.retimed, "tolerance": self.tolerance,
+                "mean_accepted_slowdown": round(float(np.mean(acc)), 3),
+                "worst_accepted_slowdown": round(float(max(acc)), 3),
+                "canary_ms": {str(k): round(v, 5) for k, v in self.best.items()}}

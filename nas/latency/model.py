@@ -1,0 +1,299 @@
+"""Latency models: a per-op model for ops a table lacks, and an overhead model for what a sum of
+isolated ops misses.
+
+An op (one `Layer`) is described by the work of the primitive kernels it launches, counted
+analytically from the architecture data (never from a built module):
+
+    kernels       number of kernels launched (a fixed cost each)
+    pw_madds      1x1-convolution multiply-adds (expand, project, head conv)      [millions]
+    dw3/5/7_madds depthwise multiply-adds, by kernel size (3 and less, 5, 7 and more) [millions]
+    conv_madds    dense kxk convolution multiply-adds (the stem)                  [millions]
+    conv_weights  convolution weights read                                        [millions]
+    conv_pixels   output pixels of the convolutions (a per-pixel cost at any width) [millions]
+    act_mem       activation elements read and written by convolutions and the pool [millions]
+    fc_weights    weights of linear layers and of the squeeze-excite 1x1 convs    [millions]
+    se_elems      elements gated by squeeze-excite (pooled, then multiplied)      [millions]
+    hswish_elems  elements passed through an h-swish                              [millions]
+    add_elems     elements of residual additions                                  [millions]
+
+Vector units compute channels in blocks (MLAS on AVX-512 in 16s, NEON in 4s): with `block` b,
+convolution channel counts are rounded up to a multiple of b before counting, which is what makes
+an 8-channel block cost as much as a 16-channel one on this kind of CPU. The block is a property of
+the device and runtime, chosen by cross-validation when a table is fitted.
+
+`OpModel` is linear in these features (milliseconds per unit), fitted by non-negative least
+squares on relative error, so every coefficient reads as a cost and no op can come out negative.
+`Overhead` maps the sum of per-op times of a network to its end-to-end time:
+    latency = sum(coef[t] * term[t])  over the terms ops_ms, n_ops, const, weights_m, act_m
+with ops_ms the summed per-op milliseconds, n_ops the op count, weights_m and act_m the total
+weights and activation elements of the network in millions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Iterable, Sequence
+
+import numpy as np
+from scipy.optimize import nnls
+
+from nas.arch import Arch, Layer, se_channels
+
+FEATURES = ("kernels", "pw_madds", "dw3_madds", "dw5_madds", "dw7_madds", "conv_madds",
+            "conv_weights", "conv_pixels", "act_mem", "fc_weights", "se_elems", "hswish_elems",
+            "add_elems")
+BLOCKS = (1, 4, 8, 16, 32)
+OVERHEAD_TERMS = ("ops_ms", "n_ops", "const", "weights_m", "act_m")
+
+
+class _Work:
+    """Accumulates the primitive work of one op (raw counts, not millions)."""
+
+    def __init__(self, block: int = 1) -> None:
+        self.f = dict.fromkeys(FEATURES, 0.0)
+        self.block = block
+
+    def pad(self, c: int) -> int:
+        return -(-c // self.block) * self.block
+
+    def conv(self, cin: int, cout: int, kernel: int, size_in: int, size_out: int, groups: int = 1) -> None:
+        if groups > 1:
+            cin = cout = groups = self.pad(cin)
+        elif cin > 3:  # the stem's 3 input channels are not blocked
+            cin, cout = self.pad(cin), self.pad(cout)
+        else:
+            cout = self.pad(cout)
+        weights = kernel * kernel * (cin // groups) * cout
+        madds = weights * size_out * size_out
+        if groups > 1:
+            band = "dw3_madds" if kernel <= 3 else "dw5_madds" if kernel <= 5 else "dw7_madds"
+            self.f[band] += madds
+        elif kernel == 1:
+            self.f["pw_madds"] += madds
+        else:
+            self.f["conv_madds"] += madds
+        self.f["conv_weights"] += weights
+        self.f["conv_pixels"] += size_out * size_out
+        self.f["act_mem"] += cin * size_in * size_in + cout * size_out * size_out
+        self.f["kernels"] += 1
+
+    def act(self, name: str, elems: int) -> None:
+        # ReLU and ReLU6 fuse into the convolution on every runtime we know; h-swish is its own op.
+        if name == "hswish":
+            self.f["hswish_elems"] += elems
+            self.f["kernels"] += 1
+
+    def linear(self, cin: int, cout: int, act: str = "none") -> None:
+        self.f["fc_weights"] += cin * cout
+        self.f["kernels"] += 1
+        self.act(act, cout)
+
+    def millions(self) -> dict[str, float]:
+        return {k: (v if k == "kernels" else v / 1e6) for k, v in self.f.items()}
+
+
+@lru_cache(maxsize=65536)
+def op_features(layer: Layer, block: int = 1) -> dict[str, float]:
+    """The primitive work of one op: kernel count, then multiply-adds and elements in millions,
+    convolution channels rounded up to multiples of `block`. (Cached: do not mutate the result.)"""
+    w = _Work(block)
+    s_in, s_out = layer.size, layer.out_size
+    if layer.kind == "stem":
+        w.conv(layer.cin, layer.cout, layer.kernel, s_in, s_out)
+        w.act(layer.act, layer.cout * s_out * s_out)
+    elif layer.kind == "ds":
+        w.conv(layer.cin, layer.cin, layer.kernel, s_in, s_out, groups=layer.cin)
+        w.act(layer.act, layer.cin * s_out * s_out)
+        w.conv(layer.cin, layer.cout, 1, s_out, s_out)
+        w.act(layer.act, layer.cout * s_out * s_out)
+    elif layer.kind == "ir":
+        if layer.exp != layer.cin:
+            w.conv(layer.cin, layer.exp, 1, s_in, s_in)
+            w.act(layer.act, layer.exp * s_in * s_in)
+        w.conv(layer.exp, layer.exp, layer.kernel, s_in, s_out, groups=layer.exp)
+        w.act(layer.act, layer.exp * s_out * s_out)
+        if layer.se:
+            squeeze = se_channels(layer.exp)
+            w.f["se_elems"] += layer.exp * s_out * s_out
+            w.f["fc_weights"] += 2 * layer.exp * squeeze
+            w.f["kernels"] += 4  # pool, two 1x1 convs, gate multiply
+        w.conv(layer.exp, layer.cout, 1, s_out, s_out)
+        if layer.residual:
+            w.f["add_elems"] += layer.cout * s_out * s_out
+            w.f["kernels"] += 1
+    elif layer.kind == "conv":
+        w.conv(layer.cin, layer.cout, 1, s_in, s_in)
+        w.act(layer.act, layer.cout * s_in * s_in)
+    elif layer.kind == "pool":
+        w.f["act_mem"] += layer.cin * s_in * s_in + layer.cin  # a streaming read
+        w.f["kernels"] += 1
+    elif layer.kind == "fc":
+        w.linear(layer.cin, layer.cout, layer.act)
+    return w.millions()
+
+
+def feature_matrix(layers: Sequence[Layer], features: Sequence[str] = FEATURES, block: int = 1) -> np.ndarray:
+    """One row of `features` per layer."""
+    return np.array([[op_features(l, block)[f] for f in features] for l in layers], dtype=float)
+
+
+GROUPS = {"ir": "blocks", "ds": "blocks", "stem": "stem", "conv": "conv", "pool": "pool", "fc": "fc"}
+MIN_GROUP_ROWS = 8
+
+
+@dataclass(frozen=True)
+class OpModel:
+    """Milliseconds per unit of each feature (features left out cost nothing), counted with
+    channels rounded up to multiples of `block`.
+
+    `coef` holds the coefficients fitted on all ops; `groups` optionally holds coefficients
+    fitted on one group of op kinds ("blocks" = ir and ds, "stem", "conv", "pool", "fc"), used
+    for the ops of that group."""
+
+    coef: dict[str, float]
+    block: int = 1
+    groups: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def predict(self, layer: Layer) -> float:
+        """Predicted milliseconds of one op timed in isolation."""
+        f = op_features(layer, self.block)
+        coef = self.groups.get(GROUPS[layer.kind], self.coef)
+        return sum(c * f[name] for name, c in coef.items())
+
+    def with_coef(self, **changes: float) -> "OpModel":
+        """A copy with some all-op coefficients replaced (group coefficients too, where set)."""
+        groups = {g: {**c, **{k: v for k, v in changes.items()}} for g, c in self.groups.items()}
+        return OpModel({**self.coef, **changes}, self.block, groups)
+
+    def to_dict(self) -> dict:
+        round6 = lambda c: {k: float(f"{v:.6g}") for k, v in c.items()}
+        out: dict = {"block": self.block, **round6(self.coef)}
+        if self.groups:
+            out["groups"] = {g: round6(c) for g, c in self.groups.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "OpModel":
+        d = dict(d)
+        block = int(d.pop("block", 1))
+        groups = {g: {k: float(v) for k, v in c.items()} for g, c in d.pop("groups", {}).items()}
+        return cls({k: float(v) for k, v in d.items()}, block, groups)
+
+
+def _nnls_fit(layers: Sequence[Layer], y: np.ndarray, features: Sequence[str], fixed: dict[str, float],
+              block: int) -> dict[str, float]:
+    free = [f for f in features if f not in fixed]
+    full = feature_matrix(layers, list(free) + list(fixed), block)
+    x, xf = full[:, :len(free)], full[:, len(free):]
+    residual = y - xf @ np.array(list(fixed.values()), dtype=float) if fixed else y
+    weight = 1.0 / y
+    coef = dict(fixed)
+    if free:
+        solution, _ = nnls(x * weight[:, None], residual * weight, maxiter=200 * len(free))
+        coef.update(zip(free, solution.tolist()))
+    return {f: coef.get(f, 0.0) for f in features}
+
+
+def fit_op_model(layers: Sequence[Layer], ms: Sequence[float], features: Sequence[str] = FEATURES,
+                 fixed: dict[str, float] | None = None, block: int = 1, by_group: bool = False) -> OpModel:
+    """Fit an `OpModel` by non-negative least squares on relative error.
+
+    `fixed` coefficients are held at their values and subtracted before the fit; features with no
+    support in the data (all zero) get coefficient 0. With `by_group`, each group of op kinds
+    with at least MIN_GROUP_ROWS rows also gets its own coefficients.
+    """
+    fixed = dict(fixed or {})
+    y = np.asarray(ms, dtype=float)
+    coef = _nnls_fit(layers, y, features, fixed, block)
+    groups: dict[str, dict[str, float]] = {}
+    if by_group:
+        for group in dict.fromkeys(GROUPS.values()):
+            idx = [i for i, l in enumerate(layers) if GROUPS[l.kind] == group]
+            if len(idx) >= MIN_GROUP_ROWS:
+                groups[group] = _nnls_fit([layers[i] for i in idx], y[idx], features, fixed, block)
+    return OpModel(coef, block, groups)
+
+
+def cross_validate(layers: Sequence[Layer], ms: Sequence[float], folds: int = 5, seed: int = 0,
+                   features: Sequence[str] = FEATURES, block: int = 1, by_group: bool = False) -> np.ndarray:
+    """Out-of-fold predictions of a k-fold cross-validated `OpModel` (one per layer, in order)."""
+    y = np.asarray(ms, dtype=float)
+    order = np.random.default_rng(seed).permutation(len(y))
+    pred = np.empty(len(y))
+    for k in range(folds):
+        test = order[k::folds]
+        train = np.setdiff1d(order, test)
+        model = fit_op_model([layers[i] for i in train], y[train], features, block=block,
+                             by_group=by_group)
+        pred[test] = [model.predict(layers[i]) for i in test]
+    return pred
+
+
+def choose_block(layers: Sequence[Layer], ms: Sequence[float], blocks: Sequence[int] = BLOCKS
+                 ) -> tuple[int, dict[int, float]]:
+    """The channel block with the lowest 5-fold cross-validated MAPE, and the MAPE of each."""
+    y = np.asarray(ms, dtype=float)
+    scores = {b: float(np.mean(np.abs(cross_validate(layers, y, block=b, by_group=True) / y - 1)))
+              for b in blocks}
+    return min(scores, key=scores.get), scores
+
+
+# ---------------------------------------------------------------- whole-network overhead
+
+def network_terms(arch: Arch, ops_ms: float) -> dict[str, float]:
+    """The terms of the overhead model for one network whose isolated ops sum to `ops_ms`."""
+    layers = arch.layers()
+    weights = act = 0.0
+    for layer in layers:
+        f = op_features(layer)
+        weights += f["conv_weights"] + f["fc_weights"]
+        act += f["act_mem"]
+    return {"ops_ms": ops_ms, "n_ops": float(len(layers)), "const": 1.0, "weights_m": weights,
+            "act_m": act}
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """End-to-end latency from the summed op times: a linear model in `OVERHEAD_TERMS`.
+
+    The identity (`{"ops_ms": 1}`) means "the sum of the ops is the latency".
+    """
+
+    coef: dict[str, float] = field(default_factory=lambda: {"ops_ms": 1.0})
+
+    def apply(self, terms: dict[str, float]) -> float:
+        return sum(c * terms[t] for t, c in self.coef.items())
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: float(f"{v:.6g}") for k, v in self.coef.items()}
+
+
+DEFAULT_OVERHEAD_TERMS = ("ops_ms", "const", "weights_m")
+
+
+def fit_overhead(terms: Iterable[dict[str, float]], measured_ms: Sequence[float],
+                 use: Sequence[str] = DEFAULT_OVERHEAD_TERMS) -> Overhead:
+    """Least squares on relative error of end-to-end latency against the chosen terms.
+
+    The default terms won a leave-one-out comparison on local-cpu's calibration networks (see
+    docs/latency.md): a scale on the summed ops (isolated timing misses part of the work), a
+    constant (run-call overhead counted once per isolated op but once per network), and a cost
+    per weight (weights are cache-hot when an op is timed alone, cold inside a network)."""
+    rows = list(terms)
+    y = np.asarray(measured_ms, dtype=float)
+    x = np.array([[r[t] for t in use] for r in rows])
+    w = 1.0 / y
+    coef, *_ = np.linalg.lstsq(x * w[:, None], y * w, rcond=None)
+    return Overhead(dict(zip(use, coef.tolist())))
+
+
+def loo_overhead(terms: Sequence[dict[str, float]], measured_ms: Sequence[float],
+                 use: Sequence[str] = DEFAULT_OVERHEAD_TERMS) -> np.ndarray:
+    """Leave-one-out predictions of the overhead model (one per network, in order)."""
+    y = np.asarray(measured_ms, dtype=float)
+    out = np.empty(len(y))
+    for i in range(len(y)):
+        keep = [j for j in range(len(y)) if j != i]
+        out[i] = fit_overhead([terms[j] for j in keep], y[keep], use).apply(terms[i])
+    return out

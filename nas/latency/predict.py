@@ -1,0 +1,130 @@
+"""Predicting a network's latency on a target from its table, op model and overhead model."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from nas.arch import Arch
+from nas.errors import NasError
+from nas.latency.model import OpModel, Overhead, choose_block, fit_op_model, network_terms
+from nas.latency.table import Table, read_table
+from nas.paths import LATENCY_TABLES
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A network's predicted latency on one target, in milliseconds.
+
+    blocks: one dict per op in network order: op (index), kind, key, ms (isolated op time) and
+    source ("table" when the op is in the table, "model" when the op model predicted it).
+    overhead_ms: latency_ms minus the sum of the ops (what the overhead model adds; may be < 0).
+    """
+
+    target: str
+    latency_ms: float
+    runtime: str
+    runtime_version: str
+    threads: int
+    method: str
+    blocks: list
+    n_modelled: int
+    overhead_ms: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A loaded table with its op model and overhead model."""
+
+    name: str
+    table: Table
+    op_model: OpModel
+    overhead: Overhead
+
+    @property
+    def header(self) -> dict:
+        return self.table.header
+
+
+def sum_of_ops(table: Table, arch: Arch, model: OpModel) -> float:
+    """Summed isolated-op milliseconds of a network: table rows where the table has the op, the
+    op model elsewhere (no overhead model)."""
+    total = 0.0
+    for layer in arch.layers():
+        row = table.lookup(layer)
+        total += row.ms if row is not None else model.predict(layer)
+    return total
+
+
+def known_targets(root: Path | None = None) -> list[str]:
+    """Names of the tables in `latency_tables/` (each `<name>.csv`), sorted."""
+    root = Path(root or LATENCY_TABLES)
+    return sorted(p.stem for p in root.glob("*.csv"))
+
+
+def _unknown(target: str, root: Path) -> NasError:
+    known = known_targets(root)
+    return NasError(f"target {target!r} is unknown; known targets: {', '.join(known) or '(none)'}")
+
+
+def load_target(target: str, root: Path | None = None) -> Target:
+    """The target's table and models (cached until its file changes)."""
+    root = Path(root or LATENCY_TABLES)
+    path = root / f"{target}.csv"
+    if not isinstance(target, str) or not path.is_file() or "/" in target:
+        raise _unknown(str(target), root)
+    return _load(str(path), os.stat(path).st_mtime_ns)
+
+
+@lru_cache(maxsize=16)
+def _load(path: str, mtime_ns: int) -> Target:
+    table = read_table(path)
+    if "op_model" in table.header:
+        model = OpModel.from_dict(table.header["op_model"])
+    else:  # a table dropped in without a fitted model (e.g. measured on a phone): fit it now
+        rows = table.measured()
+        if len(rows) < 2:
+            raise NasError(f"{path}: has no op_model in its header and fewer than 2 measured rows to fit one")
+        layers, ms = [r.layer for r in rows], np.array([r.ms for r in rows])
+        block, _ = choose_block(layers, ms) if len(rows) >= 10 else (1, {})
+        model = fit_op_model(layers, ms, block=block, by_group=len(rows) >= 10)
+    overhead = Overhead(dict(table.header["overhead"])) if "overhead" in table.header else Overhead()
+    return Target(Path(path).stem, table, model, overhead)
+
+
+def predict_latency(arch: Arch, target: str, strict: bool = False) -> Prediction:
+    """Latency of `arch` on `target` in milliseconds: table rows for the ops the table has, the
+    op model for the others (counted in n_modelled and marked source "model"), then the overhead
+    model on the sum. With strict, an op missing from the table raises NasError."""
+    t = load_target(target)
+    blocks, total, missing = [], 0.0, []
+    for i, layer in enumerate(arch.layers()):
+        row = t.table.lookup(layer)
+        if row is None:
+            missing.append(layer.key)
+            ms, source = t.op_model.predict(layer), "model"
+        else:
+            ms, source = row.ms, "table"
+        total += ms
+        blocks.append({"op": i, "kind": layer.kind, "key": layer.key, "ms": round(ms, 5), "source": source})
+    if strict and missing:
+        raise NasError(f"target {target!r}: {len(missing)} op(s) of {arch.name} are not in the table "
+                       f"(first: {missing[0]}); without --strict the op model predicts them")
+    latency = t.overhead.apply(network_terms(arch, total))
+    h = t.header
+    return Prediction(target=target, latency_ms=round(latency, 4), runtime=str(h.get("runtime", "")),
+                      runtime_version=str(h.get("runtime_version", "")), threads=int(h.get("threads", 1)),
+                      method=str(h.get("method", "")), blocks=blocks, n_modelled=len(missing),
+                      overhead_ms=round(latency - total, 4))
+
+
+def predict_all_targets(arch: Arch) -> dict[str, float]:
+    """Predicted latency in milliseconds of `arch` on every known target."""
+    return {t: round(predict_latency(arch, t).latency_ms, 2) for t in known_targets()}

@@ -1,0 +1,168 @@
+"""Validating a measured table: predicted vs measured end-to-end latency of random networks of the
+space (disjoint from the build's calibration networks) and the baselines, on this machine.
+
+Reported twice: as the table stands (ops it lacks come from the op model), and with the lacking
+ops timed in isolation the way `build` times them (what a table covering them would give), plus
+the op model's accuracy on those ops. Output: experiments/latency/<target>-validation.{json,csv,png}.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from nas.arch import Arch
+from nas.baselines import baseline_names, load_baseline
+from nas.errors import NasError
+from nas.latency.build import BATCH, calibration_archs, measure_archs, network_plan, validation_archs
+from nas.latency.measure import Canary, TimingPlan, layer_runner, load_average
+from nas.latency.model import network_terms
+from nas.latency.predict import load_target, predict_latency
+from nas.paths import EXPERIMENTS
+from nas.space import Space
+
+
+def metrics(predicted: np.ndarray, measured: np.ndarray) -> dict:
+    """Spearman rank correlation, mean absolute percentage error, share within +-10 %, worst error."""
+    err = predicted / measured - 1
+    rho = float(spearmanr(predicted, measured)[0]) if len(measured) > 2 else float("nan")
+    return {"n": int(len(measured)), "spearman": round(rho, 4),
+            "mape_pct": round(float(np.mean(np.abs(err))) * 100, 2),
+            "within_10pct": round(float(np.mean(np.abs(err) <= 0.10)) * 100, 1),
+            "max_abs_error_pct": round(float(np.max(np.abs(err))) * 100, 1),
+            "mean_error_pct": round(float(np.mean(err)) * 100, 2)}
+
+
+@dataclass(frozen=True)
+class Validation:
+    target: str
+    report: dict
+    rows: list[dict]
+    png: Path | None
+
+
+def validate(target: str, space: Space, samples: int = 50, measure_missing: bool = True,
+             out_dir: Path | None = None, plan: TimingPlan = TimingPlan(), progress=None) -> Validation:
+    """Measure `samples` random networks of `space` and the baselines end to end with the table's
+    runtime and threads, compare with `predict_latency`, write the report files, return them."""
+    t = load_target(target)
+    h = t.header
+    if h.get("method") != "measured":
+        raise NasError(f"target {target!r} is {h.get('method', 'not measured')}; validate times networks "
+                       f"on this machine, so it needs a table measured here (e.g. local-cpu)")
+    runtime, threads = h["runtime"], int(h["threads"])
+    calib = {a.layers() for a in calibration_archs(space, int(h.get("samples", 0)))}
+    randoms = [a for a in validation_archs(space, samples) if a.layers() not in calib]
+    archs = randoms + [load_baseline(n) for n in baseline_names()]
+    load_before = load_average()
+    reference = h.get("calibration_contention", h.get("contention", {})).get("canary_ms")
+    canary = Canary(runtime, threads, replace(network_plan(plan), retries=max(plan.retries, 6)),
+                    networks=True, reference=reference)
+    measured = np.array(measure_archs(archs, runtime, threads, plan, canary))
+    preds = [predict_latency(a, target) for a in archs]
+    predicted = np.array([p.latency_ms for p in preds])
+    sums = np.array([sum(b["ms"] for b in p.blocks) for p in preds])
+    rows = [{"arch": a.name, "resolution": a.resolution, "width_mult": a.width_mult,
+             "n_ops": len(p.blocks), "n_modelled": p.n_modelled, "sum_of_ops_ms": round(float(s), 4),
+             "predicted_ms": p.latency_ms, "measured_ms": round(float(m), 4)}
+            for a, p, s, m in zip(archs, preds, sums, measured)]
+    report = {"target": target, "date": datetime.date.today().isoformat(), "runtime": h.get("runtime_version"),
+              "threads": threads, "space": Path(space.path).name, "random_networks": len(randoms),
+              "baselines": len(archs) - len(randoms),
+              "as_shipped": {"all": metrics(predicted, measured),
+                             "random": metrics(predicted[:len(randoms)], measured[:len(randoms)]),
+                             "baselines": metrics(predicted[len(randoms):], measured[len(randoms):])},
+              "naive_sum_of_ops": {"sum_over_measured_min": round(float(min(sums / measured)), 3),
+                                   "sum_over_measured_max": round(float(max(sums / measured)), 3),
+                                   **metrics(sums, measured)},
+              "overhead_model": h.get("overhead"), "op_model_fit": h.get("op_model_fit"),
+              "modelled_ops_per_network": round(float(np.mean([p.n_modelled for p in preds])), 1)}
+    if measure_missing:
+        report.update(_table_complete(t, archs, preds, measured, rows, canary, progress))
+    report["load_average"] = {"before": load_before, "after": load_average()}
+    report["contention"] = canary.summary()
+    if report["contention"]["worst_accepted_slowdown"] > canary.tolerance:
+        report["warning"] = (f"the canaries ran up to {report['contention']['worst_accepted_slowdown']:.2f}x "
+                             f"slower than when the table was built: the machine was busier, and "
+                             f"measured latencies are inflated accordingly")
+    out_dir = Path(out_dir or EXPERIMENTS / "latency")
+    png = _write(out_dir, target, report, rows, predicted, measured, sums, len(randoms))
+    return Validation(target, report, rows, png)
+
+
+def _table_complete(t, archs: list[Arch], preds: list, measured: np.ndarray, rows: list[dict],
+                    canary: Canary, progress) -> dict:
+    """Time the ops the table lacks in isolation; report the op model's accuracy on them and the
+    network predictions with them measured instead of modelled."""
+    missing = {}
+    for a in archs:
+        for layer in a.layers():
+            if t.table.lookup(layer) is None:
+                missing[layer.key] = layer
+    layers = list(missing.values())
+    batches = [layers[i:i + BATCH] for i in range(0, len(layers), BATCH)]
+    timed: dict[str, float] = {}
+    for i, batch in enumerate(progress(batches, len(layers)) if progress else batches):
+        runners = {l.key: layer_runner(l, t.header["runtime"], int(t.header["threads"])) for l in batch}
+        timed.update((k, v.ms) for k, v in canary.time(runners, seed=500 + i, plan=plan).items())
+    out: dict = {"modelled_ops_timed": len(layers)}
+    if layers:
+        model_ms = np.array([t.op_model.predict(l) for l in layers])
+        true_ms = np.array([timed[l.key] for l in layers])
+        err = model_ms / true_ms - 1
+        out["op_model_on_missing_ops"] = {
+            "n": len(layers), "mape_pct": round(float(np.mean(np.abs(err))) * 100, 2),
+            "within_10pct": round(float(np.mean(np.abs(err) <= 0.1)) * 100, 1),
+            "mean_error_pct": round(float(np.mean(err)) * 100, 2)}
+    complete = []
+    for a, row in zip(archs, rows):
+        total = sum(timed.get(l.key) or t.table.lookup(l).ms for l in a.layers())
+        complete.append(t.overhead.apply(network_terms(a, total)))
+        row["predicted_table_complete_ms"] = round(complete[-1], 4)
+    n = len([a for a in archs if a.name.startswith("val")])
+    complete = np.array(complete)
+    out["table_complete"] = {"all": metrics(complete, measured), "random": metrics(complete[:n], measured[:n])}
+    return out
+
+
+def _write(out_dir: Path, target: str, report: dict, rows: list[dict], predicted: np.ndarray,
+           measured: np.ndarray, sums: np.ndarray, n_random: int) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{target}-validation.json").write_text(json.dumps(report, indent=2) + "\n")
+    with open(out_dir / f"{target}-validation.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    lo = 0.9 * min(measured.min(), predicted.min(), sums.min())
+    hi = 1.1 * max(measured.max(), predicted.max(), sums.max())
+    grid = np.linspace(lo, hi, 50)
+    ax.fill_between(grid, grid * 0.9, grid * 1.1, color="0.9", label="±10 %")
+    ax.plot(grid, grid, color="0.5", lw=1)
+    ax.scatter(measured, sums, s=10, marker="x", color="0.6", lw=0.8, label="naive sum of isolated ops")
+    ax.scatter(measured[:n_random], predicted[:n_random], s=14, label="random networks of the space")
+    ax.scatter(measured[n_random:], predicted[n_random:], s=30, marker="s", color="C3", label="baselines")
+    for r, m, p in zip(rows[n_random:], measured[n_random:], predicted[n_random:]):
+        ax.annotate(r["arch"], (m, p), fontsize=7, xytext=(4, -8), textcoords="offset points")
+    a = report["as_shipped"]["all"]
+    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured (ms)",
+           ylabel="predicted (ms)",
+           title=f"{target}: Spearman {a['spearman']:.3f}, MAPE {a['mape_pct']:.1f} %, "
+                 f"{a['within_10pct']:.0f} % within ±10 %")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    png = out_dir / f"{target}-validation.png"
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    return png
