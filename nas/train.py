@@ -1,0 +1,294 @@
+"""Proxy training: the trial function every search engine calls.
+
+`train_arch(arch, recipe, report)` adapts the architecture to the recipe's small images
+(`nas.recipe.proxy_arch`), trains it on a seeded subset of the training images and scores it on a
+validation split carved from the training set after every epoch, calling `report(epoch, accuracy)`
+so a pruner can stop it. The test set is touched only with `evaluate_test=True`.
+
+The same recipe and seed give the same accuracy: weights come from `torch.manual_seed(seed)`,
+the subset, batch order and augmentation from seeded generators, and a trial runs on
+`recipe.threads` intra-op threads. A loss that turns NaN/inf or an allocation that fails raises
+`TrainingFailed`, which a search records as a failed trial.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from nas.arch import Arch
+from nas.builder import build
+from nas.data import Dataset, load_dataset, train_val_split
+from nas.errors import NasError
+from nas.recipe import Recipe, proxy_arch
+
+Report = Callable[[int, float], None]
+CROP_PADDING = 4  # pixels of zero padding before the random crop, as in the usual CIFAR recipe
+
+
+@dataclass
+class TrainResult:
+    """accuracy: final validation accuracy (0..1); epochs: validation accuracy after each epoch;
+    seconds: wall time of the trial (data already in memory); test_accuracy: on the test set,
+    or None unless asked for; model: the trained network (proxy architecture), in eval mode."""
+
+    accuracy: float
+    epochs: list[float]
+    seconds: float
+    test_accuracy: float | None
+    model: nn.Module
+
+
+class TrainingFailed(Exception):
+    """A trial that cannot give an accuracy: the loss diverged (NaN/inf) or memory ran out.
+    `reason` is "diverged" or "out of memory"; `epoch` is the 0-based epoch index it happened in."""
+
+    def __init__(self, reason: str, epoch: int, detail: str):
+        self.reason, self.epoch = reason, epoch
+        super().__init__(f"{reason} at epoch {epoch + 1}: {detail}")
+
+
+@dataclass(frozen=True)
+class _Split:
+    """Tensors of one recipe's data: uint8 NHWC images, int64 labels, per-channel normalisation."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+    num_classes: int
+
+
+# One process runs many trials: keep decoded data sets (keyed by spec, folder and side) and the
+# last split, so only the first trial pays for loading.
+_DATASETS: dict[tuple, Dataset] = {}
+_SPLIT: dict[tuple, _Split] = {}
+
+
+def _dataset(recipe: Recipe) -> Dataset:
+    key = (recipe.dataset, recipe.data_dir, recipe.image_size)
+    if key not in _DATASETS:
+        # seed 0, not the recipe's: an image folder's carved-out test set must not move with it
+        _DATASETS[key] = load_dataset(recipe.dataset, recipe.data_dir, image_size=recipe.image_size,
+                                      seed=0, progress=False)
+    return _DATASETS[key]
+
+
+def _split(recipe: Recipe) -> _Split:
+    """The training subset and validation split of `recipe`, cached for the next trial."""
+    key = (recipe.dataset, recipe.data_dir, recipe.image_size, recipe.val_size, recipe.train_subset,
+           recipe.seed)
+    if key in _SPLIT:
+        return _SPLIT[key]
+    ds = _dataset(recipe)
+    train_x, train_y, val_x, val_y = train_val_split(ds, recipe.val_size, recipe.seed)
+    if recipe.train_subset > len(train_y):
+        raise NasError(f"train_subset {recipe.train_subset} is not allowed; {ds.name} has "
+                       f"{len(train_y)} training images left after val_size {recipe.val_size} "
+                       f"(use at most that, or 0 for all)")
+    if recipe.train_subset:
+        pick = np.sort(np.random.default_rng(recipe.seed).permutation(len(train_y))[:recipe.train_subset])
+        train_x, train_y = train_x[pick], train_y[pick]
+    pixels = torch.from_numpy(train_x).reshape(-1, 3).float() / 255
+    split = _Split(torch.from_numpy(np.ascontiguousarray(train_x)), torch.from_numpy(train_y),
+                   torch.from_numpy(np.ascontiguousarray(val_x)), torch.from_numpy(val_y),
+                   pixels.mean(0), pixels.std(0), len(ds.classes))
+    _SPLIT.clear()
+    _SPLIT[key] = split
+    return split
+
+
+def _augment(x: torch.Tensor, mode: str, gen: torch.Generator) -> torch.Tensor:
+    """Random crop after CROP_PADDING px of zero padding and/or horizontal flip of a uint8
+    (B, H, W, 3) batch, done as one gather; `mode` is crop-flip, flip or none."""
+    if mode == "none":
+        return x
+    b, h, w, _ = x.shape
+    pad = CROP_PADDING if mode == "crop-flip" else 0
+    if pad:
+        padded = x.new_zeros((b, h + 2 * pad, w + 2 * pad, 3))
+        padded[:, pad:pad + h, pad:pad + w] = x
+        x = padded
+    oy = torch.randint(0, 2 * pad + 1, (b, 1), generator=gen)
+    ox = torch.randint(0, 2 * pad + 1, (b, 1), generator=gen)
+    flip = torch.rand((b, 1), generator=gen) < 0.5
+    cols = torch.arange(w).expand(b, w)
+    cols = torch.where(flip, w - 1 - cols, cols) + ox
+    rows = torch.arange(h).expand(b, h) + oy
+    return x[torch.arange(b)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def _to_input(x: torch.Tensor, data: _Split, channels_last: bool) -> torch.Tensor:
+    """uint8 (B, H, W, 3) -> normalised float (B, 3, H, W); NHWC strides kept when channels_last."""
+    x = ((x.float() / 255 - data.mean) / data.std).permute(0, 3, 1, 2)
+    return x if channels_last else x.contiguous()
+
+
+def _lr_factor(step: int, total: int, warmup_steps: int, schedule: str) -> float:
+    """Fraction of the peak learning rate at optimizer step `step` of `total`."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total - warmup_steps)
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    if schedule == "linear":
+        return 1 - progress
+    return 1.0
+
+
+def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    """SGD (Nesterov) or AdamW; weight decay on conv and linear weights, not on BN or biases."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": recipe.weight_decay},
+              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=recipe.lr)
+    return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum,
+                           nesterov=recipe.momentum > 0)
+
+
+@torch.inference_mode()
+def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: _Split, recipe: Recipe) -> float:
+    """Top-1 accuracy (0..1) of `model` on uint8 NHWC images `x` with labels `y`."""
+    model.eval()
+    correct = 0
+    for i in range(0, len(y), recipe.eval_batch_size):
+        logits = model(_to_input(x[i:i + recipe.eval_batch_size], data, recipe.channels_last))
+        correct += int((logits.argmax(1) == y[i:i + recipe.eval_batch_size]).sum())
+    return correct / max(1, len(y))
+
+
+def _is_oom(e: BaseException) -> bool:
+    text = str(e).lower()
+    return isinstance(e, (MemoryError, torch.OutOfMemoryError)) or (
+        isinstance(e, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text))
+
+
+def _train_epoch(model: nn.Module, step_fn: Callable, data: _Split, recipe: Recipe, epoch: int,
+                 gen: torch.Generator, bar: tqdm) -> None:
+    n = len(data.train_y)
+    steps = max(1, n // recipe.batch_size)
+    order = torch.randperm(n, generator=gen)
+    model.train()
+    for s in range(steps):
+        idx = order[s * recipe.batch_size:(s + 1) * recipe.batch_size]
+        x = _to_input(_augment(data.train_x[idx], recipe.augment, gen), data, recipe.channels_last)
+        loss = step_fn(x, data.train_y[idx], epoch * steps + s)
+        if not math.isfinite(loss):
+            raise TrainingFailed("diverged", epoch, f"training loss is {loss} at step {s + 1} of "
+                                 f"{steps} (lr {recipe.lr}); lower lr or add warmup")
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+
+
+def train_arch(arch: Arch, recipe: Recipe, report: Report | None = None, progress: bool = False,
+               evaluate_test: bool = False) -> TrainResult:
+    """Train `proxy_arch(arch, recipe, classes)` with `recipe` and score it.
+
+    report(epoch_index, val_accuracy) is called after every epoch (index from 0, accuracy 0..1);
+    whatever it raises (e.g. optuna.TrialPruned) propagates unchanged. progress: a tqdm bar on
+    stderr. evaluate_test: also score the final model on the data set's test split.
+    Raises TrainingFailed on a NaN/inf loss or out of memory, NasError for a recipe that does not
+    fit the data set.
+    """
+    data = _split(recipe)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(recipe.threads)
+    try:
+        return _run(proxy_arch(arch, recipe, data.num_classes), recipe, data, report, progress,
+                    evaluate_test)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _setup(arch: Arch, recipe: Recipe, total_steps: int, steps_per_epoch: int
+           ) -> tuple[nn.Module, nn.Module, Callable[[torch.Tensor, torch.Tensor, int], float]]:
+    """Seeded model, the module to call (compiled or not), and step(x, y, step_index) -> loss,
+    which sets the scheduled learning rate, runs forward and backward and updates the weights."""
+    torch.manual_seed(recipe.seed)
+    model = build(arch)
+    if recipe.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    net = torch.compile(model) if recipe.compile else model
+    opt = _optimizer(model, recipe)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    warm = round(recipe.warmup * steps_per_epoch)
+
+    def step(x: torch.Tensor, y: torch.Tensor, index: int) -> float:
+        factor = _lr_factor(index, total_steps, warm, recipe.schedule)
+        for g in opt.param_groups:
+            g["lr"] = recipe.lr * factor
+        loss = loss_fn(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return model, net, step
+
+
+def _run(arch: Arch, recipe: Recipe, data: _Split, report: Report | None, progress: bool,
+         evaluate_test: bool) -> TrainResult:
+    start = time.perf_counter()
+    gen = torch.Generator().manual_seed(recipe.seed)
+    steps = max(1, len(data.train_y) // recipe.batch_size)
+    total = recipe.epochs * steps
+    epoch = 0
+    try:
+        model, net, step = _setup(arch, recipe, total, steps)
+        accs: list[float] = []
+        with tqdm(total=total, desc=f"train {arch.name}", unit="step", disable=not progress,
+                  leave=False) as bar:
+            for epoch in range(recipe.epochs):
+                _train_epoch(net, step, data, recipe, epoch, gen, bar)
+                accs.append(_accuracy(net, data.val_x, data.val_y, data, recipe))
+                bar.set_description(f"train {arch.name} val {accs[-1]:.3f}")
+                if report is not None:
+                    report(epoch, accs[-1])
+        test = None
+        if evaluate_test:
+            ds = _dataset(recipe)
+            test = _accuracy(net, torch.from_numpy(ds.test_x), torch.from_numpy(ds.test_y), data, recipe)
+    except Exception as e:
+        if _is_oom(e):
+            raise TrainingFailed("out of memory", epoch, str(e).splitlines()[0]) from e
+        raise
+    model.eval()
+    return TrainResult(accs[-1], accs, time.perf_counter() - start, test, model)
+
+
+def training_speed(arch: Arch, recipe: Recipe, steps: int = 5, warmup: int = 2) -> tuple[float, float]:
+    """Training throughput of the proxy of `arch` under `recipe` (threads, channels_last, compile,
+    relax_strides, batch_size, augmentation included): (median images per second over `steps`
+    timed optimizer steps, seconds spent on building and the `warmup` untimed steps, which
+    include any torch.compile time)."""
+    data = _split(recipe)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(recipe.threads)
+    try:
+        start = time.perf_counter()
+        gen = torch.Generator().manual_seed(recipe.seed)
+        _, net, step = _setup(proxy_arch(arch, recipe, data.num_classes), recipe, 10 ** 6, 10 ** 5)
+        net.train()
+        times = []
+        for i in range(warmup + steps):
+            if i == warmup:
+                setup_seconds = time.perf_counter() - start
+            t = time.perf_counter()
+            idx = torch.randint(0, len(data.train_y), (recipe.batch_size,), generator=gen)
+            step(_to_input(_augment(data.train_x[idx], recipe.augment, gen), data, recipe.channels_last),
+                 data.train_y[idx], i)
+            if i >= warmup:
+                times.append(time.perf_counter() - t)
+        return recipe.batch_size / float(np.median(times)), setup_seconds
+    finally:
+        torch.set_num_threads(threads)
