@@ -1,0 +1,94 @@
+"""`nas search` and `nas space show`."""
+
+from __future__ import annotations
+
+import click
+
+from nas.cli import print_json, print_table
+
+
+@click.command()
+@click.option("--target", default="pixel", show_default=True, help="Latency table to score against.")
+@click.option("--budget", required=True, help="Latency budget: 60ms, 60 or 0.06s.")
+@click.option("--space", "space_path", default=None, help="Search-space YAML (default search_spaces/mobilenet_v3.yaml).")
+@click.option("--trials", default=60, show_default=True, help="Trained trials (over-budget rejections do not count).")
+@click.option("--time-limit", default=None, help="Stop starting trials after this long: 45m, 1h, 600s.")
+@click.option("--dataset", default=None, help="cifar10 (shipped, default), fashion-mnist, imagefolder:PATH.")
+@click.option("--data-dir", default=None, help="Folder with the dataset files (see README).")
+@click.option("--recipe", "recipe_path", default=None, help="Proxy recipe YAML (default experiments/proxy_recipe.yaml).")
+@click.option("--epochs", default=None, type=int, help="Override the recipe's epochs.")
+@click.option("--seed", default=0, show_default=True, help="Sampler and training seed.")
+@click.option("--sampler", default="tpe", show_default=True, help="tpe, nsga2 or random.")
+@click.option("--objective", default="constrained", show_default=True, help="constrained, mnas or pareto.")
+@click.option("--pruner", default="median", show_default=True, help="median, halving or none.")
+@click.option("--workers", default=1, show_default=True, help="Processes sharing the study storage.")
+@click.option("--storage", default=None, help="Optuna storage URL (default: sqlite in the run folder).")
+@click.option("--engine", default="optuna", show_default=True, help="optuna or ray.")
+@click.option("--ray-address", default=None, help="Ray cluster to join (auto or HOST:PORT); default: start locally.")
+@click.option("--scheduler", default="asha", show_default=True, help="Ray engine early stopping: asha or none.")
+@click.option("--out", default=None, help="Run folder (default runs/<target>-<budget>ms-<sampler>-s<seed>).")
+@click.option("--resume", is_flag=True, help="Continue the search in --out (re-running into it does the same).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON at the end.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def search(target, budget, space_path, trials, time_limit, dataset, data_dir, recipe_path, epochs, seed,
+           sampler, objective, pruner, workers, storage, engine, ray_address, scheduler, out, resume,
+           as_json, no_progress):
+    """Find the most accurate architecture whose predicted latency on TARGET fits the budget."""
+    from nas.recipe import load_recipe, recipe_to_dict
+    from nas.search import SearchConfig, parse_budget, parse_duration, prepare, run_search
+    from nas.space import DEFAULT_SPACE
+
+    budget_ms = parse_budget(budget)
+    recipe = load_recipe(recipe_path, dataset=dataset, data_dir=data_dir, epochs=epochs, seed=seed)
+    config = SearchConfig(target=target, budget_ms=budget_ms,
+                          out=out or f"runs/{target}-{budget_ms:g}ms-{sampler}-s{seed}",
+                          space=str(space_path or DEFAULT_SPACE), recipe=recipe_to_dict(recipe),
+                          trials=trials, time_limit_s=parse_duration(time_limit), seed=seed, sampler=sampler,
+                          objective=objective, pruner=pruner, workers=workers, storage=storage, engine=engine,
+                          ray_address=ray_address, scheduler=scheduler)
+    config, resumed = prepare(config, resume)
+    if resumed:
+        click.echo(f"resuming the search in {config.out}", err=True)
+    summary = run_search(config, progress=not no_progress)
+    if as_json:
+        print_json(summary)
+    else:
+        click.echo((__import__("pathlib").Path(config.out) / "summary.md").read_text())
+
+
+@click.group()
+def space():
+    """Search spaces."""
+
+
+@space.command("show")
+@click.argument("file", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def space_show(file, as_json):
+    """Print the stages, the choices and the size of a search space."""
+    from nas.space import load_space
+
+    s = load_space(file)
+    rows = [{"stage": i, "stride": st.stride, "depth": _list(st.depth), "width": _list(st.width),
+             "kernel": _list(st.kernel), "expand": _list(st.expand), "se": _list(st.se), "act": _list(st.act)}
+            for i, st in enumerate(s.stages)]
+    info = {"name": s.name, "path": s.path, "size": s.size(), "resolution": list(s.resolution),
+            "width_mult": list(s.width_mult), "head_hidden": list(s.head_hidden), "stages": rows}
+    if as_json:
+        print_json(info)
+        return
+    click.echo(f"{s.name} ({s.path})")
+    click.echo(f"resolution (rho): {_list(s.resolution)}   width_mult (alpha): {_list(s.width_mult)}   "
+               f"head hidden: {_list(s.head_hidden)}   head conv: {s.head_conv_ratio:g} x last width")
+    print_table(rows, list(rows[0]))
+    click.echo(f"size: {s.size():,} architectures ({s.size():.2e})")
+
+
+def _list(values) -> str:
+    return "{" + ", ".join(str(v).lower() if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)
+                           for v in values) + "}"
+
+
+def register(main: click.Group) -> None:
+    main.add_command(search)
+    main.add_command(space)

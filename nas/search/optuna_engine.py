@@ -1,0 +1,192 @@
+"""The Optuna engine: a study in SQLite (or any Optuna storage URL), N worker processes, resume.
+
+Each trial samples define-by-run (depth first, then that many blocks), is scored by the shared
+trial function, and is stored with its architecture, latency and per-epoch accuracies as user
+attributes, so the run folder can be rebuilt from the storage alone.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import warnings
+from typing import Callable
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from nas.search.config import SearchConfig
+from nas.search.progress import SearchProgress, trial_status
+from nas.search.results import optuna_records, write_results
+from nas.search.trial import TrialOutcome, constraint, objective_values, run_trial, save_checkpoint
+from nas.space import Space, load_space, sample_arch
+
+STUDY_NAME = "nas"
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class _TrialFailed(Exception):
+    """Training diverged or ran out of memory: the trial is recorded as FAIL, the search goes on."""
+
+
+def make_sampler(config: SearchConfig, worker: int = 0) -> optuna.samplers.BaseSampler:
+    """tpe, nsga2 or random, seeded per worker. Constrained and pareto runs record the latency
+    budget as a trial constraint (`Trial.set_constraint`, <= 0 feasible), which TPE and NSGA-II
+    read to rank over-budget trials below every feasible one."""
+    seed = config.seed + 1000 * worker
+    if config.sampler == "tpe":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=8)
+    if config.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(20, config.trials // 4)))
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
+    """Median or successive-halving pruning on per-epoch validation accuracy (single objective only)."""
+    if config.pruner == "none" or config.objective == "pareto":
+        return optuna.pruners.NopPruner()
+    if config.pruner == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+
+
+def open_study(config: SearchConfig, worker: int = 0) -> optuna.Study:
+    """Create or load the run's study. RDB storages get a heartbeat so a trial of a killed process
+    is marked failed and queued again with the same parameters."""
+    storage = config.storage_url
+    if storage.startswith(("sqlite", "postgresql", "mysql")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = RDBStorage(storage, heartbeat_interval=10, grace_period=30,
+                                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
+                                 engine_kwargs={"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else None)
+    directions = ["maximize", "minimize"] if config.objective == "pareto" else ["maximize"]
+    return optuna.create_study(storage=storage, study_name=STUDY_NAME, directions=directions,
+                               sampler=make_sampler(config, worker), pruner=make_pruner(config),
+                               load_if_exists=True)
+
+
+def enqueue_baselines(study: optuna.Study, config: SearchConfig) -> None:
+    """Queue the baselines as the first trials of a new study (trained with the same recipe)."""
+    if study.trials:
+        return
+    for name in config.baselines:
+        study.enqueue_trial({}, user_attrs={"baseline": name})
+
+
+def recover_interrupted(study: optuna.Study) -> int:
+    """Fail and re-queue trials left RUNNING by a killed process (single-machine runs, where no
+    other process can own them). Returns how many were re-queued."""
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in stale:
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        study.enqueue_trial(t.params, user_attrs={k: v for k, v in t.user_attrs.items()
+                                                  if k in ("baseline",)} | {"retry_of": t.number},
+                            skip_if_exists=False)
+    return len(stale)
+
+
+def objective_fn(config: SearchConfig, space: Space) -> Callable[[Trial], float | tuple[float, float]]:
+    """The Optuna objective: sample (or take the queued baseline), score, train, store attributes."""
+    from nas.search.trial import fit_baseline
+
+    prunable = config.objective != "pareto" and config.pruner != "none"
+    constrained = config.objective in ("constrained", "pareto")
+
+    def objective(trial: Trial) -> float | tuple[float, float]:
+        baseline = trial.user_attrs.get("baseline")
+        if baseline:
+            arch = fit_baseline(baseline, config, space.width_mult, space.resolution)
+        else:
+            arch = sample_arch(space, trial.suggest_categorical, name=f"trial_{trial.number}")
+
+        def store(outcome: TrialOutcome) -> None:
+            for key, value in outcome.attrs().items():
+                trial.set_user_attr(key, value)
+            if constrained and "constraint" not in trial.user_attrs:
+                trial.set_user_attr("constraint", constraint(outcome.latency_ms, config.budget_ms))
+                trial.set_constraint("latency", trial.user_attrs["constraint"])
+
+        def report(epoch: int, accuracy: float) -> None:
+            epochs = trial.user_attrs.get("accuracy_epochs", []) + [accuracy]
+            trial.set_user_attr("accuracy_epochs", epochs)
+            if prunable:
+                trial.report(accuracy, epoch)
+                if trial.should_prune():
+                    trial.set_user_attr("status", "PRUNED")
+                    raise optuna.TrialPruned(f"accuracy {accuracy:.3f} after epoch {epoch + 1}")
+
+        outcome = run_trial(arch, config, report, on_scored=store)
+        store(outcome)
+        if outcome.status == "FAIL":
+            raise _TrialFailed(outcome.error)
+        if outcome.status == "COMPLETE":
+            save_checkpoint(outcome, config, trial.number)
+        return objective_values(outcome, config)
+
+    return objective
+
+
+def optimize(config: SearchConfig, worker: int = 0, progress: SearchProgress | None = None) -> None:
+    """Run trials on the shared study until `config.trials` trials were trained (rejected ones do
+    not count), the time limit passes, or the space keeps proposing over-budget networks."""
+    study = open_study(config, worker)
+    space = load_space(config.space)
+
+    def stop_when_done(study: optuna.Study, trial: FrozenTrial) -> None:
+        counts = _status_counts(study)
+        if worker == 0:
+            write_results(optuna_records(study), config)
+        if progress is not None:
+            progress.update(study, counts)
+        trained = counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"]
+        if trained >= config.trials or counts["REJECTED"] >= 50 * config.trials:
+            study.stop()
+
+    if _trained(study) >= config.trials:
+        return
+    study.optimize(objective_fn(config, space), timeout=config.time_limit_s, catch=(_TrialFailed,),
+                   callbacks=[stop_when_done], gc_after_trial=True)
+
+
+def _status_counts(study: optuna.Study) -> dict[str, int]:
+    counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0, "REJECTED": 0}
+    for t in study.get_trials(deepcopy=False):
+        status = trial_status(t)
+        if status in counts:
+            counts[status] += 1
+    return counts
+
+
+def _trained(study: optuna.Study) -> int:
+    counts = _status_counts(study)
+    return counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"]
+
+
+def _worker_main(config: SearchConfig, worker: int) -> None:
+    optimize(config, worker)
+
+
+def run_optuna(config: SearchConfig, progress: bool = True) -> optuna.Study:
+    """Run (or continue) the search with `config.workers` processes on one storage and return
+    the study."""
+    study = open_study(config)
+    recovered = recover_interrupted(study) if config.storage is None else 0
+    enqueue_baselines(study, config)
+    bar = SearchProgress(config, enabled=progress, recovered=recovered)
+    ctx = multiprocessing.get_context("spawn")
+    helpers = [ctx.Process(target=_worker_main, args=(config, w), daemon=False)
+               for w in range(1, config.workers)]
+    for p in helpers:
+        p.start()
+        time.sleep(1.0)  # let each worker open the storage before the next one
+    try:
+        optimize(config, 0, bar)
+    finally:
+        for p in helpers:
+            p.join()
+        bar.close(open_study(config))
+    return open_study(config)

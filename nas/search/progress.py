@@ -1,0 +1,53 @@
+"""The search progress bar: trained trials done, pruned, rejected, best accuracy under budget."""
+
+from __future__ import annotations
+
+from optuna.trial import FrozenTrial, TrialState
+from tqdm import tqdm
+
+from nas.search.config import SearchConfig
+
+
+def trial_status(t: FrozenTrial) -> str:
+    """COMPLETE, PRUNED, FAIL, REJECTED, RUNNING or WAITING for a stored trial. A FAIL left by a
+    killed process (no status attribute) is reported as INTERRUPTED: it was queued again."""
+    status = t.user_attrs.get("status")
+    if t.state == TrialState.PRUNED:
+        return "PRUNED"
+    if t.state == TrialState.COMPLETE:
+        return status if status in ("COMPLETE", "REJECTED") else "COMPLETE"
+    if t.state == TrialState.FAIL:
+        return "FAIL" if status == "FAIL" else "INTERRUPTED"
+    return t.state.name
+
+
+def best_under_budget(trials: list[FrozenTrial], budget_ms: float) -> FrozenTrial | None:
+    """The most accurate completed trial whose predicted latency fits the budget."""
+    ok = [t for t in trials if trial_status(t) == "COMPLETE" and t.user_attrs.get("latency_ms", 1e9) <= budget_ms]
+    return max(ok, key=lambda t: (t.user_attrs["accuracy_epochs"][-1], -t.number)) if ok else None
+
+
+class SearchProgress:
+    """A tqdm bar over trained trials (total = config.trials) with the counts in its postfix."""
+
+    def __init__(self, config: SearchConfig, enabled: bool = True, recovered: int = 0):
+        self.config = config
+        self.bar = tqdm(total=config.trials, desc="search", unit="trial", disable=not enabled,
+                        dynamic_ncols=True)
+        self.recovered = recovered
+
+    def update(self, study, counts: dict[str, int]) -> None:
+        trained = counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"]
+        self.bar.n = min(trained, self.config.trials)
+        best = best_under_budget(study.get_trials(deepcopy=False), self.config.budget_ms)
+        self.bar.set_postfix(done=counts["COMPLETE"], pruned=counts["PRUNED"], failed=counts["FAIL"],
+                             rejected=counts["REJECTED"],
+                             best=f"{best.user_attrs['accuracy_epochs'][-1]:.3f}" if best else "-",
+                             refresh=False)
+        self.bar.refresh()
+
+    def close(self, study) -> None:
+        from nas.search.optuna_engine import _status_counts
+
+        self.update(study, _status_counts(study))
+        self.bar.close()

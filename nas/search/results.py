@@ -1,0 +1,123 @@
+"""What a search leaves in its run folder, rebuilt from the stored trials after every trial and at
+the end: trials.csv, pareto.csv, best.json, summary.md; checkpoints of non-Pareto trials removed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from nas.arch import arch_from_dict, save_arch
+from nas.rundir import TRIAL_COLUMNS, pareto_front
+from nas.search.config import SearchConfig
+
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One stored trial in engine-neutral form (an Optuna FrozenTrial or a Ray Tune result)."""
+
+    number: int
+    status: str
+    user_attrs: dict
+    params: dict
+
+
+def trials_frame(records: list[TrialRecord]) -> pd.DataFrame:
+    """One row per trial with the run-folder columns; trials never scored (WAITING) are left out."""
+    rows = []
+    for r in sorted(records, key=lambda r: r.number):
+        a = r.user_attrs
+        if "arch" not in a:
+            continue
+        epochs = a.get("accuracy_epochs", [])
+        rows.append({"number": r.number, "state": r.status, "baseline": a.get("baseline", ""),
+                     "arch": a["arch"], "block_string": a.get("block_string", ""),
+                     "params": a.get("params"), "madds": a.get("madds"), "latency_ms": a.get("latency_ms"),
+                     "accuracy_epochs": json.dumps(epochs),
+                     "accuracy": epochs[-1] if r.status == "COMPLETE" and epochs else None,
+                     "seconds": a.get("seconds"), "trial_params": json.dumps(r.params)})
+    return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+
+
+def best_row(frame: pd.DataFrame, budget_ms: float) -> pd.Series | None:
+    """The most accurate completed trial under the budget (lowest latency breaks ties)."""
+    ok = frame[(frame["state"] == "COMPLETE") & (frame["latency_ms"] <= budget_ms)]
+    if ok.empty:
+        return None
+    return ok.sort_values(["accuracy", "latency_ms"], ascending=[False, True]).iloc[0]
+
+
+def write_results(records: list[TrialRecord], config: SearchConfig) -> dict:
+    """Write trials.csv, pareto.csv, best.json and summary.md; drop checkpoints that left the
+    Pareto front (the best trial's is always kept). Returns the summary as a dict."""
+    out = Path(config.out)
+    frame = trials_frame(records)
+    frame.to_csv(out / "trials.csv", index=False)
+    front = pareto_front(frame)
+    front.to_csv(out / "pareto.csv", index=False)
+    best = best_row(frame, config.budget_ms)
+    if best is not None:
+        save_arch(arch_from_dict(json.loads(best["arch"])), out / "best.json")
+    _prune_checkpoints(out, set(front["number"]) | ({int(best["number"])} if best is not None else set()))
+    summary = summarize(frame, config, best)
+    (out / "summary.md").write_text(summary_markdown(summary))
+    return summary
+
+
+def _prune_checkpoints(out: Path, keep: set[int]) -> None:
+    for path in (out / "checkpoints").glob("trial_*.pt"):
+        if int(path.stem.split("_")[1]) not in keep:
+            path.unlink(missing_ok=True)
+
+
+def _row_summary(row: pd.Series) -> dict:
+    return {"trial": int(row["number"]), "name": json.loads(row["arch"])["name"],
+            "accuracy": float(row["accuracy"]) if pd.notna(row["accuracy"]) else None,
+            "latency_ms": float(row["latency_ms"]), "params": int(row["params"]), "madds": int(row["madds"]),
+            "block_string": row["block_string"]}
+
+
+def summarize(frame: pd.DataFrame, config: SearchConfig, best: pd.Series | None) -> dict:
+    """Counts, the winner and the baselines of the run, as plain data."""
+    counts = frame["state"].value_counts().to_dict()
+    baselines = {}
+    for name in config.baselines:
+        rows = frame[frame["baseline"] == name]
+        if not rows.empty:
+            baselines[name] = _row_summary(rows.iloc[-1]) | {"state": rows.iloc[-1]["state"]}
+    return {"out": config.out, "target": config.target, "budget_ms": config.budget_ms,
+            "objective": config.objective, "sampler": config.sampler, "engine": config.engine,
+            "trials": int(len(frame)), "counts": {k: int(v) for k, v in counts.items()},
+            "best": _row_summary(best) if best is not None else None, "baselines": baselines}
+
+
+def summary_markdown(s: dict) -> str:
+    """A short human summary: the winner against the baselines trained with the same recipe."""
+    c = s["counts"]
+    lines = [f"# Search {s['out']}", "",
+             f"Target `{s['target']}`, budget {s['budget_ms']:g} ms, objective {s['objective']}, "
+             f"sampler {s['sampler']}, engine {s['engine']}.",
+             f"Trials: {s['trials']} ({c.get('COMPLETE', 0)} complete, {c.get('PRUNED', 0)} pruned, "
+             f"{c.get('REJECTED', 0)} rejected over budget, {c.get('FAIL', 0)} failed).", "",
+             "| | trial | val accuracy | latency (ms) | params | MAdds (M) |", "|---|---|---|---|---|---|"]
+    entries = ([("winner", s["best"])] if s["best"] else []) + list(s["baselines"].items())
+    for label, r in entries:
+        acc = f"{r['accuracy']:.4f}" if r["accuracy"] is not None else r.get("state", "-")
+        lines.append(f"| {label} ({r['name']}) | {r['trial']} | {acc} | {r['latency_ms']:.1f} | "
+                     f"{r['params']:,} | {r['madds'] / 1e6:.1f} |")
+    if not s["best"]:
+        lines += ["", "No trained trial fits the budget yet."]
+    else:
+        lines += ["", f"Winner blocks: `{s['best']['block_string']}`"]
+    return "\n".join(lines) + "\n"
+
+
+def optuna_records(study) -> list[TrialRecord]:
+    """Stored Optuna trials as engine-neutral records."""
+    from nas.search.progress import trial_status
+
+    return [TrialRecord(t.number, trial_status(t), dict(t.user_attrs), dict(t.params))
+            for t in study.get_trials(deepcopy=False)]

@@ -1,0 +1,122 @@
+"""The one trial function both engines run: score latency first, reject over budget, else train.
+
+Engines differ only in how they schedule trials and how a per-epoch report can stop one
+(`report` raises the engine's own "pruned" exception, which propagates unchanged).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from nas.arch import Arch, arch_to_dict
+from nas.baselines import load_baseline
+from nas.blockstring import encode_blocks
+from nas.cost import arch_cost
+from nas.latency import predict_latency
+from nas.recipe import Recipe, make_recipe, proxy_arch
+from nas.search.config import MNAS_W, SearchConfig
+from nas.train import TrainingFailed, train_arch
+
+Report = Callable[[int, float], None]
+
+
+@dataclass
+class TrialOutcome:
+    """What one trial produced. status: COMPLETE, REJECTED (over budget, not trained) or FAIL.
+    Latency in milliseconds; accuracy 0..1 on the validation split (None unless COMPLETE)."""
+
+    status: str
+    arch: Arch
+    latency_ms: float
+    params: int
+    madds: int
+    accuracy: float | None = None
+    epochs: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str = ""
+    model: torch.nn.Module | None = None
+
+    def attrs(self) -> dict:
+        """JSON-safe attributes an engine stores with the trial."""
+        return {"status": self.status, "arch": json.dumps(arch_to_dict(self.arch)),
+                "block_string": encode_blocks(self.arch.blocks, self.arch.stem.out),
+                "params": self.params, "madds": self.madds, "latency_ms": round(self.latency_ms, 4),
+                "accuracy": self.accuracy, "accuracy_epochs": self.epochs, "seconds": round(self.seconds, 2), "error": self.error}
+
+
+def run_trial(arch: Arch, config: SearchConfig, report: Report | None = None,
+              on_scored: Callable[[TrialOutcome], None] | None = None) -> TrialOutcome:
+    """Predict the latency of `arch` on the target; over budget -> REJECTED without training;
+    otherwise train the proxy with the run's recipe, reporting accuracy per epoch.
+    `on_scored(outcome)` sees the architecture and latency before training starts, so an engine
+    can store them even if the trial is then pruned or killed."""
+    latency = predict_latency(arch, config.target).latency_ms
+    cost = arch_cost(arch)
+    outcome = TrialOutcome("REJECTED", arch, latency, cost.params, cost.madds)
+    if latency > config.budget_ms:
+        return outcome
+    if on_scored is not None:
+        on_scored(replace(outcome, status="RUNNING"))
+    try:
+        result = train_arch(arch, recipe_of(config), report=report)
+    except TrainingFailed as e:
+        return replace(outcome, status="FAIL", error=str(e))
+    return replace(outcome, status="COMPLETE", accuracy=result.accuracy, epochs=result.epochs,
+                   seconds=result.seconds, model=result.model)
+
+
+def recipe_of(config: SearchConfig) -> Recipe:
+    return make_recipe(**config.recipe)
+
+
+def objective_values(outcome: TrialOutcome, config: SearchConfig) -> float | tuple[float, float]:
+    """The value(s) the sampler maximises: accuracy (constrained), MnasNet's reward
+    ACC x (LAT/T)^-0.07 (mnas), or (accuracy, latency) (pareto). Rejected trials score 0."""
+    accuracy = outcome.accuracy if outcome.status == "COMPLETE" else 0.0
+    if config.objective == "pareto":
+        return accuracy, outcome.latency_ms
+    if config.objective == "mnas":
+        return accuracy * (outcome.latency_ms / config.budget_ms) ** MNAS_W
+    return accuracy
+
+
+def constraint(latency_ms: float, budget_ms: float) -> float:
+    """Optuna's constraint value: <= 0 means within budget."""
+    return latency_ms - budget_ms
+
+
+def fit_baseline(name: str, config: SearchConfig, widths: tuple[float, ...], resolutions: tuple[int, ...]) -> Arch:
+    """The baseline as published if it fits the budget, else scaled down: the widest, then
+    highest-resolution (alpha, rho) from the space's choices whose latency fits; the smallest
+    such pair if none fits (it is then rejected like any over-budget trial)."""
+    arch = load_baseline(name)
+    if predict_latency(arch, config.target).latency_ms <= config.budget_ms:
+        return arch
+    pairs = [(w, r) for w in sorted(widths, reverse=True) if w <= arch.width_mult
+             for r in sorted(resolutions, reverse=True) if r <= arch.resolution]
+    for w, r in pairs:
+        scaled = arch.with_overrides(width=w, resolution=r)
+        if predict_latency(scaled, config.target).latency_ms <= config.budget_ms:
+            return replace(scaled, name=f"{name}_{w:g}_{r}")
+    w, r = pairs[-1] if pairs else (arch.width_mult, arch.resolution)
+    return replace(arch.with_overrides(width=w, resolution=r), name=f"{name}_{w:g}_{r}")
+
+
+def save_checkpoint(outcome: TrialOutcome, config: SearchConfig, number: int) -> Path:
+    """Save a trained trial's weights with both architectures to checkpoints/trial_<number>.pt."""
+    recipe = recipe_of(config)
+    num_classes = outcome.model.classifier.out_features
+    path = Path(config.out) / "checkpoints" / f"trial_{number}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"arch": arch_to_dict(outcome.arch),
+                "proxy_arch": arch_to_dict(proxy_arch(outcome.arch, recipe, num_classes)),
+                "state_dict": outcome.model.state_dict(), "accuracy": outcome.accuracy,
+                "dataset": recipe.dataset}, tmp)
+    tmp.replace(path)
+    return path
