@@ -117,8 +117,10 @@ def objective_fn(config: SearchConfig, space: Space) -> Callable[[Trial], float 
                 trial.report(accuracy, epoch)
                 if trial.should_prune():
                     trial.set_user_attr("status", "PRUNED")
+                    trial.set_user_attr("seconds", round(time.perf_counter() - start, 2))
                     raise optuna.TrialPruned(f"accuracy {accuracy:.3f} after epoch {epoch + 1}")
 
+        start = time.perf_counter()
         outcome = run_trial(arch, config, report, on_scored=store)
         store(outcome)
         if outcome.status == "FAIL":
