@@ -83,9 +83,11 @@ def targets(as_json: bool) -> None:
               help="Time the ops of this many random architectures (plus baselines and every head op).")
 @click.option("--calibration", type=int, default=40, show_default=True,
               help="Of those, measure this many end to end to fit the overhead model (0: skip).")
+@click.option("--max-wait", type=float, default=600, show_default=True,
+              help="Seconds to wait for a quiet machine (load average <= 1) before timing networks.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def build(target: str, runtime: str, threads: int, space_file: str | None, samples: int,
-          calibration: int, as_json: bool) -> None:
+          calibration: int, max_wait: float, as_json: bool) -> None:
     """Time the op signatures of a search space on this machine into a table (resumable)."""
     from nas.latency.build import build_table
     from nas.space import load_space
@@ -93,7 +95,7 @@ def build(target: str, runtime: str, threads: int, space_file: str | None, sampl
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", target):
         raise NasError(f"target {target!r} is not allowed; expected letters, digits, '-', '_' or '.'")
     r = build_table(target, load_space(space_file), runtime, threads, samples, calibration,
-                    progress=_progress(f"timing ops ({runtime}, {threads} thread(s))"))
+                    progress=_progress(f"timing ops ({runtime}, {threads} thread(s))"), max_wait_s=max_wait)
     out = {"table": str(r.path), "timed": r.timed, "reused": r.reused,
            "op_model_cv_mape_pct": r.op_model_cv_mape_pct, "calibration_mape_pct": r.calibration_mape_pct}
     if as_json:
@@ -133,8 +135,11 @@ def derive(target: str, as_json: bool) -> None:
 @click.option("--samples", type=int, default=50, show_default=True, help="Random architectures to measure.")
 @click.option("--space", "space_file", default=None, help="Search-space YAML (default: search_spaces/mobilenet_v3.yaml).")
 @click.option("--no-missing", is_flag=True, help="Do not time the ops the table lacks.")
+@click.option("--max-wait", type=float, default=600, show_default=True,
+              help="Seconds to wait for a quiet machine (load average <= 1) before timing networks.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def validate(target: str, samples: int, space_file: str | None, no_missing: bool, as_json: bool) -> None:
+def validate(target: str, samples: int, space_file: str | None, no_missing: bool, max_wait: float,
+             as_json: bool) -> None:
     """Measure random networks and the baselines end to end; compare with predictions."""
     from nas.latency.validate import validate as run
     from nas.space import load_space
@@ -142,14 +147,14 @@ def validate(target: str, samples: int, space_file: str | None, no_missing: bool
     if samples < 3:
         raise NasError(f"samples: {samples} is not allowed; expected an integer >= 3")
     v = run(target, load_space(space_file), samples, measure_missing=not no_missing,
-            progress=_progress("timing ops the table lacks"))
+            progress=_progress("timing ops the table lacks"), max_wait_s=max_wait)
     if as_json:
         print_json(v.report)
         return
     print_table(v.rows, list(v.rows[0]))
-    for name in ("as_shipped", "table_complete"):
+    for name in ("as_shipped", "as_shipped_adjusted", "table_complete", "table_complete_adjusted"):
         for subset, m in v.report.get(name, {}).items():
-            click.echo(f"{name:15s} {subset:9s} n={m['n']:3d}  Spearman {m['spearman']:.3f}  MAPE {m['mape_pct']:.2f} %  "
+            click.echo(f"{name:24s} {subset:9s} n={m['n']:3d}  Spearman {m['spearman']:.3f}  MAPE {m['mape_pct']:.2f} %  "
                        f"within ±10 % {m['within_10pct']:.1f} %  worst {m['max_abs_error_pct']:.1f} %")
     n = v.report["naive_sum_of_ops"]
     click.echo(f"naive sum of isolated ops / measured: {n['sum_over_measured_min']}-{n['sum_over_measured_max']}; "
@@ -157,6 +162,9 @@ def validate(target: str, samples: int, space_file: str | None, no_missing: bool
     if "op_model_on_missing_ops" in v.report:
         m = v.report["op_model_on_missing_ops"]
         click.echo(f"op model on {m['n']} ops the table lacks: MAPE {m['mape_pct']} %, {m['within_10pct']} % within ±10 %")
+    f = v.report["contention_factor"]
+    click.echo(f"contention factor per batch (calibration networks re-timed vs when calibrated): "
+               f"{f['min']:.3f}-{f['max']:.3f}")
     if "warning" in v.report:
         click.echo(f"warning: {v.report['warning']}")
     click.echo(f"plot: {v.png}")

@@ -313,6 +313,6 @@ def test_onnxruntime_build_calibrates_an_overhead_model(tmp_path, monkeypatch):
     space_file.write_text(TINY_SPACE)
     path = tmp_path / "ort.csv"
     result = build_table("ort", load_space(space_file), samples=6, calibration=6, plan=QUICK, path=path,
-                         baselines=False)
+                         baselines=False, max_wait_s=0)
     assert result.calibration_mape_pct is not None
     assert set(read_table(path).header["overhead"]) == {"ops_ms", "const", "weights_m"}

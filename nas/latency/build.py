@@ -18,7 +18,7 @@ from nas.arch import Arch, Layer, conv_out, make_divisible
 from nas.baselines import baseline_names, load_baseline
 from nas.errors import NasError
 from nas.latency.measure import (Canary, TimingPlan, arch_runner, check_runtime, cpu_name,
-                                 layer_runner, load_average, runtime_version)
+                                 layer_runner, load_average, runtime_version, wait_for_quiet)
 from nas.latency.model import (OpModel, choose_block, cross_validate, fit_op_model, fit_overhead,
                                loo_overhead, network_terms)
 from nas.latency.predict import sum_of_ops
@@ -130,6 +130,7 @@ def _measured_header(target: str, runtime: str, threads: int, space: Space, samp
                 f"scaled MADs (interference only adds time). Ops: the baselines', every head "
                 f"signature, and those of {samples} random architectures of {Path(space.path).name} "
                 f"(seed {CALIBRATION_SEED}); other ops come from op_model."),
+        "clock": "thread CPU time" if threads == 1 else "wall",
         "key_format": "<kind>-<H>x<W>x<C>-e<exp>-o<out>-k<kernel>-s<stride>-se<0|1>-<act>",
         "space": Path(space.path).name, "samples": samples,
     }
@@ -145,10 +146,11 @@ def _check_same_setup(table: Table, runtime: str, threads: int, path: Path) -> N
 def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads: int = 1,
                 samples: int = 100, calibration: int = 40, plan: TimingPlan = TimingPlan(),
                 path: Path | None = None, progress: Callable[[Iterable, int], Iterable] | None = None,
-                baselines: bool = True) -> BuildResult:
+                baselines: bool = True, max_wait_s: float = 600.0) -> BuildResult:
     """Time every op of `build_layers(space, samples)` missing from the table, fit the op model
     on the table, then measure `calibration` of the build's random networks end to end and fit
-    the overhead model. Writes `latency_tables/<target>.csv` (or `path`) as it goes."""
+    the overhead model (after waiting up to `max_wait_s` for the machine to be quiet). Writes
+    `latency_tables/<target>.csv` (or `path`) as it goes."""
     check_runtime(runtime)
     if threads < 1:
         raise NasError(f"threads: {threads} is not allowed; expected an integer >= 1")
@@ -179,10 +181,11 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     cv = fit_table_model(table)
     cal_mape = None
     if calibration > 0:
+        quiet = wait_for_quiet(max_wait_s=max_wait_s)
         reference = table.header.get("contention", {}).get("canary_ms") or canary.summary()["canary_ms"]
         cal_canary = Canary(runtime, threads, network_plan(plan), networks=True, reference=reference)
         cal_mape = calibrate(table, calibration_archs(space, calibration), runtime, threads, plan, cal_canary)
-        table.header["calibration_contention"] = cal_canary.summary()
+        table.header["calibration_contention"] = {**cal_canary.summary(), **quiet}
     table.header["load_average"] = {"before": load_before, "after": load_average()}
     write_table(table, path)
     return BuildResult(path, len(todo), reused, cv, cal_mape)

@@ -4,6 +4,12 @@ space (disjoint from the build's calibration networks) and the baselines, on thi
 Reported twice: as the table stands (ops it lacks come from the op model), and with the lacking
 ops timed in isolation the way `build` times them (what a table covering them would give), plus
 the op model's accuracy on those ops. Output: experiments/latency/<target>-validation.{json,csv,png}.
+
+Other jobs on a shared machine slow whole networks (cache and memory contention) by an amount
+that changes from minute to minute. So every batch of networks also re-times two of the build's
+calibration networks, whose end-to-end latencies were stored when the overhead model was fitted;
+their slowdown is the batch's contention factor. Metrics are reported on the raw measurements
+and, separately, on measurements divided by their batch's factor ("adjusted").
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ from scipy.stats import spearmanr
 from nas.arch import Arch
 from nas.baselines import baseline_names, load_baseline
 from nas.errors import NasError
-from nas.latency.build import BATCH, calibration_archs, measure_archs, network_plan, validation_archs
-from nas.latency.measure import Canary, TimingPlan, layer_runner, load_average
+from nas.latency.build import (BATCH, NETWORK_BATCH, calibration_archs, measure_archs, network_plan,
+                               validation_archs)
+from nas.latency.measure import Canary, TimingPlan, layer_runner, load_average, wait_for_quiet
 from nas.latency.model import network_terms
 from nas.latency.predict import load_target, predict_latency
 from nas.paths import EXPERIMENTS
@@ -48,9 +55,11 @@ class Validation:
 
 
 def validate(target: str, space: Space, samples: int = 50, measure_missing: bool = True,
-             out_dir: Path | None = None, plan: TimingPlan = TimingPlan(), progress=None) -> Validation:
+             out_dir: Path | None = None, plan: TimingPlan = TimingPlan(), progress=None,
+             max_wait_s: float = 600.0) -> Validation:
     """Measure `samples` random networks of `space` and the baselines end to end with the table's
-    runtime and threads, compare with `predict_latency`, write the report files, return them."""
+    runtime and threads (after waiting up to `max_wait_s` for a quiet machine), compare with
+    `predict_latency`, write the report files, return them."""
     t = load_target(target)
     h = t.header
     if h.get("method") != "measured":
@@ -60,11 +69,12 @@ def validate(target: str, space: Space, samples: int = 50, measure_missing: bool
     calib = {a.layers() for a in calibration_archs(space, int(h.get("samples", 0)))}
     randoms = [a for a in validation_archs(space, samples) if a.layers() not in calib]
     archs = randoms + [load_baseline(n) for n in baseline_names()]
+    quiet = wait_for_quiet(max_wait_s=max_wait_s)
     load_before = load_average()
     reference = h.get("calibration_contention", h.get("contention", {})).get("canary_ms")
     canary = Canary(runtime, threads, replace(network_plan(plan), retries=max(plan.retries, 6)),
                     networks=True, reference=reference)
-    measured = np.array(measure_archs(archs, runtime, threads, plan, canary))
+    measured, factors = _measure_with_references(archs, target, space, runtime, threads, plan, canary)
     preds = [predict_latency(a, target) for a in archs]
     predicted = np.array([p.latency_ms for p in preds])
     sums = np.array([sum(b["ms"] for b in p.blocks) for p in preds])
@@ -72,32 +82,60 @@ def validate(target: str, space: Space, samples: int = 50, measure_missing: bool
              "n_ops": len(p.blocks), "n_modelled": p.n_modelled, "sum_of_ops_ms": round(float(s), 4),
              "predicted_ms": p.latency_ms, "measured_ms": round(float(m), 4)}
             for a, p, s, m in zip(archs, preds, sums, measured)]
+    adjusted = measured / factors
+    for row, f in zip(rows, factors):
+        row["contention_factor"] = round(float(f), 4)
     report = {"target": target, "date": datetime.date.today().isoformat(), "runtime": h.get("runtime_version"),
               "threads": threads, "space": Path(space.path).name, "random_networks": len(randoms),
               "baselines": len(archs) - len(randoms),
               "as_shipped": {"all": metrics(predicted, measured),
                              "random": metrics(predicted[:len(randoms)], measured[:len(randoms)]),
                              "baselines": metrics(predicted[len(randoms):], measured[len(randoms):])},
+              "as_shipped_adjusted": {"all": metrics(predicted, adjusted),
+                                      "random": metrics(predicted[:len(randoms)], adjusted[:len(randoms)])},
+              "contention_factor": {"min": round(float(factors.min()), 3), "max": round(float(factors.max()), 3),
+                                    "how": "per batch of networks: mean slowdown of 2 calibration networks "
+                                           "re-timed with it, against their latency when the table was calibrated"},
               "naive_sum_of_ops": {"sum_over_measured_min": round(float(min(sums / measured)), 3),
                                    "sum_over_measured_max": round(float(max(sums / measured)), 3),
                                    **metrics(sums, measured)},
               "overhead_model": h.get("overhead"), "op_model_fit": h.get("op_model_fit"),
               "modelled_ops_per_network": round(float(np.mean([p.n_modelled for p in preds])), 1)}
     if measure_missing:
-        report.update(_table_complete(t, archs, preds, measured, rows, canary, progress))
-    report["load_average"] = {"before": load_before, "after": load_average()}
+        op_canary = Canary(runtime, threads, plan, reference=reference)
+        report.update(_table_complete(t, archs, measured, adjusted, rows, op_canary, plan, progress))
+    report["load_average"] = {"before": load_before, "after": load_average(), "waited_s": quiet["waited_s"]}
     report["contention"] = canary.summary()
     if report["contention"]["worst_accepted_slowdown"] > canary.tolerance:
         report["warning"] = (f"the canaries ran up to {report['contention']['worst_accepted_slowdown']:.2f}x "
                              f"slower than when the table was built: the machine was busier, and "
                              f"measured latencies are inflated accordingly")
     out_dir = Path(out_dir or EXPERIMENTS / "latency")
-    png = _write(out_dir, target, report, rows, predicted, measured, sums, len(randoms))
+    png = _write(out_dir, target, report, rows, predicted, measured, adjusted, sums, len(randoms))
     return Validation(target, report, rows, png)
 
 
-def _table_complete(t, archs: list[Arch], preds: list, measured: np.ndarray, rows: list[dict],
-                    canary: Canary, progress) -> dict:
+def _measure_with_references(archs: list[Arch], target: str, space: Space, runtime: str, threads: int,
+                             plan: TimingPlan, canary: Canary) -> tuple[np.ndarray, np.ndarray]:
+    """End-to-end ms of `archs`, and per network its batch's contention factor (1.0 where the
+    calibration measurements are not available)."""
+    path = EXPERIMENTS / "latency" / f"{target}-calibration.csv"
+    stored = {r["arch"]: float(r["measured_ms"]) for r in csv.DictReader(open(path))} if path.is_file() else {}
+    refs = [a for a in calibration_archs(space, len(stored)) if a.name in stored][:10]
+    per_batch = NETWORK_BATCH - 2
+    measured, factors = [], []
+    for k, i in enumerate(range(0, len(archs), per_batch)):
+        chunk = archs[i:i + per_batch]
+        extra = [refs[(2 * k) % len(refs)], refs[(2 * k + 1) % len(refs)]] if len(refs) >= 2 else []
+        ms = measure_archs(chunk + extra, runtime, threads, plan, canary)
+        factor = float(np.mean([m / stored[a.name] for a, m in zip(extra, ms[len(chunk):])])) if extra else 1.0
+        measured.extend(ms[:len(chunk)])
+        factors.extend([factor] * len(chunk))
+    return np.array(measured), np.array(factors)
+
+
+def _table_complete(t, archs: list[Arch], measured: np.ndarray, adjusted: np.ndarray, rows: list[dict],
+                    canary: Canary, plan: TimingPlan, progress) -> dict:
     """Time the ops the table lacks in isolation; report the op model's accuracy on them and the
     network predictions with them measured instead of modelled."""
     missing = {}
@@ -128,11 +166,13 @@ def _table_complete(t, archs: list[Arch], preds: list, measured: np.ndarray, row
     n = len([a for a in archs if a.name.startswith("val")])
     complete = np.array(complete)
     out["table_complete"] = {"all": metrics(complete, measured), "random": metrics(complete[:n], measured[:n])}
+    out["table_complete_adjusted"] = {"all": metrics(complete, adjusted),
+                                      "random": metrics(complete[:n], adjusted[:n])}
     return out
 
 
 def _write(out_dir: Path, target: str, report: dict, rows: list[dict], predicted: np.ndarray,
-           measured: np.ndarray, sums: np.ndarray, n_random: int) -> Path:
+           measured: np.ndarray, adjusted: np.ndarray, sums: np.ndarray, n_random: int) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -143,24 +183,28 @@ def _write(out_dir: Path, target: str, report: dict, rows: list[dict], predicted
         w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
-    fig, ax = plt.subplots(figsize=(5.5, 5.5))
-    lo = 0.9 * min(measured.min(), predicted.min(), sums.min())
-    hi = 1.1 * max(measured.max(), predicted.max(), sums.max())
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.5))
+    lo = 0.9 * min(measured.min(), adjusted.min(), predicted.min(), sums.min())
+    hi = 1.1 * max(measured.max(), adjusted.max(), predicted.max(), sums.max())
     grid = np.linspace(lo, hi, 50)
-    ax.fill_between(grid, grid * 0.9, grid * 1.1, color="0.9", label="±10 %")
-    ax.plot(grid, grid, color="0.5", lw=1)
-    ax.scatter(measured, sums, s=10, marker="x", color="0.6", lw=0.8, label="naive sum of isolated ops")
-    ax.scatter(measured[:n_random], predicted[:n_random], s=14, label="random networks of the space")
-    ax.scatter(measured[n_random:], predicted[n_random:], s=30, marker="s", color="C3", label="baselines")
-    for r, m, p in zip(rows[n_random:], measured[n_random:], predicted[n_random:]):
-        ax.annotate(r["arch"], (m, p), fontsize=7, xytext=(4, -8), textcoords="offset points")
-    a = report["as_shipped"]["all"]
-    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured (ms)",
-           ylabel="predicted (ms)",
-           title=f"{target}: Spearman {a['spearman']:.3f}, MAPE {a['mape_pct']:.1f} %, "
-                 f"{a['within_10pct']:.0f} % within ±10 %")
-    ax.title.set_fontsize(9)
-    ax.legend(fontsize=8, loc="upper left")
+    panels = [(axes[0], measured, report["as_shipped"]["all"], "measured"),
+              (axes[1], adjusted, report["as_shipped_adjusted"]["all"],
+               "measured / batch contention factor")]
+    for ax, x, m, label in panels:
+        ax.fill_between(grid, grid * 0.9, grid * 1.1, color="0.9", label="±10 %")
+        ax.plot(grid, grid, color="0.5", lw=1)
+        if x is measured:
+            ax.scatter(x, sums, s=10, marker="x", color="0.6", lw=0.8, label="naive sum of isolated ops")
+        ax.scatter(x[:n_random], predicted[:n_random], s=14, label="random networks of the space")
+        ax.scatter(x[n_random:], predicted[n_random:], s=30, marker="s", color="C3", label="baselines")
+        for r, mx, p in zip(rows[n_random:], x[n_random:], predicted[n_random:]):
+            ax.annotate(r["arch"], (mx, p), fontsize=7, xytext=(4, -8), textcoords="offset points")
+        ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel=f"{label} (ms)",
+               ylabel="predicted (ms)",
+               title=f"{target}, {label}: Spearman {m['spearman']:.3f}, MAPE {m['mape_pct']:.1f} %, "
+                     f"{m['within_10pct']:.0f} % within ±10 %")
+        ax.title.set_fontsize(8)
+        ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     png = out_dir / f"{target}-validation.png"
     fig.savefig(png, dpi=120)
