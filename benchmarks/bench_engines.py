@@ -17,7 +17,7 @@ in how trials are scheduled. Per row:
 Two recipes: "throughput" (trials of a few seconds; 1 vs 2 workers) and "overhead" (trials of a
 fraction of a second, one worker; wall time is then mostly per-trial overhead).
 
-    python benchmarks/bench_engines.py --out experiments/engines --runs runs/bench-engines
+    python benchmarks/bench_engines.py --out experiments/engines --runs runs/bench-engines --repeat 2
 """
 
 from __future__ import annotations
@@ -95,8 +95,10 @@ def _markdown(df: pd.DataFrame) -> str:
 @click.option("--runs", type=click.Path(file_okay=False), default="runs/bench-engines", show_default=True,
               help="Folder for the run folders (checkpoints included; not committed).")
 @click.option("--trials", type=int, default=10, show_default=True, help="Trained trials per throughput search.")
-@click.option("--overhead-trials", type=int, default=20, show_default=True, help="Trained trials per overhead search.")
-@click.option("--repeat", type=int, default=1, show_default=True, help="Rounds of all rows (the machine may be shared).")
+@click.option("--overhead-trials", type=int, default=20, show_default=True,
+              help="Trained trials per overhead search.")
+@click.option("--repeat", type=int, default=1, show_default=True,
+              help="Rounds of all rows (the machine may be shared).")
 @click.option("--budget", default="60ms", show_default=True, help="Latency budget on pixel.")
 @click.option("--one", default=None, hidden=True, help="Internal: run one row and print it as JSON.")
 @click.option("--startup", is_flag=True, hidden=True, help="Internal: time ray.init and print it as JSON.")

@@ -104,7 +104,7 @@ def _run_experiments(config: SearchConfig, study: optuna.Study) -> bool:
         return False
     if config.storage is None:  # a shared --storage may hold other drivers' running trials
         _LIVE[config.out].bar.recovered += _requeue_orphans(study, owned=set())
-    path = _experiments_root(config) / f"{EXPERIMENT_PREFIX}{_experiment_number(latest) + 1}"
+    path = _experiments_root(config) / f"{EXPERIMENT_PREFIX}{_last_experiment_number(config) + 1}"
     _new_tuner(config, path).fit()
     return bool(_unfinished_trials(path))
 
@@ -411,15 +411,21 @@ def _experiments_root(config: SearchConfig) -> Path:
     return Path(config.out) / "ray"
 
 
-def _experiment_number(path: Path | None) -> int:
-    return int(path.name[len(EXPERIMENT_PREFIX):]) if path is not None else 0
+def _experiments(config: SearchConfig) -> dict[int, Path]:
+    """`<out>/ray/tune-<n>` folders by n."""
+    return {int(p.name[len(EXPERIMENT_PREFIX):]): p for p in _experiments_root(config).glob(f"{EXPERIMENT_PREFIX}*")
+            if p.name[len(EXPERIMENT_PREFIX):].isdigit()}
+
+
+def _last_experiment_number(config: SearchConfig) -> int:
+    return max(_experiments(config), default=0)
 
 
 def _latest_experiment(config: SearchConfig) -> Path | None:
-    """The newest `<out>/ray/tune-<n>` that holds a saved experiment state, if any."""
-    found = [p for p in _experiments_root(config).glob(f"{EXPERIMENT_PREFIX}*")
-             if p.name[len(EXPERIMENT_PREFIX):].isdigit() and any(p.glob("experiment_state-*.json"))]
-    return max(found, key=_experiment_number) if found else None
+    """The newest experiment that holds a saved experiment state (Tune writes it a moment after
+    it starts), if any."""
+    saved = [n for n, p in _experiments(config).items() if any(p.glob("experiment_state-*.json"))]
+    return _experiments(config)[max(saved)] if saved else None
 
 
 def _unfinished_trials(path: Path) -> int:
