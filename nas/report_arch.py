@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nas.arch import Arch
 from nas.cost import arch_cost, layer_costs
+from nas.latency import predict_all_targets
 
 
 def describe(arch: Arch) -> dict:
@@ -18,15 +19,7 @@ def describe(arch: Arch) -> dict:
     total = arch_cost(arch)
     info = {"name": arch.name, "params": total.params, "madds": total.madds,
             "resolution": arch.resolution, "width_mult": arch.width_mult, "blocks": rows}
-    latency = _latency_per_target(arch)
+    latency = predict_all_targets(arch)
     if latency:
         info["latency_ms"] = latency
     return info
-
-
-def _latency_per_target(arch: Arch) -> dict[str, float]:
-    try:
-        from nas.latency import predict_all_targets
-    except ImportError:
-        return {}
-    return predict_all_targets(arch)

@@ -17,7 +17,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from nas.search.config import SearchConfig
-from nas.search.progress import SearchProgress, trial_status
+from nas.search.progress import SearchProgress, status_counts
 from nas.search.results import optuna_records, write_results
 from nas.search.trial import TrialOutcome, constraint, objective_values, run_trial, save_checkpoint
 from nas.space import Space, load_space, sample_arch
@@ -139,7 +139,7 @@ def optimize(config: SearchConfig, worker: int = 0, progress: SearchProgress | N
     space = load_space(config.space)
 
     def stop_when_done(study: optuna.Study, trial: FrozenTrial) -> None:
-        counts = _status_counts(study)
+        counts = status_counts(study)
         if worker == 0:
             write_results(optuna_records(study), config)
         if progress is not None:
@@ -154,17 +154,8 @@ def optimize(config: SearchConfig, worker: int = 0, progress: SearchProgress | N
                    callbacks=[stop_when_done], gc_after_trial=True)
 
 
-def _status_counts(study: optuna.Study) -> dict[str, int]:
-    counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0, "REJECTED": 0}
-    for t in study.get_trials(deepcopy=False):
-        status = trial_status(t)
-        if status in counts:
-            counts[status] += 1
-    return counts
-
-
 def _trained(study: optuna.Study) -> int:
-    counts = _status_counts(study)
+    counts = status_counts(study)
     return counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"]
 
 

@@ -21,6 +21,16 @@ def trial_status(t: FrozenTrial) -> str:
     return t.state.name
 
 
+def status_counts(study) -> dict[str, int]:
+    """How many stored trials are COMPLETE, PRUNED, FAIL (training failed) and REJECTED."""
+    counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0, "REJECTED": 0}
+    for t in study.get_trials(deepcopy=False):
+        status = trial_status(t)
+        if status in counts:
+            counts[status] += 1
+    return counts
+
+
 def best_under_budget(trials: list[FrozenTrial], budget_ms: float) -> FrozenTrial | None:
     """The most accurate completed trial whose predicted latency fits the budget."""
     ok = [t for t in trials if trial_status(t) == "COMPLETE" and t.user_attrs.get("latency_ms", 1e9) <= budget_ms]
@@ -47,7 +57,5 @@ class SearchProgress:
         self.bar.refresh()
 
     def close(self, study) -> None:
-        from nas.search.optuna_engine import _status_counts
-
-        self.update(study, _status_counts(study))
+        self.update(study, status_counts(study))
         self.bar.close()

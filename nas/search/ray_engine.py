@@ -49,7 +49,7 @@ from ray.tune.search.optuna import OptunaSearch
 from nas.errors import NasError
 from nas.search.config import SearchConfig
 from nas.search.optuna_engine import STUDY_NAME, enqueue_baselines, make_sampler
-from nas.search.progress import SearchProgress, trial_status
+from nas.search.progress import SearchProgress, status_counts
 from nas.search.results import TrialRecord, optuna_records, write_results
 from nas.search.trial import TrialOutcome, fit_baseline, objective_values, recipe_of, run_trial, save_checkpoint
 from nas.space import Space, load_space, sample_arch
@@ -100,7 +100,7 @@ def _run_experiments(config: SearchConfig, study: optuna.Study) -> bool:
         tune.Tuner.restore(str(latest), trainable=_trainable_for(config), resume_unfinished=True).fit()
         if _unfinished_trials(latest):
             return True
-    if _LIVE[config.out].done(_count(study)):
+    if _LIVE[config.out].done(status_counts(study)):
         return False
     if config.storage is None:  # a shared --storage may hold other drivers' running trials
         _LIVE[config.out].bar.recovered += _requeue_orphans(study, owned=set())
@@ -219,7 +219,7 @@ class NasSearch(OptunaSearch):
         self._pareto = pareto
         self._constrained = config.objective in ("constrained", "pareto")
         self._own_storage = config.storage is None
-        self._counts = _count(self._ot_study)
+        self._counts = status_counts(self._ot_study)
 
     def suggest(self, trial_id: str):
         live = _LIVE.get(self._out)
@@ -268,7 +268,7 @@ class NasSearch(OptunaSearch):
         live = _LIVE.get(self._out)
         if self._own_storage and live is not None:
             live.bar.recovered += _requeue_orphans(self._ot_study, owned)
-        self._counts = _count(self._ot_study)
+        self._counts = status_counts(self._ot_study)
 
     def _record(self, trial: optuna.Trial, result: dict) -> None:
         """Store a scored/final result's attributes, or an epoch's accuracy, on the study trial."""
@@ -383,15 +383,6 @@ def _open_study(config: SearchConfig) -> optuna.Study:
     return study
 
 
-def _count(study: optuna.Study) -> dict[str, int]:
-    counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0, "REJECTED": 0}
-    for t in study.get_trials(deepcopy=False):
-        status = trial_status(t)
-        if status in counts:
-            counts[status] += 1
-    return counts
-
-
 def _requeue_orphans(study: optuna.Study, owned: set[int]) -> int:
     """Fail the study's RUNNING trials that no Tune trial will finish (their driver was killed
     before Tune saved them) and queue their parameters again. Returns how many were queued."""
@@ -442,10 +433,12 @@ def _unfinished_trials(path: Path) -> int:
 
 
 def _connect(address: str | None) -> bool:
-    """Join the cluster at `address` or start a local Ray with one CPU slot per core. Returns
-    True when this call started the connection (and must shut it down)."""
+    """Join the cluster at `address` (auto or HOST:PORT) or, for None or "local", start a local
+    Ray with one CPU slot per core. Returns True when this call started the connection (and must
+    shut it down)."""
     if ray.is_initialized():
         return False
+    address = None if address == "local" else address
     if address and address.startswith("ray://"):
         raise NasError(f"--ray-address {address!r} is not allowed: Ray client addresses are not supported; "
                        "run the search on a cluster node with --ray-address auto or HOST:PORT")
@@ -490,7 +483,7 @@ def _check_reachable(address: str) -> None:
     """Fail fast on an address nothing listens on (Ray itself retries for minutes)."""
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        raise NasError(f"--ray-address {address!r} is not allowed; expected auto or HOST:PORT "
+        raise NasError(f"--ray-address {address!r} is not allowed; expected auto, local or HOST:PORT "
                        "(the address `ray start --head` prints)")
     try:
         socket.create_connection((host, int(port)), timeout=5).close()
