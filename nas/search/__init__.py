@@ -29,13 +29,14 @@ def check_target_and_budget(target: str, budget_ms: float, space_path: str) -> N
 
 def prepare(config: SearchConfig, resume: bool) -> tuple[SearchConfig, bool]:
     """The config to run: a fresh one (checked, saved) or, when the run folder already holds a
-    search, the saved one with the new trial count, time limit and worker count. Returns
+    search, the saved one with the new trial count, time limit, worker count and Ray address
+    (a resumed run may join a restarted or moved cluster). Returns
     (config, resumed)."""
     out = Path(config.out)
     if (out / "config.yaml").is_file():
         saved = load_config(out)
         return replace(saved, trials=config.trials, time_limit_s=config.time_limit_s,
-                       workers=config.workers), True
+                       workers=config.workers, ray_address=config.ray_address or saved.ray_address), True
     if resume:
         raise NasError(f"--resume: {out} holds no search to resume (no config.yaml)")
     config.check()
