@@ -28,14 +28,8 @@ from nas.search import SearchConfig, prepare, run_search
 from nas.search.config import load_config
 from nas.search.ray_engine import SparingASHA
 from nas.space import DEFAULT_SPACE
+from conftest import TINY_RECIPE
 
-TINY_RECIPE = """train_subset: 256
-val_size: 128
-image_size: 16
-epochs: 2
-batch_size: 64
-relax_strides: 0
-"""
 BUDGET_MS = 25.0  # tight enough on pixel that some sampled networks are rejected untrained
 
 

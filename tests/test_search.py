@@ -14,14 +14,7 @@ from nas.cli import main
 from nas.errors import NasError
 from nas.search.config import parse_budget, parse_duration
 from nas.rundir import TRIAL_COLUMNS
-
-TINY_RECIPE = """train_subset: 256
-val_size: 128
-image_size: 16
-epochs: 2
-batch_size: 64
-relax_strides: 0
-"""
+from conftest import TINY_RECIPE
 
 
 @pytest.fixture()
