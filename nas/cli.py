@@ -121,7 +121,7 @@ def _register_optional_commands() -> None:
     # Commands of later modules register themselves here so this file stays a thin index.
     import importlib
 
-    for module in ("nas.cli_latency", "nas.cli_train", "nas.cli_search", "nas.cli_export"):
+    for module in ("nas.cli_latency", "nas.cli_train", "nas.cli_search", "nas.cli_export", "nas.cli_proxy"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as e:

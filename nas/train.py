@@ -24,10 +24,10 @@ from torch import nn
 from tqdm import tqdm
 
 from nas.arch import Arch
-from nas.builder import build
+from nas.builder import InvertedResidual, build
 from nas.data import Dataset, load_dataset, train_val_split
 from nas.errors import NasError
-from nas.recipe import Recipe, proxy_arch
+from nas.recipe import Recipe, proxy_arch, proxy_side
 
 Report = Callable[[int, float], None]
 CROP_PADDING = 4  # pixels of zero padding before the random crop, as in the usual CIFAR recipe
@@ -69,27 +69,28 @@ class _Split:
 
 
 # One process runs many trials: keep decoded data sets (keyed by spec, folder and side) and the
-# last split, so only the first trial pays for loading.
+# last few splits (a resolution-aware recipe needs one per side), so only the first trial at each
+# side pays for loading.
 _DATASETS: dict[tuple, Dataset] = {}
 _SPLIT: dict[tuple, _Split] = {}
+_SPLITS_KEPT = 8
 
 
-def _dataset(recipe: Recipe) -> Dataset:
-    key = (recipe.dataset, recipe.data_dir, recipe.image_size)
+def _dataset(recipe: Recipe, side: int) -> Dataset:
+    key = (recipe.dataset, recipe.data_dir, side)
     if key not in _DATASETS:
         # seed 0, not the recipe's: an image folder's carved-out test set must not move with it
-        _DATASETS[key] = load_dataset(recipe.dataset, recipe.data_dir, image_size=recipe.image_size,
+        _DATASETS[key] = load_dataset(recipe.dataset, recipe.data_dir, image_size=side,
                                       seed=0, progress=False)
     return _DATASETS[key]
 
 
-def _split(recipe: Recipe) -> _Split:
-    """The training subset and validation split of `recipe`, cached for the next trial."""
-    key = (recipe.dataset, recipe.data_dir, recipe.image_size, recipe.val_size, recipe.train_subset,
-           recipe.seed)
+def _split(recipe: Recipe, side: int) -> _Split:
+    """The training subset and validation split of `recipe` at `side` pixels, cached."""
+    key = (recipe.dataset, recipe.data_dir, side, recipe.val_size, recipe.train_subset, recipe.seed)
     if key in _SPLIT:
         return _SPLIT[key]
-    ds = _dataset(recipe)
+    ds = _dataset(recipe, side)
     train_x, train_y, val_x, val_y = train_val_split(ds, recipe.val_size, recipe.seed)
     if recipe.train_subset > len(train_y):
         raise NasError(f"train_subset {recipe.train_subset} is not allowed; {ds.name} has "
@@ -102,7 +103,8 @@ def _split(recipe: Recipe) -> _Split:
     split = _Split(torch.from_numpy(np.ascontiguousarray(train_x)), torch.from_numpy(train_y),
                    torch.from_numpy(np.ascontiguousarray(val_x)), torch.from_numpy(val_y),
                    pixels.mean(0), pixels.std(0), len(ds.classes))
-    _SPLIT.clear()
+    if len(_SPLIT) >= _SPLITS_KEPT:
+        _SPLIT.pop(next(iter(_SPLIT)))
     _SPLIT[key] = split
     return split
 
@@ -167,6 +169,25 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: _Split, 
     return correct / max(1, len(y))
 
 
+@torch.no_grad()
+def _recalibrate_bn(model: nn.Module, data: _Split, recipe: Recipe) -> None:
+    """Re-estimate every BatchNorm's running mean and variance as the plain average over the
+    first `recipe.bn_recalibrate` training images (no augmentation), in batches of
+    `recipe.batch_size`. After a short training the running averages (momentum 0.1) still mix in
+    the statistics of early, very different weights; this is the usual fix (OFA, SPOS)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average: every batch weighs the same
+    model.train()
+    n = min(recipe.bn_recalibrate, len(data.train_y))
+    for i in range(0, n, recipe.batch_size):
+        model(_to_input(data.train_x[i:min(n, i + recipe.batch_size)], data, recipe.channels_last))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+
+
 def _is_oom(e: BaseException) -> bool:
     text = str(e).lower()
     return isinstance(e, (MemoryError, torch.OutOfMemoryError)) or (
@@ -200,7 +221,7 @@ def train_arch(arch: Arch, recipe: Recipe, report: Report | None = None, progres
     Raises TrainingFailed on a NaN/inf loss or out of memory, NasError for a recipe that does not
     fit the data set.
     """
-    data = _split(recipe)
+    data = _split(recipe, proxy_side(arch, recipe))
     threads = torch.get_num_threads()
     torch.set_num_threads(recipe.threads)
     try:
@@ -210,12 +231,23 @@ def train_arch(arch: Arch, recipe: Recipe, report: Report | None = None, progres
         torch.set_num_threads(threads)
 
 
+def _zero_init_residual(model: nn.Module) -> None:
+    """Zero the BatchNorm scale closing each residual block's body, so the block starts as the
+    identity and a deep network trains like a shallow one in its first steps."""
+    for m in model.modules():
+        if isinstance(m, InvertedResidual) and m.residual:
+            last_bn = [n for n in m.body[-1].modules() if isinstance(n, nn.BatchNorm2d)][-1]
+            nn.init.zeros_(last_bn.weight)
+
+
 def _setup(arch: Arch, recipe: Recipe, total_steps: int, steps_per_epoch: int
            ) -> tuple[nn.Module, nn.Module, Callable[[torch.Tensor, torch.Tensor, int], float]]:
     """Seeded model, the module to call (compiled or not), and step(x, y, step_index) -> loss,
     which sets the scheduled learning rate, runs forward and backward and updates the weights."""
     torch.manual_seed(recipe.seed)
     model = build(arch)
+    if recipe.zero_init_residual:
+        _zero_init_residual(model)
     if recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)
     net = torch.compile(model) if recipe.compile else model
@@ -250,13 +282,15 @@ def _run(arch: Arch, recipe: Recipe, data: _Split, report: Report | None, progre
                   leave=False) as bar:
             for epoch in range(recipe.epochs):
                 _train_epoch(net, step, data, recipe, epoch, gen, bar)
+                if recipe.bn_recalibrate:
+                    _recalibrate_bn(net, data, recipe)
                 accs.append(_accuracy(net, data.val_x, data.val_y, data, recipe))
                 bar.set_description(f"train {arch.name} val {accs[-1]:.3f}")
                 if report is not None:
                     report(epoch, accs[-1])
         test = None
         if evaluate_test:
-            ds = _dataset(recipe)
+            ds = _dataset(recipe, arch.resolution)
             test = _accuracy(net, torch.from_numpy(ds.test_x), torch.from_numpy(ds.test_y), data, recipe)
     except Exception as e:
         if _is_oom(e):
@@ -271,7 +305,7 @@ def training_speed(arch: Arch, recipe: Recipe, steps: int = 5, warmup: int = 2) 
     relax_strides, batch_size, augmentation included): (median images per second over `steps`
     timed optimizer steps, seconds spent on building and the `warmup` untimed steps, which
     include any torch.compile time)."""
-    data = _split(recipe)
+    data = _split(recipe, proxy_side(arch, recipe))
     threads = torch.get_num_threads()
     torch.set_num_threads(recipe.threads)
     try:

@@ -14,7 +14,8 @@ from nas import train as train_module
 from nas.baselines import load_baseline
 from nas.cli import main
 from nas.errors import NasError
-from nas.recipe import DEFAULT_RECIPE, Recipe, knob_names, load_recipe, proxy_arch, recipe_to_dict
+from nas.recipe import (DEFAULT_RECIPE, Recipe, knob_names, load_recipe, proxy_arch, proxy_side,
+                        recipe_to_dict)
 from nas.space import load_space, random_arch
 from nas.train import TrainingFailed, train_arch
 
@@ -117,7 +118,57 @@ def test_relax_strides_turns_the_first_k_stride_two_ops_into_stride_one(seed, re
     assert [i for i, s in enumerate(after) if s == 2] == twos[relax:]
 
 
+@pytest.mark.parametrize("rho,side", [(224, 32), (256, 37), (192, 27), (160, 23), (128, 18), (96, 14), (32, 8)])
+def test_resolution_aware_side_is_proportional_to_rho(v3_small, rho, side):
+    arch = replace(v3_small, resolution=rho)
+    assert proxy_side(arch, load_recipe(image_size=32, resolution_aware=True)) == side
+    assert proxy_arch(arch, load_recipe(image_size=32, resolution_aware=True), 10).resolution == side
+    assert proxy_side(arch, load_recipe(image_size=32, resolution_aware=False)) == 32
+
+
 # ---------------------------------------------------------------- training
+
+def test_resolution_aware_proxy_trains_each_rho_at_its_own_side(v3_small, monkeypatch):
+    seen = []
+    run = train_module._run
+    monkeypatch.setattr(train_module, "_run", lambda arch, recipe, data, *a: seen.append(
+        (arch.resolution, tuple(data.train_x.shape[1:3]), tuple(data.val_x.shape[1:3])))
+        or run(arch, recipe, data, *a))
+    r = tiny(image_size=32, resolution_aware=True)
+    for rho in (112, 224):
+        train_arch(replace(v3_small, resolution=rho), r)
+    assert seen == [(16, (16, 16), (16, 16)), (32, (32, 32), (32, 32))]
+
+
+def test_bn_recalibration_replaces_running_stats_with_the_data_average(v3_small):
+    r = tiny(bn_recalibrate=128)
+    model = train_arch(v3_small, r).model
+    bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    data = train_module._split(r, 32)
+    x = train_module._to_input(data.train_x[:128], data, r.channels_last)
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    with torch.no_grad():
+        expected = first(x).mean((0, 2, 3))
+    assert torch.allclose(bn.running_mean, expected, atol=1e-4)
+    assert bn.momentum == 0.1  # restored for any later training
+
+
+def test_zero_init_residual_makes_every_residual_block_start_as_the_identity(v3_small):
+    from nas.builder import InvertedResidual, build
+    model = build(v3_small).eval()
+    train_module._zero_init_residual(model)
+    blocks = [m for m in model.modules() if isinstance(m, InvertedResidual)]
+    residual = [m for m in blocks if m.residual]
+    assert residual and len(residual) < len(blocks)
+    x = torch.randn(2, residual[0].body[0][0].in_channels, 8, 8)
+    assert all(torch.equal(m(x), x) for m in residual[:1])
+    kept = [m for m in blocks if not m.residual][0].body[-1][1].weight
+    assert torch.all(kept == 1)  # blocks without a shortcut keep their init
+
+
+def test_bn_recalibration_is_deterministic(v3_small):
+    r = tiny(bn_recalibrate=128)
+    assert train_arch(v3_small, r).epochs == train_arch(v3_small, r).epochs
 
 def test_tiny_recipe_trains_and_returns_the_result_shape(v3_small):
     r = tiny(image_size=16, epochs=2)
