@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, replace
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nas.errors import NasError
+from nas.fileio import field_name, loads_json, read_text, short
+from nas.files import write_text_atomic
 
 ACTIVATIONS = ("relu", "relu6", "hswish")
 BLOCK_TYPES = ("ir", "ds")
@@ -113,15 +116,13 @@ class Arch:
 
     def with_overrides(self, width: float | None = None, resolution: int | None = None,
                        num_classes: int | None = None) -> "Arch":
-        """A copy with alpha, rho or the class count replaced (None keeps the current value)."""
-        changes: dict[str, Any] = {}
-        if width is not None:
-            changes["width_mult"] = _check_number("width_mult", width, float, 0.0)
-        if resolution is not None:
-            changes["resolution"] = _check_number("resolution", resolution, int, 1)
-        if num_classes is not None:
-            changes["num_classes"] = _check_number("num_classes", num_classes, int, 1)
-        return replace(self, **changes)
+        """A copy with alpha, rho or the class count replaced (None keeps the current value),
+        checked exactly as a JSON file would be."""
+        d = arch_to_dict(self)
+        for key, value in (("width_mult", width), ("resolution", resolution), ("num_classes", num_classes)):
+            if value is not None:
+                d[key] = value
+        return arch_from_dict(d)
 
     def channels(self, c: int) -> int:
         """A written channel count after the width multiplier."""
@@ -153,6 +154,18 @@ class Arch:
 
 
 # ---------------------------------------------------------------- validation and JSON
+# Every way an architecture comes in (JSON, block string, --width/--resolution overrides,
+# search-space sampling) ends in `arch_from_dict`, so one set of checks guards all of them.
+# The upper bounds are generous (several times the largest published MobileNets) and exist so
+# that a typo is refused in one line instead of allocating gigabytes.
+MAX_CHANNELS = 16_384          # any written channel count: stem, block out / exp, head
+MAX_KERNEL = 31                # odd kernel sides 1..31 pixels
+MAX_RESOLUTION = 4096          # input side in pixels (minimum 8)
+MAX_WIDTH_MULT = 8.0           # alpha in (0, 8]
+MAX_NUM_CLASSES = 100_000
+MAX_BLOCKS = 1000
+MAX_NAME = 200                 # characters
+# and float32 weights plus one image's activations must fit in this machine's memory
 
 _STEM_FIELDS = {"out", "kernel", "stride", "act"}
 _BLOCK_FIELDS = {"type", "kernel", "exp", "out", "se", "act", "stride"}
@@ -160,98 +173,159 @@ _HEAD_FIELDS = {"conv", "hidden", "act", "dropout"}
 _ARCH_FIELDS = {"name", "resolution", "width_mult", "num_classes", "stem", "blocks", "head"}
 
 
-def _check_number(where: str, value: Any, kind: type, minimum: float) -> Any:
-    is_int = isinstance(value, int) and not isinstance(value, bool)
-    ok = is_int if kind is int else (is_int or isinstance(value, float))
-    if not ok or not math.isfinite(value) or value < minimum or (kind is float and value == 0):
-        allowed = f"an integer >= {minimum}" if kind is int else "a number > 0"
-        raise NasError(f"{where}: {value!r} is not allowed; expected {allowed}")
-    return kind(value)
+def check_int(where: str, value: Any, lo: int, hi: int) -> int:
+    """`value` if it is an integer (not a bool) in [lo, hi], else NasError naming `where`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise NasError(f"{where}: {short(value)} is not allowed; expected an integer from {lo} to {hi:,}")
+    return value
 
 
-def _check_choice(where: str, value: Any, choices: tuple) -> Any:
-    if value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
-        raise NasError(f"{where}: {value!r} is not allowed; expected one of {', '.join(map(str, choices))}")
+def check_float(where: str, value: Any, lo: float, hi: float, open_lo: bool = False,
+                open_hi: bool = False) -> float:
+    """`value` as a float if it is a finite number in the interval, else NasError naming `where`."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        and (lo < value if open_lo else lo <= value) and (value < hi if open_hi else value <= hi)
+    if not ok:
+        interval = f"{'(' if open_lo else '['}{lo:g}, {hi:g}{')' if open_hi else ']'}"
+        raise NasError(f"{where}: {short(value)} is not allowed; expected a number in {interval}")
+    return float(value)
+
+
+def check_choice(where: str, value: Any, choices: tuple) -> Any:
+    """`value` if it is one of `choices` (True is not 1 here), else NasError naming `where`."""
+    if not any(value == c and type(value) is type(c) for c in choices):
+        raise NasError(f"{where}: {short(value)} is not allowed; expected one of "
+                       f"{', '.join(map(str, choices))}")
+    return value
+
+
+def check_kernel(where: str, value: Any) -> int:
+    """An odd kernel side from 1 to MAX_KERNEL pixels."""
+    if check_int(where, value, 1, MAX_KERNEL) % 2 == 0:
+        raise NasError(f"{where}: {value} is not allowed; expected an odd integer from 1 to {MAX_KERNEL}")
+    return value
+
+
+def check_name(where: str, value: Any) -> str:
+    """A non-empty one-line printable string of at most MAX_NAME characters."""
+    if not isinstance(value, str) or not value or len(value) > MAX_NAME or not value.isprintable():
+        raise NasError(f"{where}: {short(value)} is not allowed; expected a non-empty one-line "
+                       f"string of at most {MAX_NAME} characters")
     return value
 
 
 def _check_fields(where: str, data: Any, allowed: set, required: set) -> None:
     if not isinstance(data, dict):
-        raise NasError(f"{where}: expected a JSON object, got {type(data).__name__}")
-    unknown = sorted(set(data) - allowed)
+        raise NasError(f"{where}: expected an object (mapping), got {type(data).__name__}")
+    unknown = sorted(field_name(k) for k in set(data) - allowed)
     if unknown:
-        raise NasError(f"{where}.{unknown[0]}: unknown field; allowed fields are {', '.join(sorted(allowed))}")
+        raise NasError(f"{where}.{unknown[0]}: unknown field; "
+                       f"allowed fields are {', '.join(sorted(allowed))}")
     missing = sorted(required - set(data))
     if missing:
         raise NasError(f"{where}.{missing[0]}: missing; required fields are {', '.join(sorted(required))}")
 
 
-def _check_kernel(where: str, value: Any) -> int:
-    k = _check_number(where, value, int, 1)
-    if k % 2 == 0:
-        raise NasError(f"{where}: {k} is not allowed; expected an odd integer (1, 3, 5, 7, ...)")
-    return k
+def stem_from_dict(d: Any, where: str = "stem") -> Stem:
+    """A validated stem from its decoded fields."""
+    _check_fields(where, d, _STEM_FIELDS, {"out"})
+    return Stem(out=check_int(f"{where}.out", d["out"], 1, MAX_CHANNELS),
+                kernel=check_kernel(f"{where}.kernel", d.get("kernel", 3)),
+                stride=check_choice(f"{where}.stride", d.get("stride", 2), (1, 2)),
+                act=check_choice(f"{where}.act", d.get("act", "hswish"), ACTIVATIONS))
 
 
-def _stem_from_dict(d: Any) -> Stem:
-    _check_fields("stem", d, _STEM_FIELDS, {"out"})
-    return Stem(out=_check_number("stem.out", d["out"], int, 1),
-                kernel=_check_kernel("stem.kernel", d.get("kernel", 3)),
-                stride=_check_choice("stem.stride", d.get("stride", 2), (1, 2)),
-                act=_check_choice("stem.act", d.get("act", "hswish"), ACTIVATIONS))
-
-
-def _block_from_dict(where: str, d: Any, cin: int) -> Block:
+def block_from_dict(where: str, d: Any, cin: int) -> Block:
+    """A validated block from its decoded fields; `cin` is its input channels (written)."""
     _check_fields(where, d, _BLOCK_FIELDS, {"type", "kernel", "out", "stride", "act"})
-    kind = _check_choice(f"{where}.type", d["type"], BLOCK_TYPES)
+    kind = check_choice(f"{where}.type", d["type"], BLOCK_TYPES)
     exp, se = d.get("exp"), d.get("se")
     if kind == "ir":
         if exp is None or se is None:
             raise NasError(f"{where}: an \"ir\" block needs \"exp\" (expanded channels) and \"se\" (true/false)")
-        exp = _check_number(f"{where}.exp", exp, int, 1)
-        se = _check_choice(f"{where}.se", se, (False, True))
+        exp = check_int(f"{where}.exp", exp, 1, MAX_CHANNELS)
+        se = check_choice(f"{where}.se", se, (False, True))
     else:
-        if exp is not None and exp != cin:
-            raise NasError(f"{where}.exp: {exp!r} is not allowed; a \"ds\" block has exp equal to its "
+        if exp is not None and (exp != cin or isinstance(exp, bool)):
+            raise NasError(f"{where}.exp: {short(exp)} is not allowed; a \"ds\" block has exp equal to its "
                            f"input channels ({cin}) or leaves it out")
         if se is not None and se is not False:
-            raise NasError(f"{where}.se: {se!r} is not allowed; a \"ds\" block has se false or leaves it out")
-    return Block(type=kind, kernel=_check_kernel(f"{where}.kernel", d["kernel"]),
-                 out=_check_number(f"{where}.out", d["out"], int, 1),
-                 stride=_check_choice(f"{where}.stride", d["stride"], (1, 2)),
-                 act=_check_choice(f"{where}.act", d["act"], ACTIVATIONS), exp=exp, se=se)
+            raise NasError(f"{where}.se: {short(se)} is not allowed; a \"ds\" block has se false or leaves it out")
+    return Block(type=kind, kernel=check_kernel(f"{where}.kernel", d["kernel"]),
+                 out=check_int(f"{where}.out", d["out"], 1, MAX_CHANNELS),
+                 stride=check_choice(f"{where}.stride", d["stride"], (1, 2)),
+                 act=check_choice(f"{where}.act", d["act"], ACTIVATIONS), exp=exp, se=se)
+
+
+def _optional_channels(where: str, value: Any) -> int | None:
+    return None if value is None else check_int(where, value, 1, MAX_CHANNELS)
 
 
 def _head_from_dict(d: Any) -> Head:
     _check_fields("head", d, _HEAD_FIELDS, {"conv", "hidden"})
-    conv, hidden = d["conv"], d["hidden"]
-    dropout = d.get("dropout", 0.2)
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise NasError(f"head.dropout: {dropout!r} is not allowed; expected a number in [0, 1)")
-    return Head(conv=None if conv is None else _check_number("head.conv", conv, int, 1),
-                hidden=None if hidden is None else _check_number("head.hidden", hidden, int, 1),
-                act=_check_choice("head.act", d.get("act", "hswish"), ACTIVATIONS),
-                dropout=float(dropout))
+    return Head(conv=_optional_channels("head.conv", d["conv"]),
+                hidden=_optional_channels("head.hidden", d["hidden"]),
+                act=check_choice("head.act", d.get("act", "hswish"), ACTIVATIONS),
+                dropout=check_float("head.dropout", d.get("dropout", 0.2), 0, 1, open_hi=True))
 
 
 def arch_from_dict(d: Any) -> Arch:
     """Validate a decoded JSON document and return the architecture; raises NasError naming
-    the first bad field."""
+    the first bad field, or the memory the network would need when it is more than this
+    machine has."""
     _check_fields("arch", d, _ARCH_FIELDS, _ARCH_FIELDS - {"width_mult"})
-    if not isinstance(d["name"], str) or not d["name"]:
-        raise NasError(f"name: {d['name']!r} is not allowed; expected a non-empty string")
-    stem = _stem_from_dict(d["stem"])
-    if not isinstance(d["blocks"], list) or not d["blocks"]:
-        raise NasError("blocks: expected a non-empty list of block objects")
+    name = check_name("name", d["name"])
+    stem = stem_from_dict(d["stem"])
+    if not isinstance(d["blocks"], list) or not 1 <= len(d["blocks"]) <= MAX_BLOCKS:
+        raise NasError(f"blocks: {short(d['blocks'])} is not allowed; expected a list of 1 to "
+                       f"{MAX_BLOCKS} block objects")
     blocks, cin = [], stem.out
     for i, bd in enumerate(d["blocks"]):
-        blocks.append(_block_from_dict(f"blocks[{i}]", bd, cin))
+        blocks.append(block_from_dict(f"blocks[{i}]", bd, cin))
         cin = blocks[-1].out
-    return Arch(name=d["name"],
-                resolution=_check_number("resolution", d["resolution"], int, 8),
-                width_mult=_check_number("width_mult", d.get("width_mult", 1.0), float, 0.0),
-                num_classes=_check_number("num_classes", d["num_classes"], int, 1),
+    arch = Arch(name=name,
+                resolution=check_int("resolution", d["resolution"], 8, MAX_RESOLUTION),
+                width_mult=check_float("width_mult", d.get("width_mult", 1.0), 0, MAX_WIDTH_MULT,
+                                       open_lo=True),
+                num_classes=check_int("num_classes", d["num_classes"], 1, MAX_NUM_CLASSES),
                 stem=stem, blocks=tuple(blocks), head=_head_from_dict(d["head"]))
+    _check_memory(arch)
+    return arch
+
+
+def validate(arch: Arch) -> Arch:
+    """`arch` after the checks a JSON file gets (for architectures built in code)."""
+    return arch_from_dict(arch_to_dict(arch))
+
+
+def memory_estimate(arch: Arch) -> int:
+    """Bytes of float32 weights plus the activations of one image: a floor on what building and
+    running the network needs."""
+    from nas.cost import arch_cost  # cost reads arch, so import it late
+
+    activations = 0
+    for layer in arch.layers():
+        outputs = layer.cout * layer.out_size ** 2
+        if layer.kind == "ir":  # expanded map before and after the depthwise conv
+            outputs += layer.exp * (layer.size ** 2 + layer.out_size ** 2)
+        activations += outputs
+    return 4 * (arch_cost(arch).params + activations)
+
+
+def machine_memory() -> int:
+    """Physical memory of this machine in bytes (0 when the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def _check_memory(arch: Arch) -> None:
+    need, have = memory_estimate(arch), machine_memory()
+    if have and need > have:
+        raise NasError(f"arch {arch.name}: needs about {need / 1e9:,.2f} GB for its weights and one "
+                       f"image's activations, more than this machine's {have / 1e9:,.2f} GB of "
+                       f"memory; use fewer or narrower blocks, a lower resolution or a smaller width_mult")
 
 
 def _block_to_dict(b: Block) -> dict:
@@ -286,28 +360,21 @@ def dumps_arch(a: Arch) -> str:
 
 def loads_arch(text: str, where: str = "architecture") -> Arch:
     """Parse and validate JSON text; malformed JSON raises NasError with line and column."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise NasError(f"{where}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
-    return arch_from_dict(data)
+    return arch_from_dict(loads_json(text, where))
 
 
 def load_arch(path: str | Path) -> Arch:
-    """Read an architecture JSON file."""
+    """Read an architecture JSON file (UTF-8, at most fileio.MAX_FILE_BYTES)."""
     path = Path(path)
-    if not path.is_file():
-        raise NasError(f"{path}: no such architecture file")
+    text = read_text(path, "architecture file")
     try:
-        return loads_arch(path.read_text(), str(path))
+        return loads_arch(text, str(path))
     except NasError as e:
         msg = str(e)
         raise NasError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
 
 
 def save_arch(a: Arch, path: str | Path) -> Path:
-    """Write an architecture JSON file and return its path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dumps_arch(a))
-    return path
+    """Write an architecture JSON file whole or not at all and return its path; NasError when
+    it cannot be written (a folder that is a file, read-only, disk full)."""
+    return write_text_atomic(path, dumps_arch(a))

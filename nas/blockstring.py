@@ -10,13 +10,15 @@ Mapping to our block fields (tokens after the type, any order):
   c N   output channels             se0.25  squeeze-excite (the only ratio our blocks have)
   nre   ReLU, nr6 ReLU6, nhs h-swish; no `n` token means h-swish (timm's MobileNetV3 default)
 Blocks are separated by spaces (or commas); stem and head are not part of the string.
+Every decoded block passes the checks of a JSON block (`arch.block_from_dict`: kernel, stride,
+channels and their upper bounds), and a string holds at most `arch.MAX_BLOCKS` blocks.
 """
 
 from __future__ import annotations
 
 import re
 
-from nas.arch import Block, make_divisible
+from nas.arch import MAX_BLOCKS, Block, block_from_dict, make_divisible
 from nas.errors import NasError
 
 _ACT_TOKENS = {"re": "relu", "r6": "relu6", "hs": "hswish"}
@@ -30,50 +32,88 @@ def looks_like_block_string(text: str) -> bool:
     return bool(re.fullmatch(r"(ir|ds|dsa)(_[a-z]+[0-9.]*)+", first))
 
 
-def _decode_one(token: str, cin: int) -> list[Block]:
+_OPTION = re.compile(r"(se|r|k|s|e|c|n)(.*)")
+_INTEGER = re.compile(r"[0-9]{1,9}")
+_DECIMAL = re.compile(r"[0-9]{1,6}(\.[0-9]{0,6})?|\.[0-9]{1,6}")
+
+
+def _options(token: str) -> tuple[str, dict[str, str]]:
+    """The type and the {letter: text} options of one token; each option at most once."""
     kind, *opts = token.split("_")
     if kind not in _TYPES:
-        raise NasError(f"block string {token!r}: type {kind!r} is not allowed; expected ir, ds or dsa")
+        raise NasError(f"block {token[:60]}: type {kind[:20]!r} is not allowed; expected ir, ds or dsa")
     fields: dict[str, str] = {}
     for opt in opts:
-        m = re.fullmatch(r"(se|r|k|s|e|c|n)([0-9a-z.]+)", opt)
+        m = _OPTION.fullmatch(opt)
         if m is None:
-            raise NasError(f"block string {token!r}: option {opt!r} is not allowed; "
+            raise NasError(f"block {token[:60]}: option {opt[:20]!r} is not allowed; "
                            "expected r, k, s, e, c, se or n<act>")
+        if m.group(1) in fields:
+            raise NasError(f"block {token[:60]}: option {m.group(1)} is given twice")
         fields[m.group(1)] = m.group(2)
-    try:
-        repeat, kernel = int(fields.get("r", 1)), int(fields.get("k", 3))
-        stride, out = int(fields.get("s", 1)), int(fields["c"])
-        ratio = float(fields.get("e", 1))
-    except (KeyError, ValueError):
-        raise NasError(f"block string {token!r}: needs integer c (channels) and numeric r, k, s, e") from None
+    return kind, fields
+
+
+def _number(token: str, fields: dict[str, str], key: str, default: str | None, pattern: re.Pattern,
+            what: str) -> str:
+    text = fields.get(key, default)
+    if text is None or not pattern.fullmatch(text):
+        shown = f"{key} is missing" if text is None else f"{key}{text[:20]} is not allowed"
+        raise NasError(f"block {token[:60]}: {shown}; expected {key} followed by {what}")
+    return text
+
+
+def _decode_one(token: str, cin: int, room: int) -> list[Block]:
+    """The blocks of one token (`room`: how many more blocks the network may have)."""
+    kind, fields = _options(token)
+    repeat = int(_number(token, fields, "r", "1", _INTEGER, "a count"))
+    if not 1 <= repeat <= room:
+        raise NasError(f"block {token[:60]}: r{repeat} is not allowed; expected a repeat count from 1 to "
+                       f"{room} (a network has at most {MAX_BLOCKS} blocks)")
+    kernel = int(_number(token, fields, "k", "3", _INTEGER, "an odd kernel size"))
+    stride = int(_number(token, fields, "s", "1", _INTEGER, "a stride (1 or 2)"))
+    out = int(_number(token, fields, "c", None, _INTEGER, "integer output channels"))
+    ratio = float(_number(token, fields, "e", "1", _DECIMAL, "an expansion ratio like 6 or 2.5"))
+    if ratio == 0:  # no upper bound here: the width it gives is checked with the block's channels
+        raise NasError(f"block {token[:60]}: e{fields['e']} is not allowed; expected a ratio > 0")
     act = _ACT_TOKENS.get(fields.get("n", "hs"))
     if act is None:
-        raise NasError(f"block string {token!r}: activation n{fields['n']} is not allowed; expected nre, nr6 or nhs")
-    se = "se" in fields
-    if se and float(fields["se"]) != 0.25:
-        raise NasError(f"block string {token!r}: se{fields['se']} is not allowed; blocks support se0.25 only")
+        raise NasError(f"block {token[:60]}: activation n{fields['n'][:20]} is not allowed; expected nre, nr6 or nhs")
+    if "se" in fields and (not _DECIMAL.fullmatch(fields["se"]) or float(fields["se"]) != 0.25):
+        raise NasError(f"block {token[:60]}: se{fields['se'][:20]} is not allowed; blocks support se0.25 only")
+    if kind == "ds" and ratio != 1:
+        raise NasError(f"block {token[:60]}: e{fields['e']} is not allowed; a ds block has no expansion (e1)")
     blocks = []
     for i in range(repeat):
-        if _TYPES[kind] == "ds":
-            blocks.append(Block("ds", kernel, out, stride if i == 0 else 1, act))
-        else:
-            exp = cin if ratio == 1 or kind == "ds" else make_divisible(cin * ratio, 8)
-            blocks.append(Block("ir", kernel, out, stride if i == 0 else 1, act, exp, se))
+        d = {"type": _TYPES[kind], "kernel": kernel, "out": out, "stride": stride if i == 0 else 1,
+             "act": act}
+        if "e" in fields or _TYPES[kind] == "ir":
+            d["exp"] = _expanded(cin, ratio)
+        if "se" in fields or _TYPES[kind] == "ir":
+            d["se"] = "se" in fields
+        blocks.append(block_from_dict(f"block {token[:60]}", d, cin))
         cin = out
     return blocks
 
 
 def decode_blocks(text: str, in_channels: int) -> tuple[Block, ...]:
-    """Blocks from a space- or comma-separated block string; `in_channels` is the stem's output."""
+    """Blocks from a space- or comma-separated block string; `in_channels` is the stem's output.
+    Each block passes the same checks as a block of a JSON file (arch.block_from_dict)."""
     blocks: list[Block] = []
     cin = in_channels
     for token in re.split(r"[\s,]+", text.strip()):
-        blocks.extend(_decode_one(token, cin))
+        if not token:
+            continue
+        blocks.extend(_decode_one(token, cin, MAX_BLOCKS - len(blocks)))
         cin = blocks[-1].out
     if not blocks:
         raise NasError("block string: empty; expected blocks like 'ir_r1_k3_s1_e1_c16_nre'")
     return tuple(blocks)
+
+
+def _expanded(cin: int, ratio: float) -> int:
+    """Expanded channels of ratio `ratio` on `cin` input channels; e1 keeps the input width."""
+    return cin if ratio == 1 else make_divisible(cin * ratio, 8)
 
 
 def _ratio(exp: int, cin: int) -> str:
@@ -82,7 +122,7 @@ def _ratio(exp: int, cin: int) -> str:
         return "1"
     for digits in range(0, 5):
         text = f"{exp / cin:.{digits}f}".rstrip("0").rstrip(".")
-        if make_divisible(cin * float(text), 8) == exp:
+        if text and float(text) > 0 and _expanded(cin, float(text)) == exp:
             return text
     raise NasError(f"expanded width {exp} cannot be written as a ratio of {cin} input channels")
 

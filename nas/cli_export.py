@@ -23,9 +23,12 @@ from nas.export import FORMATS
               help="From RUN_DIR, export the deployment architecture with initialised weights even "
                    "when the trial has trained proxy weights.")
 @click.option("--opset", type=int, default=None, help="ONNX opset, 18..23 (default 18).")
+@click.option("--force", is_flag=True,
+              help="Replace a file the export writes beside --out (pytorch: OUT.json) even when it holds "
+                   "something else.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written and the checks as JSON.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def export(source, fmt, out, trial, best, num_classes, resolution, width, deploy_arch, opset, as_json,
+def export(source, fmt, out, trial, best, num_classes, resolution, width, deploy_arch, opset, force, as_json,
            no_progress):
     """Export an architecture (baseline name, JSON file, block string) or a run's trial, then check
     the written file (onnx: onnx.checker + onnxruntime against PyTorch)."""
@@ -35,7 +38,8 @@ def export(source, fmt, out, trial, best, num_classes, resolution, width, deploy
     if trial is not None and best:
         raise NasError("--trial and --best pick different trials; pass one of them")
     result = run_export(source, fmt, out, trial=trial, best=best, width=width, resolution=resolution,
-                        num_classes=num_classes, deploy_arch=deploy_arch, opset=opset, progress=not no_progress)
+                        num_classes=num_classes, deploy_arch=deploy_arch, opset=opset, progress=not no_progress,
+                        force=force)
     if as_json:
         print_json(result.to_dict())
         return
@@ -44,6 +48,8 @@ def export(source, fmt, out, trial, best, num_classes, resolution, width, deploy
     click.echo(f"network: {describe_source(result.source)}")
     click.echo(f"weights: {result.source.note}")
     click.echo(f"check:   {_check_line(result.format, result.checks)}")
+    for note in result.source.notes:
+        click.echo(f"note: {note}")
 
 
 def _size(n: int) -> str:

@@ -60,18 +60,19 @@ def predict(arch: str, width: float | None, resolution: int | None, target: str,
 def targets(as_json: bool) -> None:
     """List the latency tables: device, runtime, threads, measured or derived."""
     from nas.latency import known_targets, load_target
+    from nas.latency.machine import status
 
     rows = []
     for name in known_targets():
         h = load_target(name).header
         rows.append({"name": name, "device": h.get("device", ""), "runtime": h.get("runtime", ""),
                      "version": h.get("runtime_version", ""), "threads": h.get("threads"),
-                     "method": h.get("method", ""), "ops": len(load_target(name).table.rows),
-                     "date": str(h.get("date", ""))})
+                     "method": h.get("method", ""), "measured_on": status(name, h),
+                     "ops": len(load_target(name).table.rows), "date": str(h.get("date", ""))})
     if as_json:
         print_json(rows)
     else:
-        print_table(rows, ["name", "method", "device", "runtime", "version", "threads", "ops", "date"])
+        print_table(rows, ["name", "method", "measured_on", "device", "runtime", "version", "threads", "ops", "date"])
 
 
 @latency_group.command("build")
@@ -79,23 +80,36 @@ def targets(as_json: bool) -> None:
 @click.option("--runtime", type=click.Choice(["onnxruntime", "torch"]), default="onnxruntime", show_default=True)
 @click.option("--threads", type=int, default=1, show_default=True, help="Threads the runtime may use.")
 @click.option("--space", "space_file", default=None, help="Search-space YAML (default: search_spaces/mobilenet_v3.yaml).")
-@click.option("--samples", type=int, default=400, show_default=True,
-              help="Time the ops of this many random architectures (plus baselines and every head op).")
-@click.option("--calibration", type=int, default=40, show_default=True,
-              help="Of those, measure this many end to end to fit the overhead model (0: skip).")
-@click.option("--max-wait", type=float, default=600, show_default=True,
-              help="Seconds to wait for a quiet machine (load average <= 1) before timing networks.")
+@click.option("--samples", type=int, default=None,
+              help="Time the ops of this many random architectures (plus the baselines' and, unless "
+                   "--quick, every head op) [default: 400; 24 with --quick].")
+@click.option("--calibration", type=int, default=None,
+              help="Of those, measure this many end to end to fit the overhead model (0: skip) "
+                   "[default: 40; 16 with --quick].")
+@click.option("--max-wait", type=float, default=None,
+              help="Seconds to wait for a quiet machine (load average <= 1) before timing networks "
+                   "[default: 600; 15 with --quick].")
+@click.option("--quick", is_flag=True,
+              help="About 3 minutes: fewer ops, shorter timing, the op model for the rest (see docs/latency.md).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def build(target: str, runtime: str, threads: int, space_file: str | None, samples: int,
-          calibration: int, max_wait: float, as_json: bool) -> None:
+def build(target: str, runtime: str, threads: int, space_file: str | None, samples: int | None,
+          calibration: int | None, max_wait: float | None, quick: bool, as_json: bool) -> None:
     """Time the op signatures of a search space on this machine into a table (resumable)."""
-    from nas.latency.build import build_table
+    from nas.latency.build import QUICK_CALIBRATION, QUICK_MAX_WAIT_S, QUICK_PLAN, QUICK_SAMPLES, build_table
+    from nas.latency.measure import TimingPlan
     from nas.space import load_space
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", target):
         raise NasError(f"target {target!r} is not allowed; expected letters, digits, '-', '_' or '.'")
-    r = build_table(target, load_space(space_file), runtime, threads, samples, calibration,
-                    progress=_progress(f"timing ops ({runtime}, {threads} thread(s))"), max_wait_s=max_wait)
+    for name, value in (("samples", samples), ("calibration", calibration)):
+        if value is not None and value < 0:
+            raise NasError(f"--{name}: {value} is not allowed; expected an integer >= 0")
+    r = build_table(target, load_space(space_file), runtime, threads,
+                    samples if samples is not None else QUICK_SAMPLES if quick else 400,
+                    calibration if calibration is not None else QUICK_CALIBRATION if quick else 40,
+                    plan=QUICK_PLAN if quick else TimingPlan(),
+                    progress=_progress(f"timing ops ({runtime}, {threads} thread(s))"),
+                    max_wait_s=max_wait if max_wait is not None else QUICK_MAX_WAIT_S if quick else 600, quick=quick)
     out = {"table": str(r.path), "timed": r.timed, "reused": r.reused,
            "op_model_cv_mape_pct": r.op_model_cv_mape_pct, "calibration_mape_pct": r.calibration_mape_pct}
     if as_json:
@@ -127,7 +141,7 @@ def derive(target: str, as_json: bool) -> None:
     click.echo(f"fitted on {fit['fitted_networks']['networks']} networks: MAPE {fit['fitted_networks']['mape_pct']} %; "
                f"held out {fit['holdout_networks']['networks']}: MAPE {fit['holdout_networks']['mape_pct']} %, "
                f"{fit['holdout_networks']['within_10pct']} % within ±10 %")
-    click.echo(f"wrote latency_tables/pixel.csv and {report}")
+    click.echo(f"wrote {report.with_name('pixel.csv')} and {report}")
 
 
 @latency_group.command("validate")
@@ -140,7 +154,8 @@ def derive(target: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def validate(target: str, samples: int, space_file: str | None, no_missing: bool, max_wait: float,
              as_json: bool) -> None:
-    """Measure random networks and the baselines end to end; compare with predictions."""
+    """Measure random networks of the space and networks outside it (baselines, MnasNet-A1,
+    ProxylessNAS-mobile, hand-made variants) end to end; compare with predictions, per group."""
     from nas.latency.validate import validate as run
     from nas.space import load_space
 

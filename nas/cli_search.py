@@ -23,6 +23,9 @@ from nas.cli import print_json, print_table
 @click.option("--pruner", default="median", show_default=True, help="median, halving or none.")
 @click.option("--workers", default=1, show_default=True, help="Processes sharing the study storage.")
 @click.option("--storage", default=None, help="Optuna storage URL (default: sqlite in the run folder).")
+@click.option("--study", default=None,
+              help="Study name in --storage (default: nas in the run folder's study.db, nas-<run folder name> "
+                   "in a shared --storage). Searches sharing a study must have the same settings.")
 @click.option("--engine", default="optuna", show_default=True, help="optuna or ray.")
 @click.option("--ray-address", default=None, help="Ray cluster to join (auto or HOST:PORT); default: start locally.")
 @click.option("--scheduler", default="asha", show_default=True, help="Ray engine early stopping: asha or none.")
@@ -30,14 +33,19 @@ from nas.cli import print_json, print_table
 @click.option("--resume", is_flag=True, help="Continue the search in --out (re-running into it does the same).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON at the end.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--allow-foreign-table", is_flag=True, expose_value=False,
+              callback=lambda ctx, _, value: ctx.meta.update(allow_foreign_table=value),
+              help="Search with a latency table measured on another machine (refused by default).")
 def search(target, budget, space_path, trials, time_limit, dataset, data_dir, recipe_path, epochs, seed,
-           sampler, objective, pruner, workers, storage, engine, ray_address, scheduler, out, resume,
+           sampler, objective, pruner, workers, storage, study, engine, ray_address, scheduler, out, resume,
            as_json, no_progress):
     """Find the most accurate architecture whose predicted latency on TARGET fits the budget."""
     from nas.recipe import load_recipe, recipe_to_dict
-    from nas.search import SearchConfig, parse_budget, parse_duration, prepare, run_search
+    from nas.search import SearchConfig, ignored_settings, parse_budget, parse_duration, prepare, run_search
     from nas.space import DEFAULT_SPACE
 
+    from nas.latency.machine import require_here
+    require_here(target, click.get_current_context().meta.get("allow_foreign_table", False))
     budget_ms = parse_budget(budget)
     recipe = load_recipe(recipe_path, dataset=dataset, data_dir=data_dir, epochs=epochs, seed=seed)
     config = SearchConfig(target=target, budget_ms=budget_ms,
@@ -45,15 +53,35 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
                           space=str(space_path or DEFAULT_SPACE), recipe=recipe_to_dict(recipe),
                           trials=trials, time_limit_s=parse_duration(time_limit), seed=seed, sampler=sampler,
                           objective=objective, pruner=pruner, workers=workers, storage=storage, engine=engine,
-                          ray_address=ray_address, scheduler=scheduler)
-    config, resumed = prepare(config, resume)
+                          ray_address=ray_address, scheduler=scheduler, study=study)
+    asked, given = config, _given_settings(click.get_current_context())
+    config, resumed = prepare(config, resume, given)
     if resumed:
-        click.echo(f"resuming the search in {config.out}", err=True)
+        ignored = ignored_settings(config, asked, given)
+        kept = f" with its saved settings: {'; '.join(ignored)}" if ignored else ""
+        click.echo(f"resuming the search in {config.out}{kept}", err=True)
     summary = run_search(config, progress=not no_progress)
     if as_json:
         print_json(summary)
     else:
         click.echo((__import__("pathlib").Path(config.out) / "summary.md").read_text())
+
+
+# The search settings each option sets (see nas.search.prepare): a rerun into a run folder
+# compares only the settings its command line gives.
+_SETTINGS_OF_OPTION = {"target": ("target",), "budget": ("budget_ms",), "space_path": ("space",),
+                       "recipe_path": ("recipe",), "dataset": ("recipe.dataset",), "data_dir": ("recipe.data_dir",),
+                       "epochs": ("recipe.epochs",), "seed": ("seed", "recipe.seed"), "sampler": ("sampler",),
+                       "objective": ("objective",), "pruner": ("pruner",), "storage": ("storage", "study"),
+                       "study": ("study",), "engine": ("engine",), "scheduler": ("scheduler",)}
+
+
+def _given_settings(ctx: click.Context) -> set[str]:
+    from click.core import ParameterSource
+
+    return {setting for option, settings in _SETTINGS_OF_OPTION.items()
+            if ctx.get_parameter_source(option) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+            for setting in settings}
 
 
 @click.group()

@@ -65,13 +65,17 @@ def train(arch: str, width: float | None, resolution: int | None, recipe_path: s
     except TrainingFailed as e:
         click.echo(f"error: training failed: {e}", err=True)
         sys.exit(1)
-    if checkpoint:
+    _print_result(net, result, recipe_to_dict(recipe), evaluate_test, as_json)
+    if checkpoint:  # after the result is out, so a checkpoint that cannot be written loses no result
         _save_checkpoint(checkpoint, result.model, recipe_to_dict(recipe))
+
+
+def _print_result(net: Any, result: Any, recipe: dict, evaluate_test: bool, as_json: bool) -> None:
     if as_json:
         out = {"accuracy": result.accuracy, "epochs": result.epochs, "seconds": round(result.seconds, 3)}
         if evaluate_test:
             out["test_accuracy"] = result.test_accuracy
-        print_json({**out, "arch": net.name, "recipe": recipe_to_dict(recipe)})
+        print_json({**out, "arch": net.name, "recipe": recipe})
         return
     print_table([{"epoch": i + 1, "val_accuracy_%": round(100 * a, 2)} for i, a in enumerate(result.epochs)],
                 ["epoch", "val_accuracy_%"])
@@ -82,11 +86,17 @@ def train(arch: str, width: float | None, resolution: int | None, recipe_path: s
 
 
 def _save_checkpoint(path: str, model: Any, recipe: dict) -> None:
+    """Write the checkpoint whole or not at all; NasError (one line, exit 2) for an I/O error."""
+    import io
+
     import torch
 
     from nas.arch import arch_to_dict
+    from nas.files import write_atomic
 
-    torch.save({"arch": arch_to_dict(model.arch), "recipe": recipe, "state_dict": model.state_dict()}, path)
+    buffer = io.BytesIO()  # serialised first, so a full disk fails in a plain write (OSError)
+    torch.save({"arch": arch_to_dict(model.arch), "recipe": recipe, "state_dict": model.state_dict()}, buffer)
+    write_atomic(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
 
 
 def register(main: click.Group) -> None:

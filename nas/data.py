@@ -27,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from nas.errors import NasError
+from nas.paths import PACKAGE_DATA
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
@@ -35,7 +36,7 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 
 # The shipped copy; module attributes (not constants baked into signatures) so tests can point
 # the loader at a damaged archive.
-_SHIPPED_DIR = Path(__file__).resolve().parent / "_data" / "cifar10"
+_SHIPPED_DIR = PACKAGE_DATA / "cifar10"
 _SHIPPED_ARCHIVE = _SHIPPED_DIR / "cifar10-jpeg.tar.gz"
 _SHIPPED_LABELS = _SHIPPED_DIR / "cifar10_original_order_labels.npz"
 SHIPPED_ARCHIVE_MD5 = "67664af876dd64ad10750410502e5f72"
@@ -394,17 +395,60 @@ def _missing_batches_message(root: Path) -> str:
             f"or give no data_dir to use the shipped copy")
 
 
+# What a CIFAR-10 python batch may name: numpy's array and scalar reconstruction (protocol 5
+# uses _frombuffer), under its numpy 1 and numpy 2 module names, and the latin-1 bytes encoder
+# that protocol-2 pickles written by Python 3 use. Anything else (os.system, builtins.eval, ...)
+# is refused unrun.
+_PICKLE_ALLOWED = {(f"numpy{core}.{module}", name) for core in (".core", "._core")
+                   for module, name in (("multiarray", "_reconstruct"), ("multiarray", "scalar"),
+                                        ("numeric", "_frombuffer"))} \
+    | {("numpy", "ndarray"), ("numpy", "dtype")}
+
+
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """`_codecs.encode` as protocol-2 pickles call it for bytes, and only for latin-1."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"_codecs.encode with {encoding!r} is not allowed")
+    return text.encode("latin1")
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """An unpickler that builds numpy arrays, dicts, lists, bytes and numbers, and nothing else."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_encode
+        if (module, name) in _PICKLE_ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"it names {module[:60]}.{name[:60]}, which a CIFAR-10 batch "
+                                     f"never does; refused without running it")
+
+
+def _unpickle(path: Path) -> object:
+    """A CIFAR-10 pickle file decoded by `_CifarUnpickler` (bytes keys, as the originals)."""
+    with open(path, "rb") as f:
+        return _CifarUnpickler(f, encoding="bytes").load()
+
+
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """One pickled batch ({b'data': (N, 3072) uint8 rows of CHW pixels, b'labels': [N ints]})
-    as (N, 32, 32, 3) uint8 images and (N,) int64 labels."""
+    as (N, 32, 32, 3) uint8 images and (N,) int64 labels. The pickle may only build numpy
+    arrays and plain containers (see `_CifarUnpickler`)."""
     try:
-        with open(path, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
-        data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        batch = _unpickle(path)
+        if not isinstance(batch, dict):
+            raise TypeError(f"a {type(batch).__name__}, not a dict")
+        data = np.asarray(batch[b"data"])
+        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+            raise ValueError(f"b'data' is {data.dtype} {data.shape}")
+        data = data.reshape(-1, 3, 32, 32)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError) as exc:
+        if labels.ndim != 1:
+            raise ValueError(f"b'labels' has shape {labels.shape}")
+    except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError, IndexError,
+            AttributeError, OverflowError, MemoryError) as exc:
         raise NasError(f"cifar10 batch {path} is not a CIFAR-10 python pickle with b'data' (N, 3072) "
-                       f"and b'labels' ({type(exc).__name__}: {exc})") from None
+                       f"and b'labels' ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
     if len(labels) != len(data) or labels.min(initial=0) < 0 or labels.max(initial=0) > 9:
         raise NasError(f"cifar10 batch {path} has {len(data)} images but {len(labels)} labels, "
                        f"or labels outside 0..9")
@@ -414,9 +458,9 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _cifar_classes(folder: Path) -> tuple[str, ...]:
     """Class names from batches.meta when present and sane, else the standard ten."""
     try:
-        with open(folder / "batches.meta", "rb") as f:
-            names = tuple(n.decode() for n in pickle.load(f, encoding="bytes")[b"label_names"])
-    except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError, AttributeError):
+        names = tuple(n.decode() for n in _unpickle(folder / "batches.meta")[b"label_names"])
+    except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError, AttributeError,
+            IndexError, OverflowError, MemoryError):
         # batches.meta is optional; its absence or damage changes only the class names
         return CIFAR10_CLASSES
     return names if len(names) == len(CIFAR10_CLASSES) else CIFAR10_CLASSES

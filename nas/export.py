@@ -34,11 +34,12 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from nas.arch import Arch, arch_from_dict, arch_to_dict, load_arch, save_arch
+from nas.arch import Arch, arch_from_dict, arch_to_dict, dumps_arch, load_arch, save_arch
 from nas.blockstring import decode_blocks, encode_blocks, looks_like_block_string
 from nas.builder import build
 from nas.cost import arch_cost
 from nas.errors import NasError
+from nas.files import io_error, write_atomic
 
 FORMATS = ("onnx", "torchscript", "pytorch", "json", "string", "tflite")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt", "pytorch": ".pt", "json": ".json", "string": ".txt",
@@ -65,6 +66,7 @@ class ExportSource:
     trial: int | None = None
     accuracy: float | None = None
     dataset: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -86,7 +88,7 @@ class ExportResult:
                 "num_classes": a.num_classes, "width_mult": a.width_mult,
                 "params": cost.params, "madds": cost.madds,
                 "weights": s.weights, "weights_note": s.note, "run": s.run, "trial": s.trial,
-                "accuracy": s.accuracy, "dataset": s.dataset, "checks": self.checks}
+                "accuracy": s.accuracy, "dataset": s.dataset, "checks": self.checks, "notes": list(s.notes)}
 
 
 # ---------------------------------------------------------------- what to export
@@ -116,7 +118,7 @@ def select_source(source: str, trial: int | None = None, best: bool = False, wid
 
 def _source_from_run(run_dir: str, trial: int | None, width: float | None, resolution: int | None,
                      num_classes: int | None, deploy_arch: bool) -> ExportSource:
-    from nas.rundir import load_checkpoint, open_run
+    from nas.rundir import open_run
 
     run = open_run(run_dir)
     t = run.trial(trial) if trial is not None else run.best()
@@ -124,9 +126,9 @@ def _source_from_run(run_dir: str, trial: int | None, width: float | None, resol
     ckpt = run.checkpoint_path(t.number)
     reshaped = any(v is not None for v in (width, resolution, num_classes))
     common = {"run": str(run.path), "trial": t.number, "accuracy": t.accuracy,
-              "dataset": run.config.get("dataset")}
+              "dataset": run.config.get("dataset"), "notes": run.notes}
     if ckpt is not None and not reshaped and not deploy_arch:
-        c = load_checkpoint(ckpt)
+        c = run.checkpoint(t)
         a = c.proxy_arch
         acc = f", val accuracy {c.accuracy:.4f}" if c.accuracy is not None else ""
         note = (f"trained weights of {where}: the proxy network trained on {c.dataset or 'the proxy data'} "
@@ -150,25 +152,65 @@ def _source_from_run(run_dir: str, trial: int | None, width: float | None, resol
 
 def export(source: str, fmt: str, out: str | Path, trial: int | None = None, best: bool = False,
            width: float | None = None, resolution: int | None = None, num_classes: int | None = None,
-           deploy_arch: bool = False, opset: int | None = None, progress: bool = False) -> ExportResult:
+           deploy_arch: bool = False, opset: int | None = None, progress: bool = False,
+           force: bool = False) -> ExportResult:
     """Pick the network (`select_source`), write it to `out` in format `fmt` and check the file.
-    Raises NasError for bad options and for a file that fails its check."""
+    Raises NasError for bad options and for a file that fails its check. `force`: see `export_arch`."""
     _check_request(fmt, opset)  # before reading a checkpoint, so option errors come first
+    _check_out(Path(out), fmt, force)
     chosen = select_source(source, trial, best, width, resolution, num_classes, deploy_arch)
-    return export_arch(chosen, fmt, out, opset=opset, progress=progress)
+    return export_arch(chosen, fmt, out, opset=opset, progress=progress, force=force)
 
 
 def export_arch(source: Arch | ExportSource, fmt: str, out: str | Path, opset: int | None = None,
-                progress: bool = False) -> ExportResult:
+                progress: bool = False, force: bool = False) -> ExportResult:
     """Write one network to `out` in format `fmt` and check it. `source` is an architecture
-    (exported with initialised weights) or an `ExportSource` carrying trained weights."""
+    (exported with initialised weights) or an `ExportSource` carrying trained weights.
+    `out` itself is replaced if it exists (it is the file asked for); a file written beside it
+    (the pytorch export's architecture JSON) that exists and differs is only replaced with
+    `force`. NasError for an I/O error (disk full, read-only folder), in one line."""
     _check_request(fmt, opset)
     if isinstance(source, Arch):
         source = ExportSource(source, None, "initialised", f"initialised weights (seed {INIT_SEED})")
     out = Path(out)
+    _check_out(out, fmt, force, source.arch)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return _write_and_check(source, fmt, out, opset, progress)
+    except OSError as e:
+        raise io_error(out, e) from None
+
+
+def sidecar_of(out: Path, fmt: str) -> Path | None:
+    """The file a `fmt` export writes beside `out` without being asked (None for most formats)."""
+    return out.with_suffix(".json") if fmt == "pytorch" else None
+
+
+def _check_out(out: Path, fmt: str, force: bool, arch: Arch | None = None) -> None:
+    """NasError for an `out` that is a folder, a pytorch `out` ending in .json, or a sidecar file
+    that exists and (when `arch` is known) holds something else, unless `force`."""
     if out.is_dir():
         raise NasError(f"--out {out}: is a folder; expected a file path like {out / ('model' + SUFFIXES[fmt])}")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    sidecar = sidecar_of(out, fmt)
+    if sidecar is None:
+        return
+    if sidecar == out:
+        raise NasError(f"--out {out}: a pytorch export needs a name not ending in .json (e.g. {out.with_suffix('.pt')})")
+    if force or not sidecar.exists():
+        return
+    if arch is not None and sidecar.is_file():
+        try:
+            if sidecar.read_text(encoding="utf-8") == dumps_arch(arch):
+                return  # the same architecture file, as a re-export writes it
+        except (OSError, UnicodeDecodeError):
+            pass
+    elif arch is None:
+        return  # checked again once the network is known
+    raise NasError(f"--out {out}: the pytorch export also writes its architecture to {sidecar}, which exists "
+                   "and holds something else; move it, pick another --out, or pass --force to replace it")
+
+
+def _write_and_check(source: ExportSource, fmt: str, out: Path, opset: int | None, progress: bool) -> ExportResult:
     if fmt == "json":
         return ExportResult(fmt, [save_arch(source.arch, out)], source, _check_json(source.arch, out))
     if fmt == "string":
@@ -238,11 +280,13 @@ def _export_pytorch(model: nn.Module, source: ExportSource, out: Path, step, ops
     if sidecar == out:
         raise NasError(f"--out {out}: a pytorch export needs a name not ending in .json (e.g. {out.with_suffix('.pt')})")
     step("saving state_dict and architecture")
+    buffer = io.BytesIO()  # serialised first, so a full disk fails in a plain write (OSError)
     torch.save({"format": PYTORCH_FILE_FORMAT, "arch": arch_to_dict(source.arch),
                 "state_dict": model.state_dict(), "weights": source.weights, "note": source.note,
                 "run": source.run, "trial": source.trial, "accuracy": source.accuracy,
-                "dataset": source.dataset}, out)
-    save_arch(source.arch, sidecar)
+                "dataset": source.dataset}, buffer)
+    write_atomic(out, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+    write_atomic(sidecar, lambda tmp: save_arch(source.arch, tmp))
     step("reloading with nas.load and comparing")
     x = check_input(source.arch)
     with torch.no_grad():

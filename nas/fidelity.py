@@ -64,9 +64,10 @@ from nas.cost import arch_cost
 from nas.errors import NasError
 from nas.latency.pixel import apply_variant, scale_like
 from nas.latency.predict import predict_latency
+from nas.paths import PACKAGE_DATA
 from nas.recipe import Recipe, recipe_to_dict
 
-DEFAULT_NETWORKS = Path(__file__).resolve().parent / "_data" / "imagenet_top1" / "imagenet_top1.yaml"
+DEFAULT_NETWORKS = PACKAGE_DATA / "imagenet_top1" / "imagenet_top1.yaml"
 FAMILIES = {"mobilenet_v1": "V1", "mobilenet_v2": "V2", "mobilenet_v3_large": "V3-Large",
             "mobilenet_v3_small": "V3-Small"}
 LATENCY_TARGET = "pixel"

@@ -26,9 +26,9 @@ from typing import Any
 from nas.arch import Arch
 from nas.errors import NasError
 from nas.fileio import read_yaml, short
-from nas.paths import EXPERIMENTS
+from nas.paths import PROXY_RECIPE
 
-DEFAULT_RECIPE = EXPERIMENTS / "proxy_recipe.yaml"
+DEFAULT_RECIPE = PROXY_RECIPE
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "linear", "constant")
 AUGMENTS = ("crop-flip", "flip", "none")

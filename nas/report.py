@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from nas.errors import NasError
+from nas.files import write_atomic, write_text_atomic
 from nas.rundir import Run, open_run
 
 REPORT_BASELINES = {"mobilenet_v3_large": "V3-Large", "mobilenet_v3_small": "V3-Small"}
@@ -44,7 +45,9 @@ class ReportResult:
 
 def write_report(run_dir: str | Path, top_k: int = 10, progress: bool = False) -> ReportResult:
     """Read the run folder and write report.md plus the plots into it. `top_k`: rows of the
-    table of most accurate trials. NasError for a missing or malformed run folder."""
+    table of most accurate trials. The trials come from the run's study, the record; where
+    trials.csv disagrees with it, a note says so. NasError for a missing or malformed run
+    folder, a damaged study, or a file that cannot be written."""
     from tqdm import tqdm
 
     if top_k < 1:
@@ -69,7 +72,7 @@ def write_report(run_dir: str | Path, top_k: int = 10, progress: bool = False) -
         steps.update(1)
         steps.set_postfix_str("report.md")
         md = run.path / "report.md"
-        md.write_text(report_markdown(facts, [f.name for f in files], top_k))
+        write_text_atomic(md, report_markdown(facts, [f.name for f in files], top_k))
         steps.update(1)
     finally:
         steps.close()
@@ -90,7 +93,7 @@ def gather(run: Run) -> dict:
     t["checkpoint"] = [run.checkpoint_path(int(n)) is not None for n in t["number"]]
     t["name"] = [_arch_field(a, "name") for a in t["arch"]]
     winner = run.best_number()
-    notes: list[str] = []
+    notes: list[str] = list(run.notes)
     breakdown = None
     if winner is not None:
         trial = run.trial(winner)
@@ -245,7 +248,7 @@ def plot_pareto(facts: dict, path: Path) -> Path:
     ax.set_title(f"{run.name}: accuracy vs predicted latency")
     ax.grid(alpha=0.3)
     fig.legend(fontsize=8, loc="outside right upper")
-    fig.savefig(path)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
     return path
 
 
@@ -291,7 +294,7 @@ def plot_progress(facts: dict, path: Path) -> Path:
     ax.set_title(f"{run.name}: search progress{budget}")
     ax.grid(alpha=0.3)
     fig.legend(fontsize=8, loc="outside right upper")
-    fig.savefig(path)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
     return path
 
 
@@ -316,7 +319,7 @@ def plot_latency_blocks(facts: dict, path: Path) -> Path:
                  f"+ overhead {b['overhead_ms']:.2f} ms", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    fig.savefig(path)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
     return path
 
 

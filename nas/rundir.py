@@ -56,15 +56,20 @@ class Checkpoint:
     accuracy: float | None
     dataset: str
     classes: tuple[str, ...]
+    trial: int | None = None
 
 
 @dataclass(frozen=True)
 class Run:
-    """An opened run folder: its path, its config (the config.yaml mapping) and its trials."""
+    """An opened run folder: its path, its config (the config.yaml mapping) and its trials.
+    `from_study`: the trials were rebuilt from the search's study (the record) rather than read
+    from trials.csv; `notes` say where trials.csv, pareto.csv or best.json disagree with it."""
 
     path: Path
     config: dict
     trials: pd.DataFrame
+    from_study: bool = False
+    notes: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -103,7 +108,7 @@ class Run:
     def best_number(self) -> int | None:
         """Trial number of the winner, or None when no completed trial fits the budget."""
         best_file = self.path / "best.json"
-        if best_file.is_file():
+        if best_file.is_file() and not self.from_study:
             number = _trial_with_arch(self.trials, load_arch(best_file))
             if number is not None:
                 return number
@@ -120,9 +125,10 @@ class Run:
         return t[(t["state"] == "COMPLETE") & t["accuracy"].notna()]
 
     def pareto(self) -> pd.DataFrame:
-        """The accuracy-vs-latency Pareto front: pareto.csv when the search wrote it, else computed."""
+        """The accuracy-vs-latency Pareto front, computed from the trials (pareto.csv is derived
+        data: only read for an old run folder without a study)."""
         path = self.path / "pareto.csv"
-        if path.is_file():
+        if path.is_file() and not self.from_study:
             return read_trials_csv(path)
         return pareto_front(self.trials)
 
@@ -130,6 +136,23 @@ class Run:
         """`checkpoints/trial_<number>.pt` if the search kept one for that trial."""
         path = self.path / "checkpoints" / f"trial_{number}.pt"
         return path if path.is_file() else None
+
+    def checkpoint(self, trial: Trial) -> Checkpoint | None:
+        """The kept checkpoint of `trial`, checked to be that trial's: its architecture (names
+        aside) and, when recorded, its trial number must be the trial's. None when the search
+        kept no checkpoint; NasError for a checkpoint of another trial or a damaged file."""
+        path = self.checkpoint_path(trial.number)
+        if path is None:
+            return None
+        c = load_checkpoint(path)
+        if c.trial is not None and c.trial != trial.number:
+            raise NasError(f"{path}: holds the weights of trial {c.trial}, not trial {trial.number}; "
+                           "restore the right file, or pass --deploy-arch for initialised weights")
+        if replace(c.arch, name="") != replace(trial.arch, name=""):
+            raise NasError(f"{path}: holds the weights of another architecture ({c.arch.name!r}), not "
+                           f"trial {trial.number}'s; restore the right file, or pass --deploy-arch for "
+                           "initialised weights")
+        return c
 
 
 def is_run_dir(path: str | Path) -> bool:
@@ -139,13 +162,138 @@ def is_run_dir(path: str | Path) -> bool:
 
 
 def open_run(path: str | Path) -> Run:
-    """Read a run folder. NasError naming the folder when it is missing or is not a run folder."""
+    """Read a run folder. The trials come from the search's study (study.db, or the storage
+    config.yaml names), the record; trials.csv is checked against it and every disagreement
+    becomes a note. A folder without a study (an older or hand-made run) is read from
+    trials.csv, whose states must be real ones. NasError naming the folder when it is missing,
+    is not a run folder, or its study is damaged or another search's."""
     p = Path(path)
     if not p.exists():
         raise NasError(f"{p}: no such run folder; runs are written by `nas search --out {p}`")
-    if not p.is_dir() or not (p / "trials.csv").is_file():
+    has_csv = (p / "trials.csv").is_file()
+    if not p.is_dir() or not (has_csv or (p / "study.db").is_file()):
         raise NasError(f"{p}: not a run folder (no trials.csv); expected the --out folder of `nas search`")
-    return Run(path=p, config=read_config(p), trials=read_trials_csv(p / "trials.csv"))
+    config = read_config(p)
+    csv = _read_trials_csv_or_note(p / "trials.csv") if has_csv else (None, "trials.csv is missing")
+    study = _run_study(config, p)
+    if study is None:
+        if csv[0] is None:
+            raise NasError(f"{p / 'trials.csv'}: {csv[1]}, and the run folder has no study to rebuild it from")
+        _check_states(csv[0], p / "trials.csv")
+        return Run(path=p, config=config, trials=csv[0])
+    frame = study_trials(study)
+    notes = [n for n in (_csv_disagreement(csv, frame), _best_json_disagreement(p, frame, config)) if n]
+    return Run(path=p, config=config, trials=frame, from_study=True, notes=tuple(notes))
+
+
+def study_trials(study: Any) -> pd.DataFrame:
+    """A study's trials as trials.csv would hold them (same columns and types)."""
+    import io
+
+    from nas.search.results import optuna_records, trials_frame
+
+    buffer = io.StringIO()
+    trials_frame(optuna_records(study)).to_csv(buffer, index=False)
+    buffer.seek(0)
+    return _typed_trials(buffer, "the study")
+
+
+def _run_study(config: dict, run_dir: Path) -> Any:
+    """The run's study (None without one), refused when its stored settings are not config.yaml's."""
+    from nas.search.study import STUDY_ATTR, load_run_study
+
+    study = load_run_study(config, run_dir)
+    if study is None:
+        return None
+    stored = study.user_attrs.get(STUDY_ATTR) or {}
+    differ = [k for k in ("target", "budget_ms", "objective", "sampler", "pruner", "seed", "engine")
+              if k in stored and k in config and stored[k] != config[k]]
+    if differ:
+        k = differ[0]
+        raise NasError(f"{run_dir}: its study belongs to another search ({k} {stored[k]!r} in the study, "
+                       f"{config[k]!r} in config.yaml); restore the run's own study.db or config.yaml")
+    return study
+
+
+def _read_trials_csv_or_note(path: Path) -> tuple[pd.DataFrame | None, str]:
+    try:
+        return read_trials_csv(path), ""
+    except (NasError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as e:
+        return None, f"trials.csv is unreadable ({str(e).splitlines()[0][:160] if str(e) else type(e).__name__})"
+
+
+def _check_states(frame: pd.DataFrame, path: Path) -> None:
+    bad = frame[~frame["state"].isin(TRIAL_STATES)]
+    if not bad.empty:
+        r = bad.iloc[0]
+        raise NasError(f"{path}: trial {int(r['number'])} has state {r['state']!r}; expected one of "
+                       f"{', '.join(TRIAL_STATES)}")
+
+
+_COMPARED = ("state", "arch", "accuracy", "latency_ms")
+
+
+def _csv_disagreement(csv: tuple[pd.DataFrame | None, str], study: pd.DataFrame) -> str:
+    """One note saying where trials.csv disagrees with the study ("" when it agrees)."""
+    frame, why = csv
+    lead = "trials.csv disagrees with the study (the record, which this reads)"
+    if frame is None:
+        return f"{why}: the trials were read from the study"
+    problems = []
+    listed, held = set(frame["number"]), set(study["number"])
+    if held - listed:
+        problems.append(f"it lacks trials {number_ranges(sorted(held - listed))}")
+    if listed - held:
+        problems.append(f"it lists trials {number_ranges(sorted(listed - held))} the study does not hold")
+    mine = study.drop_duplicates("number", keep="last").set_index("number")
+    for _, row in frame.drop_duplicates("number", keep="last").iterrows():
+        n = int(row["number"])
+        if n not in mine.index:
+            continue
+        for col in _COMPARED:
+            a, b = row[col], mine.at[n, col]
+            if not _same_cell(a, b):
+                problems.append(f"trial {n} has another architecture" if col == "arch"
+                                else f"trial {n} {col} {_cell(a)} (study: {_cell(b)})")
+    if not problems:
+        return ""
+    more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+    return f"{lead}: {'; '.join(problems[:5])}{more}"
+
+
+def _same_cell(a: Any, b: Any) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    if pd.isna(a) or pd.isna(b):
+        return bool(pd.isna(a) and pd.isna(b))
+    return abs(float(a) - float(b)) <= 1e-9
+
+
+def _cell(v: Any) -> str:
+    return "(empty)" if (not isinstance(v, str) and pd.isna(v)) or v == "" else repr(v) if isinstance(v, str) else f"{v:g}"
+
+
+def _best_json_disagreement(run_dir: Path, study: pd.DataFrame, config: dict) -> str:
+    path = run_dir / "best.json"
+    if not path.is_file():
+        return ""
+    try:
+        arch = load_arch(path)
+    except NasError as e:
+        return f"best.json is unreadable ({e}); the winner was taken from the study"
+    budget = config.get("budget_ms")
+    done = study[(study["state"] == "COMPLETE") & study["accuracy"].notna()]
+    if budget is not None:
+        done = done[done["latency_ms"] <= float(budget)]
+    if done.empty:
+        return ""
+    best = done.sort_values(["accuracy", "latency_ms"], ascending=[False, True]).iloc[0]
+    try:
+        same = replace(arch_from_dict(json.loads(best["arch"])), name="") == replace(arch, name="")
+    except (NasError, ValueError, TypeError):
+        same = False
+    return "" if same else (f"best.json is not the study's winner (trial {int(best['number'])}); "
+                            "the winner was taken from the study")
 
 
 def read_config(run_dir: Path) -> dict:
@@ -164,14 +312,20 @@ def read_config(run_dir: Path) -> dict:
 
 def read_trials_csv(path: Path) -> pd.DataFrame:
     """trials.csv (or pareto.csv) with typed columns: text columns "" when empty, numbers NaN."""
+    return _typed_trials(path, str(path))
+
+
+def _typed_trials(source: Any, where: str) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(path, dtype={c: str for c in _TEXT_COLUMNS}, keep_default_na=False,
+        frame = pd.read_csv(source, dtype={c: str for c in _TEXT_COLUMNS}, keep_default_na=False,
                             na_values={c: [""] for c in ("number", *_NUMBER_COLUMNS)})
     except pd.errors.EmptyDataError:
         return pd.DataFrame(columns=TRIAL_COLUMNS)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        raise NasError(f"{where}: not a readable trials table ({str(e).splitlines()[0][:160]})") from None
     missing = [c for c in TRIAL_COLUMNS if c not in frame.columns]
     if missing:
-        raise NasError(f"{path}: column {missing[0]!r} is missing; expected columns {', '.join(TRIAL_COLUMNS)}")
+        raise NasError(f"{where}: column {missing[0]!r} is missing; expected columns {', '.join(TRIAL_COLUMNS)}")
     for c in ("number", *_NUMBER_COLUMNS):
         frame[c] = pd.to_numeric(frame[c], errors="coerce")
     frame = frame[frame["number"].notna()].copy()
@@ -203,10 +357,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise NasError(f"{path}: not a readable trial checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
     if not isinstance(data, dict) or not {"arch", "proxy_arch", "state_dict"} <= set(data):
         raise NasError(f"{path}: not a trial checkpoint; expected the keys arch, proxy_arch, state_dict")
-    accuracy = data.get("accuracy")
+    accuracy, trial = data.get("accuracy"), data.get("trial")
     return Checkpoint(path=path, arch=arch_from_dict(data["arch"]), proxy_arch=arch_from_dict(data["proxy_arch"]),
                       state_dict=data["state_dict"], accuracy=None if accuracy is None else float(accuracy),
-                      dataset=str(data.get("dataset", "")), classes=tuple(data.get("classes", ()) or ()))
+                      dataset=str(data.get("dataset", "")), classes=tuple(data.get("classes", ()) or ()),
+                      trial=trial if isinstance(trial, int) and not isinstance(trial, bool) else None)
 
 
 def _trial_from_row(row: pd.Series, run_dir: Path) -> Trial:
@@ -251,7 +406,11 @@ def _float_or_none(v: Any) -> float | None:
 
 def _number_ranges(frame: pd.DataFrame) -> str:
     """Trial numbers as compact ranges, e.g. "0-4, 7, 9-12" ("none" when empty)."""
-    numbers = sorted(int(n) for n in frame["number"])
+    return number_ranges(sorted(int(n) for n in frame["number"]))
+
+
+def number_ranges(numbers: list[int]) -> str:
+    """Sorted trial numbers as compact ranges, e.g. "0-4, 7, 9-12" ("none" when empty)."""
     if not numbers:
         return "none"
     parts, start, prev = [], numbers[0], numbers[0]

@@ -13,15 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
-from nas.arch import ACTIVATIONS, Arch, Block, Head, Stem, arch_from_dict, make_divisible
+from nas.arch import (ACTIVATIONS, MAX_BLOCKS, MAX_CHANNELS, MAX_NUM_CLASSES, MAX_RESOLUTION,
+                      MAX_WIDTH_MULT, Arch, Block, Head, Stem, check_choice, check_float, check_int,
+                      check_kernel, check_name, make_divisible, stem_from_dict, validate)
 from nas.errors import NasError
+from nas.fileio import field_name, read_yaml, short
 from nas.paths import SEARCH_SPACES
 
 Choose = Callable[[str, list], Any]
 DEFAULT_SPACE = SEARCH_SPACES / "mobilenet_v3.yaml"
 _BLOCK_KEYS = ("kernel", "expand", "se", "act")
+MAX_EXPAND = 64.0  # expansion and head conv ratios; the widths they give are checked as channels
 
 
 @dataclass(frozen=True)
@@ -58,88 +60,90 @@ class Space:
         return total
 
 
-def _choices(where: str, value: Any, check: Callable[[Any], bool], allowed: str) -> tuple:
+def _choices(where: str, value: Any, check: Callable[[str, Any], Any]) -> tuple:
+    """A non-empty list of choices (a single value means a list of one), each passed through
+    `check(where, value)`, which raises NasError naming the bad entry. The values are kept as
+    written (3 stays 3, not 3.0), since samplers record them."""
     values = value if isinstance(value, list) else [value]
-    if not values or not all(check(v) for v in values):
-        raise NasError(f"{where}: {value!r} is not allowed; expected a non-empty list of {allowed}")
+    if not values:
+        raise NasError(f"{where}: an empty list is not allowed; expected at least one choice")
+    for i, v in enumerate(values):
+        check(f"{where}[{i}]" if isinstance(value, list) else where, v)
     return tuple(values)
 
 
-def _is_int(v: Any, minimum: int = 1) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= minimum
+def _ints(lo: int, hi: int) -> Callable[[str, Any], int]:
+    return lambda where, v: check_int(where, v, lo, hi)
+
+
+def _mapping(where: str, d: Any, allowed: set) -> dict:
+    if not isinstance(d, dict):
+        raise NasError(f"{where}: {short(d)} is not allowed; expected a mapping with "
+                       f"{', '.join(sorted(allowed))}")
+    unknown = sorted(field_name(k) for k in set(d) - allowed)
+    if unknown:
+        raise NasError(f"{where}.{unknown[0]}: unknown field; allowed fields are {', '.join(sorted(allowed))}")
+    return d
 
 
 def _stage(where: str, d: Any, block: dict) -> Stage:
-    if not isinstance(d, dict):
-        raise NasError(f"{where}: expected a mapping with stride, depth, width")
-    allowed = {"stride", "depth", "width", *_BLOCK_KEYS}
-    unknown = sorted(set(d) - allowed)
-    if unknown:
-        raise NasError(f"{where}.{unknown[0]}: unknown field; allowed fields are {', '.join(sorted(allowed))}")
-    if d.get("stride") not in (1, 2):
-        raise NasError(f"{where}.stride: {d.get('stride')!r} is not allowed; expected 1 or 2")
+    _mapping(where, d, {"stride", "depth", "width", *_BLOCK_KEYS})
+    stride = check_choice(f"{where}.stride", d.get("stride"), (1, 2))
     merged = {**block, **{k: d[k] for k in _BLOCK_KEYS if k in d}}
-    for key in _BLOCK_KEYS:
-        if key not in merged:
-            raise NasError(f"{where}.{key}: missing, and the space has no block-wide default")
+    for key in ("depth", "width", *_BLOCK_KEYS):
+        if key not in merged and key not in d:
+            raise NasError(f"{where}.{key}: missing" + (", and the space has no block-wide default"
+                                                         if key in _BLOCK_KEYS else ""))
     return Stage(
-        stride=d["stride"],
-        depth=_choices(f"{where}.depth", d.get("depth"), _is_int, "integers >= 1"),
-        width=_choices(f"{where}.width", d.get("width"), _is_int, "integers >= 1"),
-        kernel=_choices(f"{where}.kernel", merged["kernel"], lambda v: _is_int(v) and v % 2 == 1,
-                        "odd integers"),
+        stride=stride,
+        depth=_choices(f"{where}.depth", d["depth"], _ints(1, MAX_BLOCKS)),
+        width=_choices(f"{where}.width", d["width"], _ints(1, MAX_CHANNELS)),
+        kernel=_choices(f"{where}.kernel", merged["kernel"], check_kernel),
         expand=_choices(f"{where}.expand", merged["expand"],
-                        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 1,
-                        "numbers >= 1"),
-        se=_choices(f"{where}.se", merged["se"], lambda v: isinstance(v, bool), "true/false"),
-        act=_choices(f"{where}.act", merged["act"], lambda v: v in ACTIVATIONS, ", ".join(ACTIVATIONS)))
+                        lambda w, v: check_float(w, v, 1, MAX_EXPAND)),
+        se=_choices(f"{where}.se", merged["se"], lambda w, v: check_choice(w, v, (False, True))),
+        act=_choices(f"{where}.act", merged["act"], lambda w, v: check_choice(w, v, ACTIVATIONS)))
 
 
 def space_from_dict(d: Any, path: str = "") -> Space:
-    """Validate a decoded space file."""
-    if not isinstance(d, dict):
-        raise NasError(f"{path or 'space'}: expected a YAML mapping")
-    allowed = {"name", "num_classes", "resolution", "width_mult", "stem", "block", "stages", "head"}
-    unknown = sorted(set(d) - allowed)
-    if unknown:
-        raise NasError(f"space.{unknown[0]}: unknown field; allowed fields are {', '.join(sorted(allowed))}")
+    """Validate a decoded space file. Besides every field, its cheapest and its largest
+    architecture must pass the checks of an architecture file, so nothing it samples fails later."""
+    d = _mapping("space", d, {"name", "num_classes", "resolution", "width_mult", "stem", "block",
+                              "stages", "head"})
     if not isinstance(d.get("stages"), list) or not d["stages"]:
         raise NasError("space.stages: expected a non-empty list of stages")
-    stem_arch = arch_from_dict({"name": "x", "resolution": 224, "num_classes": 1,
-                                "stem": d.get("stem", {"out": 16}),
-                                "blocks": [{"type": "ds", "kernel": 3, "out": 8, "stride": 1, "act": "relu"}],
-                                "head": {"conv": None, "hidden": None}})
-    head = d.get("head", {})
-    if not isinstance(head, dict) or set(head) - {"conv_ratio", "hidden", "act", "dropout"}:
-        raise NasError("space.head: expected a mapping with conv_ratio, hidden, act, dropout")
-    block = d.get("block", {})
-    return Space(
-        name=str(d.get("name", Path(path).stem or "space")),
-        num_classes=d.get("num_classes", 1000),
-        resolution=_choices("space.resolution", d.get("resolution", 224), lambda v: _is_int(v, 8),
-                            "integers >= 8"),
+    head = _mapping("space.head", d.get("head", {}), {"conv_ratio", "hidden", "act", "dropout"})
+    block = _mapping("space.block", d.get("block", {}), set(_BLOCK_KEYS))
+    space = Space(
+        name=check_name("space.name", d.get("name", Path(path).stem or "space")),
+        num_classes=check_int("space.num_classes", d.get("num_classes", 1000), 1, MAX_NUM_CLASSES),
+        resolution=_choices("space.resolution", d.get("resolution", 224), _ints(8, MAX_RESOLUTION)),
         width_mult=_choices("space.width_mult", d.get("width_mult", 1.0),
-                            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
-                            "numbers > 0"),
-        stem=stem_arch.stem,
+                            lambda w, v: check_float(w, v, 0, MAX_WIDTH_MULT, open_lo=True)),
+        stem=stem_from_dict(d.get("stem", {"out": 16}), "space.stem"),
         stages=tuple(_stage(f"space.stages[{i}]", s, block) for i, s in enumerate(d["stages"])),
-        head_conv_ratio=float(head.get("conv_ratio", 6)),
-        head_hidden=_choices("space.head.hidden", head.get("hidden", 1280), _is_int, "integers >= 1"),
-        head_act=head.get("act", "hswish"),
-        head_dropout=float(head.get("dropout", 0.2)),
+        head_conv_ratio=check_float("space.head.conv_ratio", head.get("conv_ratio", 6), 0, MAX_EXPAND,
+                                    open_lo=True),
+        head_hidden=_choices("space.head.hidden", head.get("hidden", 1280), _ints(1, MAX_CHANNELS)),
+        head_act=check_choice("space.head.act", head.get("act", "hswish"), ACTIVATIONS),
+        head_dropout=check_float("space.head.dropout", head.get("dropout", 0.2), 0, 1, open_hi=True),
         path=path)
+    for corner, sample in (("cheapest", smallest_arch), ("largest", largest_arch)):
+        try:
+            sample(space)  # sample_arch validates what it builds
+        except NasError as e:
+            raise NasError(f"space: its {corner} architecture is not allowed: {e}") from None
+    return space
 
 
 def load_space(path: str | Path | None = None) -> Space:
     """Read a search-space YAML file (default: search_spaces/mobilenet_v3.yaml)."""
     path = Path(path) if path is not None else DEFAULT_SPACE
-    if not path.is_file():
-        raise NasError(f"{path}: no such search-space file")
+    data = read_yaml(path, "search-space file")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise NasError(f"{path}: malformed YAML: {str(e).splitlines()[0]}") from None
-    return space_from_dict(data, str(path))
+        return space_from_dict(data, str(path))
+    except NasError as e:
+        raise NasError(f"{path}: {e}") from None
 
 
 def sample_arch(space: Space, choose: Choose, name: str = "candidate") -> Arch:
@@ -162,8 +166,8 @@ def sample_arch(space: Space, choose: Choose, name: str = "candidate") -> Arch:
             cin = width
     head = Head(conv=make_divisible(cin * space.head_conv_ratio, 8), hidden=hidden,
                 act=space.head_act, dropout=space.head_dropout)
-    return Arch(name=name, resolution=resolution, width_mult=float(width_mult),
-                num_classes=space.num_classes, stem=space.stem, blocks=tuple(blocks), head=head)
+    return validate(Arch(name=name, resolution=resolution, width_mult=float(width_mult),
+                         num_classes=space.num_classes, stem=space.stem, blocks=tuple(blocks), head=head))
 
 
 def random_arch(space: Space, rng: random.Random, name: str = "random") -> Arch:
@@ -183,3 +187,7 @@ def smallest_arch(space: Space) -> Arch:
 
     return sample_arch(space, choose, "smallest")
 
+
+def largest_arch(space: Space) -> Arch:
+    """The most expensive corner of the space: deepest, widest blocks at the highest alpha and rho."""
+    return sample_arch(space, lambda _, choices: max(choices), "largest")

@@ -45,7 +45,7 @@ def test_random_arch_blocks_round_trip(seed):
     ("xx_r1_k3_c16", "is neither"),
     ("ir_r1_k3_s1_e1_c16_nzz", "activation nzz"),
     ("ir_r1_k3_s1_e1_c16_se0.5", "se0.5"),
-    ("ir_r1_k3_s1_e1", "needs integer c"),
+    ("ir_r1_k3_s1_e1", "c is missing"),
 ])
 def test_bad_block_string_is_a_clear_error(text, message):
     with pytest.raises(NasError, match=message):

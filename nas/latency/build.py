@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import csv
 import datetime
+import os
 import random
+import sys
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -17,13 +20,14 @@ import numpy as np
 from nas.arch import Arch, Layer, conv_out, make_divisible
 from nas.baselines import baseline_names, load_baseline
 from nas.errors import NasError
+from nas.latency.machine import differences, describe, this_machine
 from nas.latency.measure import (Canary, TimingPlan, arch_runner, check_runtime, cpu_name,
                                  layer_runner, load_average, runtime_version, wait_for_quiet)
 from nas.latency.model import (OpModel, choose_block, cross_validate, fit_op_model, fit_overhead,
                                loo_overhead, network_terms)
 from nas.latency.predict import sum_of_ops
 from nas.latency.table import Row, Table, append_rows, read_table, start_table, write_table
-from nas.paths import EXPERIMENTS, LATENCY_TABLES
+from nas.paths import EXPERIMENTS, WRITTEN_LATENCY_TABLES
 from nas.space import Space, random_arch, sample_arch
 
 CALIBRATION_SEED = 1   # the build's random architectures; the first ones calibrate the overhead
@@ -32,7 +36,7 @@ BATCH = 40             # ops timed together (interleaved); a batch is appended w
 
 
 def table_path(target: str) -> Path:
-    return LATENCY_TABLES / f"{target}.csv"
+    return WRITTEN_LATENCY_TABLES / f"{target}.csv"
 
 
 # ---------------------------------------------------------------- enumerating signatures
@@ -90,13 +94,14 @@ def validation_archs(space: Space, count: int) -> list[Arch]:
     return [random_arch(space, rng, f"val{i:03d}") for i in range(count)]
 
 
-def build_layers(space: Space, samples: int, baselines: bool = True) -> list[Layer]:
-    """What a build times, in order: the baselines' ops, every head signature, then the ops of
-    `samples` random architectures."""
+def build_layers(space: Space, samples: int, baselines: bool = True, heads: bool = True) -> list[Layer]:
+    """What a build times, in order: the baselines' ops, every head signature (with `heads`),
+    then the ops of `samples` random architectures (their own heads included)."""
     out: dict[str, Layer] = {}
     for name in baseline_names() if baselines else []:
         out.update((l.key, l) for l in load_baseline(name).layers())
-    out.update((l.key, l) for l in head_layers(space))
+    if heads:
+        out.update((l.key, l) for l in head_layers(space))
     for arch in calibration_archs(space, samples):
         out.update((l.key, l) for l in arch.layers())
     return list(out.values())
@@ -114,11 +119,12 @@ class BuildResult:
 
 
 def _measured_header(target: str, runtime: str, threads: int, space: Space, samples: int,
-                     plan: TimingPlan) -> dict:
+                     plan: TimingPlan, heads: bool = True) -> dict:
     return {
         "target": target, "device": f"{cpu_name()} (this machine)", "runtime": runtime,
         "runtime_version": runtime_version(runtime), "threads": threads,
-        "date": datetime.date.today().isoformat(), "method": "measured",
+        "date": datetime.date.today().isoformat(), "method": "measured", "measured_on": "machine",
+        "machine": this_machine(runtime, threads),
         "how": (f"Each op built alone by nas.builder.build_layer, batch 1, float32, "
                 f"{'exported to ONNX (opset 17) and ' if runtime == 'onnxruntime' else ''}"
                 f"run on {threads} thread(s); {plan.warmup} warm-up runs, then single-run samples "
@@ -127,8 +133,9 @@ def _measured_header(target: str, runtime: str, threads: int, space: Space, samp
                 f"(a batch is timed again when the canaries run over 8 % slow); 1-thread runs are "
                 f"timed on the thread's CPU clock, others on the wall clock; ms is the "
                 f"{plan.quantile:.0%} quantile of the samples left after rejecting those beyond 3 "
-                f"scaled MADs (interference only adds time). Ops: the baselines', every head "
-                f"signature, and those of {samples} random architectures of {Path(space.path).name} "
+                f"scaled MADs (interference only adds time). Ops: the baselines', "
+                f"{'every head signature, ' if heads else ''}and those of {samples} random "
+                f"architectures of {Path(space.path).name} "
                 f"(seed {CALIBRATION_SEED}); other ops come from op_model."),
         "clock": "thread CPU time" if threads == 1 else "wall",
         "key_format": "<kind>-<H>x<W>x<C>-e<exp>-o<out>-k<kernel>-s<stride>-se<0|1>-<act>",
@@ -143,26 +150,46 @@ def _check_same_setup(table: Table, runtime: str, threads: int, path: Path) -> N
                        f"{runtime} on {threads}; use the same --runtime/--threads or another --target")
 
 
+QUICK_PLAN = TimingPlan(warmup=2, rounds=4, min_samples=8, max_samples=40, budget_s=0.03, retries=1)
+QUICK_SAMPLES = 24       # random networks whose ops a quick build times (about 410 ops with the baselines')
+QUICK_CALIBRATION = 16   # of those, networks timed end to end for the overhead model (one batch)
+QUICK_MAX_WAIT_S = 15.0  # seconds a quick build waits for a quiet machine before timing networks
+
+
 def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads: int = 1,
                 samples: int = 100, calibration: int = 40, plan: TimingPlan = TimingPlan(),
                 path: Path | None = None, progress: Callable[[Iterable, int], Iterable] | None = None,
-                baselines: bool = True, max_wait_s: float = 600.0) -> BuildResult:
+                baselines: bool = True, max_wait_s: float = 600.0, quick: bool = False) -> BuildResult:
     """Time every op of `build_layers(space, samples)` missing from the table, fit the op model
     on the table, then measure `calibration` of the build's random networks end to end and fit
     the overhead model (after waiting up to `max_wait_s` for the machine to be quiet). Writes
-    `latency_tables/<target>.csv` (or `path`) as it goes."""
+    `latency_tables/<target>.csv` (or `path`) as it goes.
+
+    `quick` times only the ops of the baselines and of the `samples` networks (not every head
+    signature of the space); pass QUICK_PLAN, QUICK_SAMPLES and QUICK_CALIBRATION for the
+    3-minute build of `nas latency build --quick`. A table measured on another machine (its
+    `machine` fingerprint differs) is not resumed: it is moved to `<file>.bak` and the build
+    starts afresh."""
     check_runtime(runtime)
     if threads < 1:
         raise NasError(f"threads: {threads} is not allowed; expected an integer >= 1")
     if calibration > samples:
         raise NasError(f"calibration: {calibration} is not allowed; expected at most --samples ({samples})")
+    started = time.monotonic()
     path = Path(path or table_path(target))
     existing = read_table(path) if path.exists() else None
     if existing is not None:
+        existing = _set_aside_if_foreign(existing, runtime, threads, path)
+    if existing is not None:
         _check_same_setup(existing, runtime, threads, path)
+        if quick and existing.rows and existing.header.get("build") != "quick":
+            raise NasError(f"{path}: holds a full build; a --quick build would replace its calibration "
+                           f"with a smaller one; use another --target (or drop --quick to extend it)")
     load_before = load_average()
-    table = start_table(path, _measured_header(target, runtime, threads, space, samples, plan))
-    wanted = build_layers(space, samples, baselines)
+    header = _measured_header(target, runtime, threads, space, samples, plan, heads=not quick)
+    header["build"] = "quick" if quick else "full"
+    table = start_table(path, header)
+    wanted = build_layers(space, samples, baselines, heads=not quick)
     todo = [l for l in wanted if l.key not in table.rows]
     reused = len(wanted) - len(todo)
     batches = [todo[i:i + BATCH] for i in range(0, len(todo), BATCH)]
@@ -178,6 +205,7 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     table = read_table(path)
     if batches:
         table.header["contention"] = canary.summary()
+    ops_s = time.monotonic() - started
     cv = fit_table_model(table)
     cal_mape = None
     if calibration > 0:
@@ -187,8 +215,24 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
         cal_mape = calibrate(table, calibration_archs(space, calibration), runtime, threads, plan, cal_canary)
         table.header["calibration_contention"] = {**cal_canary.summary(), **quiet}
     table.header["load_average"] = {"before": load_before, "after": load_average()}
+    table.header["build_seconds"] = {"ops": round(ops_s), "total": round(time.monotonic() - started)}
     write_table(table, path)
     return BuildResult(path, len(todo), reused, cv, cal_mape)
+
+
+def _set_aside_if_foreign(existing: Table, runtime: str, threads: int, path: Path) -> Table | None:
+    """A table whose fingerprint says another machine is not resumed: its rows would mix two
+    machines. Move it to `<file>.bak` (saying so on stderr) and return None; else return it."""
+    if not existing.rows or not isinstance(existing.header.get("machine"), dict):
+        return existing
+    here = this_machine(runtime, threads)
+    if not differences(existing.header, here):
+        return existing
+    backup = path.with_name(path.name + ".bak")
+    os.replace(path, backup)
+    print(f"note: {path} was measured on {describe(existing.header['machine'])}, not this machine "
+          f"({describe(here)}); moved it to {backup} and starting a new table", file=sys.stderr)
+    return None
 
 
 def fit_table_model(table: Table) -> float:

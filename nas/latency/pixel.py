@@ -35,7 +35,7 @@ from nas.errors import NasError
 from nas.latency.model import OpModel, Overhead, feature_matrix, op_features
 from nas.latency.predict import sum_of_ops
 from nas.latency.table import Row, Table, write_table
-from nas.paths import LATENCY_TABLES
+from nas.paths import LATENCY_TABLES, WRITTEN_LATENCY_TABLES
 
 LUT_FILE = LATENCY_TABLES / "pixel1_proxylessnas_lut.yaml"
 PUBLISHED_FILE = LATENCY_TABLES / "pixel1_published.yaml"
@@ -284,7 +284,7 @@ def _fit_calibration(published: list[Published], table: Table, model: OpModel
 
 
 def derive_pixel(lut: Path = LUT_FILE, published_file: Path = PUBLISHED_FILE,
-                 out: Path | None = LATENCY_TABLES / "pixel.csv") -> Derivation:
+                 out: Path | None = WRITTEN_LATENCY_TABLES / "pixel.csv") -> Derivation:
     """Fit the pixel op model and calibration, predict every published network, write the table
     (unless `out` is None) and return the derivation with its per-network report rows."""
     blocks, stem, logits = read_lut(lut)
@@ -316,6 +316,7 @@ def _pixel_header() -> dict:
         "threads": 1,
         "date": datetime.date.today().isoformat(),
         "method": "derived",
+        "measured_on": "derived",
         "how": ("Rows: the 72 ops ProxylessNAS measured on a Pixel 1 (2018 float TFLite, big core), "
                 "as measured (latency_tables/pixel1_proxylessnas_lut.yaml), in 2018 milliseconds; the "
                 "classifier row is 'Logits' minus the modelled global pool. Ops not in the table come "
@@ -343,7 +344,7 @@ def _fit_summary(lut_stats: dict, rows: list[dict], scale: float, model: OpModel
             "holdout_networks": summary([r for r in rows if r["role"] == "holdout"])}
 
 
-def write_report(d: Derivation, path: Path = LATENCY_TABLES / "pixel-derivation.md") -> Path:
+def write_report(d: Derivation, path: Path = WRITTEN_LATENCY_TABLES / "pixel-derivation.md") -> Path:
     """The derivation as markdown: coefficients, fit statistics, every published network."""
     fit = d.table.header["fit"]
     lut = fit["lut_op_model"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -11,9 +12,10 @@ import numpy as np
 
 from nas.arch import Arch
 from nas.errors import NasError
+from nas.latency.machine import build_command, warn_if_foreign
 from nas.latency.model import OpModel, Overhead, choose_block, fit_op_model, network_terms
 from nas.latency.table import Table, read_table
-from nas.paths import LATENCY_TABLES
+from nas.paths import LATENCY_TABLES, USER_LATENCY_TABLES
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class Target:
     table: Table
     op_model: OpModel
     overhead: Overhead
+    path: str = ""
+    mtime_ns: int = 0
 
     @property
     def header(self) -> dict:
@@ -63,23 +67,33 @@ def sum_of_ops(table: Table, arch: Arch, model: OpModel) -> float:
     return total
 
 
+def table_dirs(root: Path | None = None) -> list[Path]:
+    """The folders holding `<target>.csv` tables, first match wins: `root` when given, else the
+    tables built by this user (installed package only, see nas.paths) before the shipped ones."""
+    if root is not None:
+        return [Path(root)]
+    return [Path(d) for d in (USER_LATENCY_TABLES, LATENCY_TABLES) if d is not None]
+
+
 def known_targets(root: Path | None = None) -> list[str]:
     """Names of the tables in `latency_tables/` (each `<name>.csv`), sorted."""
-    root = Path(root or LATENCY_TABLES)
-    return sorted(p.stem for p in root.glob("*.csv"))
+    return sorted({p.stem for d in table_dirs(root) for p in d.glob("*.csv")})
 
 
-def _unknown(target: str, root: Path) -> NasError:
+def _unknown(target: str, root: Path | None) -> NasError:
     known = known_targets(root)
-    return NasError(f"target {target!r} is unknown; known targets: {', '.join(known) or '(none)'}")
+    hint = (f"; to measure this machine: {build_command(target)}"
+            if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", target) else "")
+    return NasError(f"target {target!r} is unknown; known targets: {', '.join(known) or '(none)'}{hint}")
 
 
 def load_target(target: str, root: Path | None = None) -> Target:
     """The target's table and models (cached until its file changes)."""
-    root = Path(root or LATENCY_TABLES)
-    path = root / f"{target}.csv"
-    if not isinstance(target, str) or not path.is_file() or "/" in target:
+    if not isinstance(target, str) or "/" in target:
         raise _unknown(str(target), root)
+    path = next((p for d in table_dirs(root) if (p := d / f"{target}.csv").is_file()), None)
+    if path is None:
+        raise _unknown(target, root)
     return _load(str(path), os.stat(path).st_mtime_ns)
 
 
@@ -96,7 +110,7 @@ def _load(path: str, mtime_ns: int) -> Target:
         block, _ = choose_block(layers, ms) if len(rows) >= 10 else (1, {})
         model = fit_op_model(layers, ms, block=block, by_group=len(rows) >= 10)
     overhead = Overhead(dict(table.header["overhead"])) if "overhead" in table.header else Overhead()
-    return Target(Path(path).stem, table, model, overhead)
+    return Target(Path(path).stem, table, model, overhead, path, mtime_ns)
 
 
 def predict_latency(arch: Arch, target: str, strict: bool = False) -> Prediction:
@@ -104,6 +118,7 @@ def predict_latency(arch: Arch, target: str, strict: bool = False) -> Prediction
     op model for the others (counted in n_modelled and marked source "model"), then the overhead
     model on the sum. With strict, an op missing from the table raises NasError."""
     t = load_target(target)
+    warn_if_foreign(target, t.path, t.mtime_ns, t.header)
     blocks, total, missing = [], 0.0, []
     for i, layer in enumerate(arch.layers()):
         row = t.table.lookup(layer)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ import yaml
 
 from nas.arch import Layer
 from nas.errors import NasError
+from nas.fileio import read_text, short
 
 COLUMNS = ("key", "kind", "size", "cin", "exp", "cout", "kernel", "stride", "se", "act",
            "ms", "mean_ms", "std_ms", "count", "source")
@@ -95,39 +97,160 @@ def _header_text(header: dict) -> str:
     return "".join(f"# {line}\n" if line else "#\n" for line in text.splitlines())
 
 
-def _row_from_cells(where: str, cells: dict) -> Row:
+MAX_TABLE_BYTES = 64 << 20   # the full local-cpu table is about 0.5 MB
+_LIMITS = {"size": (1, 4096), "cin": (0, 1 << 16), "exp": (0, 1 << 17), "cout": (0, 1 << 16),
+           "kernel": (1, 15), "stride": (1, 4), "count": (0, 1 << 31)}
+ACTS = ("relu", "relu6", "hswish", "none")
+METHODS = ("measured", "derived")
+MEASURED_ON = ("machine", "device", "derived")
+
+
+class _HeaderLoader(yaml.SafeLoader):
+    """safe_load for table headers: no aliases (write_table never emits them, and they are how a
+    small header expands into a huge one) and no duplicate keys."""
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise NasError(f"header line {mark.line + 1}: YAML aliases (*name) are not allowed in a table header")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float)) or isinstance(key, bool):
+                raise NasError(f"header line {key_node.start_mark.line + 1}: key {short(key)} is not allowed; "
+                               f"keys are names or numbers")
+            if key in seen:
+                raise NasError(f"header line {key_node.start_mark.line + 1}: duplicate key {short(key)}; "
+                               f"each key may appear once per mapping")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _load_header(path: Path, text: str) -> dict:
     try:
-        ints = {c: int(cells[c]) for c in _INT_COLUMNS}
-        layer = Layer(cells["kind"], ints["size"], ints["cin"], ints["cout"], ints["kernel"],
-                      ints["stride"], ints["exp"], bool(int(cells["se"])), cells["act"])
-        row = Row(layer, float(cells["ms"]), float(cells["mean_ms"]), float(cells["std_ms"]),
-                  ints["count"], cells["source"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise NasError(f"{where}: unreadable row ({e}); expected columns {','.join(COLUMNS)}") from None
-    if layer.kind not in KINDS:
-        raise NasError(f"{where}: kind {layer.kind!r} is not allowed; expected one of {', '.join(KINDS)}")
-    if row.source not in SOURCES:
-        raise NasError(f"{where}: source {row.source!r} is not allowed; expected one of {', '.join(SOURCES)}")
+        header = yaml.load(text, Loader=_HeaderLoader)
+    except yaml.YAMLError as e:
+        raise NasError(f"{path}: malformed YAML header: {str(e).splitlines()[0][:200]}") from None
+    except NasError as e:
+        raise NasError(f"{path}: {e}") from None
+    except (ValueError, RecursionError) as e:
+        raise NasError(f"{path}: bad YAML header value: {str(e)[:200]}") from None
+    header = {} if header is None else header
+    if not isinstance(header, dict):
+        raise NasError(f"{path}: the '#' header must be a YAML mapping")
+    return header
+
+
+def _number(where: str, name: str, text: str, positive: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or not (value > 0 if positive else value >= 0):
+        raise NasError(f"{where}: {name} {short(text)} is not allowed; expected a finite number "
+                       f"{'> 0' if positive else '>= 0'} (milliseconds)")
+    return value
+
+
+def _integer(where: str, name: str, text: str) -> int:
+    lo, hi = _LIMITS.get(name, (0, 1))
+    try:
+        value = int(text) if len(text) <= 12 else None
+    except ValueError:
+        value = None
+    if value is None or not lo <= value <= hi:
+        raise NasError(f"{where}: {name} {short(text)} is not allowed; expected an integer from {lo} to {hi:,}")
+    return value
+
+
+def _row_from_cells(where: str, cells: dict) -> Row:
+    """One row, every cell checked: integers in range, milliseconds finite (ms > 0, mean_ms and
+    std_ms >= 0), kind/act/se/source from their lists, the key equal to the columns' signature."""
+    ints = {c: _integer(where, c, cells[c].strip()) for c in _INT_COLUMNS}
+    for name, value, allowed in (("kind", cells["kind"], KINDS), ("act", cells["act"], ACTS),
+                                 ("se", cells["se"], ("0", "1")), ("source", cells["source"], SOURCES)):
+        if value not in allowed:
+            raise NasError(f"{where}: {name} {short(value)} is not allowed; expected one of {', '.join(allowed)}")
+    layer = Layer(cells["kind"], ints["size"], ints["cin"], ints["cout"], ints["kernel"],
+                  ints["stride"], ints["exp"], cells["se"] == "1", cells["act"])
     if cells["key"] != layer.key:
-        raise NasError(f"{where}: key {cells['key']!r} does not match its columns (expected {layer.key!r})")
-    if not row.ms > 0:
-        raise NasError(f"{where}: ms {row.ms!r} is not allowed; expected a number > 0")
-    return row
+        raise NasError(f"{where}: key {short(cells['key'])} does not match its columns (expected {layer.key!r})")
+    return Row(layer, _number(where, "ms", cells["ms"], True), _number(where, "mean_ms", cells["mean_ms"], False),
+               _number(where, "std_ms", cells["std_ms"], False), ints["count"], cells["source"])
+
+
+def _check_coefficients(where: str, value: Any, allowed: tuple, extra: tuple = ()) -> None:
+    if not isinstance(value, dict):
+        raise NasError(f"{where}: {short(value)} is not allowed; expected a mapping of "
+                       f"{', '.join(allowed)} to numbers")
+    for name, c in value.items():
+        if name in extra:
+            continue
+        if name not in allowed:
+            raise NasError(f"{where}: {short(name)} is not allowed; expected one of {', '.join(allowed + extra)}")
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c):
+            raise NasError(f"{where}.{name}: {short(c)} is not allowed; expected a finite number")
+
+
+def check_header(where: str, header: dict) -> dict:
+    """The header's fields that predictions read, checked: op_model (block, feature coefficients
+    >= 0, groups), overhead (finite coefficients of its terms), act_aliases (activation to
+    activation), threads, method, measured_on, machine. NasError naming the field otherwise."""
+    from nas.latency.model import BLOCKS, FEATURES, GROUPS, OVERHEAD_TERMS
+
+    if "op_model" in header:
+        m = header["op_model"]
+        _check_coefficients(f"{where}: op_model", m, FEATURES, ("block", "groups"))
+        if isinstance(m.get("block", 1), bool) or m.get("block", 1) not in BLOCKS:
+            raise NasError(f"{where}: op_model.block {short(m.get('block'))} is not allowed; expected one of "
+                           f"{', '.join(map(str, BLOCKS))}")
+        groups = m.get("groups", {})
+        allowed = tuple(dict.fromkeys(GROUPS.values()))
+        if not isinstance(groups, dict):
+            raise NasError(f"{where}: op_model.groups {short(groups)} is not allowed; expected a mapping of "
+                           f"{', '.join(allowed)} to coefficients")
+        for g, coef in groups.items():
+            if g not in allowed:
+                raise NasError(f"{where}: op_model.groups.{short(g)} is not allowed; expected one of {', '.join(allowed)}")
+            _check_coefficients(f"{where}: op_model.groups.{g}", coef, FEATURES)
+        for name, c in [(k, v) for k, v in m.items() if k in FEATURES] + \
+                [(f"groups.{g}.{k}", v) for g, cs in groups.items() for k, v in cs.items()]:
+            if c < 0:
+                raise NasError(f"{where}: op_model.{name}: {c} is not allowed; expected a number >= 0 (ms per unit)")
+    if "overhead" in header:
+        _check_coefficients(f"{where}: overhead", header["overhead"], OVERHEAD_TERMS)
+    aliases = header.get("act_aliases", {})
+    if not isinstance(aliases, dict) or not all(k in ACTS and v in ACTS for k, v in aliases.items()):
+        raise NasError(f"{where}: act_aliases {short(aliases)} is not allowed; expected a mapping from "
+                       f"activation to activation ({', '.join(ACTS)}), e.g. {{relu: relu6}}")
+    threads = header.get("threads", 1)
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 1024:
+        raise NasError(f"{where}: threads {short(threads)} is not allowed; expected an integer from 1 to 1,024")
+    for name, allowed in (("method", METHODS), ("measured_on", MEASURED_ON)):
+        if name in header and header[name] not in allowed:
+            raise NasError(f"{where}: {name} {short(header[name])} is not allowed; expected one of {', '.join(allowed)}")
+    if "machine" in header and not isinstance(header["machine"], dict):
+        raise NasError(f"{where}: machine {short(header['machine'])} is not allowed; expected a mapping "
+                       f"(cpu, isa, cores, os, runtime, threads)")
+    return header
 
 
 def read_table(path: str | Path) -> Table:
-    """Parse a table file; raises NasError naming the file and line of the first bad row."""
+    """Parse and check a table file; raises NasError naming the file and the line or header
+    field of the first problem. The last line may be cut short (an interrupted build appends
+    row by row): it is skipped, and measured again when the build resumes. A short or long row
+    anywhere else, or a key that appears twice, is an error."""
     path = Path(path)
     if not path.is_file():
         raise NasError(f"{path}: no such latency table")
-    lines = path.read_text().splitlines()
+    text = read_text(path, "latency table", MAX_TABLE_BYTES)
+    lines = text.splitlines()
     head = [l[2:] if l.startswith("# ") else l[1:] for l in lines if l.startswith("#")]
-    try:
-        header = yaml.safe_load("\n".join(head)) or {}
-    except yaml.YAMLError as e:
-        raise NasError(f"{path}: malformed YAML header: {str(e).splitlines()[0]}") from None
-    if not isinstance(header, dict):
-        raise NasError(f"{path}: the '#' header must be a YAML mapping")
+    header = _load_header(path, "\n".join(head))
+    check_header(str(path), header)
     body = [(i + 1, l) for i, l in enumerate(lines) if l.strip() and not l.startswith("#")]
     table = Table(header)
     if not body:
@@ -135,11 +258,22 @@ def read_table(path: str | Path) -> Table:
     columns = next(csv.reader([body[0][1]]))
     if tuple(columns) != COLUMNS:
         raise NasError(f"{path}:{body[0][0]}: columns must be {','.join(COLUMNS)}")
-    for lineno, line in body[1:]:
-        cells = next(csv.reader([line]))
+    first_line: dict[str, int] = {}
+    for n, (lineno, line) in enumerate(body[1:], start=2):
+        try:
+            cells = next(csv.reader([line]))
+        except csv.Error as e:
+            raise NasError(f"{path}:{lineno}: unreadable row ({e})") from None
         if len(cells) != len(COLUMNS):
-            continue  # a line cut short by an interrupted build; it is measured again on resume
+            if n == len(body) and len(cells) < len(COLUMNS) and not text.endswith("\n"):
+                continue  # cut short by an interrupted build; measured again on resume
+            raise NasError(f"{path}:{lineno}: a row of {len(cells)} cells; every row has {len(COLUMNS)} "
+                           f"({','.join(COLUMNS)}), and only an unfinished last line may be cut short")
         row = _row_from_cells(f"{path}:{lineno}", dict(zip(COLUMNS, cells)))
+        if row.key in first_line:
+            raise NasError(f"{path}:{lineno}: key {row.key} appears twice (first on line "
+                           f"{first_line[row.key]}); each op signature has one row")
+        first_line[row.key] = lineno
         table.rows[row.key] = row
     return table
 

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Collection
 
 from nas.errors import NasError
 from nas.latency import known_targets, min_latency
 from nas.recipe import make_recipe
-from nas.search.config import SearchConfig, load_config, parse_budget, parse_duration, save_config
+from nas.files import io_error
+from nas.search.config import (SearchConfig, check_workers, differing_settings, load_config, only_given,
+                               parse_budget, parse_duration, save_config, search_identity)
+from nas.search.study import ensure_study
 from nas.space import load_space
 
 __all__ = ["SearchConfig", "run_search", "prepare", "parse_budget", "parse_duration"]
@@ -27,24 +31,116 @@ def check_target_and_budget(target: str, budget_ms: float, space_path: str) -> N
                        f"{target} ({fastest:.2f} ms); use a budget of at least {fastest:.2f} ms")
 
 
-def prepare(config: SearchConfig, resume: bool) -> tuple[SearchConfig, bool]:
-    """The config to run: a fresh one (checked, saved) or, when the run folder already holds a
-    search, the saved one with the new trial count, time limit, worker count and Ray address
-    (a resumed run may join a restarted or moved cluster). Returns
-    (config, resumed)."""
+def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = None) -> tuple[SearchConfig, bool]:
+    """The config to run, checked before anything is written. Returns (config, resumed).
+
+    A fresh folder: every setting is checked, the storage opened and the study created (or
+    joined, when another process of the same search made it), and only then config.yaml saved.
+    A folder that already holds a search: its saved settings (in this folder, wherever it was
+    when the search started), with this command's trial count, time limit, worker count and Ray
+    address (a resumed run may join a restarted or moved cluster). Without `resume`, every other setting the command gives (`given`: setting names
+    such as `sampler` or `recipe.epochs`, see `only_given`; None: all of them) must equal the
+    saved one, so rerunning the same command, or a shorter one, continues; a difference is
+    refused naming the settings.
+    A damaged config.yaml or study, a study of another search, and an `--out` that is a file or
+    a read-only folder are refused too; nothing in the folder is changed then."""
     out = Path(config.out)
-    if (out / "config.yaml").is_file():
+    check_out_folder(out)
+    if (out / "config.yaml").exists():
         saved = load_config(out)
-        return replace(saved, trials=config.trials, time_limit_s=config.time_limit_s,
-                       workers=config.workers, ray_address=config.ray_address or saved.ray_address), True
+        resumed = replace(saved, out=config.out, trials=config.trials, time_limit_s=config.time_limit_s,
+                          workers=config.workers, ray_address=config.ray_address or saved.ray_address)
+        diffs = ignored_settings(saved, config, given)
+        if diffs and not resume:
+            raise NasError(f"{out} already holds a search with other settings: {'; '.join(diffs)}; "
+                           "add --resume to continue it with its saved settings, or pass a new --out "
+                           "to start a fresh search")
+        resumed.check()
+        check_workers(resumed)
+        ensure_study(resumed, vouched=True, known_trials=_listed_trials(out))
+        return resumed, True
     if resume:
         raise NasError(f"--resume: {out} holds no search to resume (no config.yaml)")
+    config = _with_study_name(config)
     config.check()
+    check_workers(config)
     load_space(config.space)
     make_recipe(**config.recipe)
     check_target_and_budget(config.target, config.budget_ms, config.space)
+    if config.storage is None:
+        _make_folder(out)
+    ensure_study(config, vouched=False, known_trials=_listed_trials(out))
+    _make_folder(out)
     save_config(config)
     return config, False
+
+
+def ignored_settings(saved: SearchConfig, config: SearchConfig, given: Collection[str] | None = None) -> list[str]:
+    """The settings `config` gives (see `prepare`) that differ from the run folder's `saved`
+    ones, as "--flag SAVED (this command: NEW)"."""
+    return differing_settings(only_given(search_identity(saved, rerun=True), given),
+                              only_given(search_identity(_with_study_name(config), rerun=True), given))
+
+
+def check_out_folder(out: Path) -> None:
+    """NasError when `--out` is a file, or a folder (or the nearest existing parent of a new
+    one) this process cannot write to."""
+    if out.exists() and not out.is_dir():
+        raise NasError(f"--out {out}: is a file, not a folder; pass a folder path for the run")
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NasError(f"--out {out}: {existing} is a file, not a folder")
+    if not _writable(existing):
+        what = "folder" if existing == out else f"parent folder {existing}"
+        raise NasError(f"--out {out}: the {what} is not writable; pass a folder you can write to")
+
+
+def _writable(folder: Path) -> bool:
+    """Whether a file can be created in `folder` (tried, since permission bits lie to root and
+    on read-only mounts)."""
+    import os
+    import tempfile
+
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        return False
+    return True
+
+
+def _make_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise io_error(out, e, "create the folder") from None
+
+
+def _with_study_name(config: SearchConfig) -> SearchConfig:
+    """`config` with its study named: `--study`, else `nas` in the run folder's own study.db, else
+    (a shared `--storage`) `nas-<run folder name>`, so searches into different folders never share a
+    study by accident."""
+    if config.study or config.storage is None:
+        return config
+    return replace(config, study=f"nas-{Path(config.out).resolve().name}")
+
+
+def _listed_trials(out: Path) -> set[int]:
+    """Trial numbers the run folder's trials.csv lists (none when it is missing or unreadable:
+    it is derived data, rewritten from the study)."""
+    from nas.rundir import read_trials_csv
+
+    path = out / "trials.csv"
+    if not path.is_file():
+        return set()
+    try:
+        return set(int(n) for n in read_trials_csv(path)["number"])
+    except (NasError, OSError, ValueError, UnicodeDecodeError):
+        return set()
 
 
 def run_search(config: SearchConfig, progress: bool = True) -> dict:
@@ -58,6 +154,7 @@ def run_search(config: SearchConfig, progress: bool = True) -> dict:
         from nas.search.results import optuna_records
 
         records = optuna_records(run_optuna(config, progress=progress))
+    from nas.latency.winner import measure_run
     from nas.search.results import write_results
 
-    return write_results(records, config)
+    return measure_run(write_results(records, config), config.out)  # the winner, timed here when it can be

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import yaml
 
 from nas.errors import NasError
+from nas.fileio import loads_yaml
+from nas.files import write_text_atomic
+from nas.recipe import Recipe, make_recipe, recipe_to_dict
 
 SAMPLERS = ("tpe", "nsga2", "random")
 OBJECTIVES = ("constrained", "mnas", "pareto")
 PRUNERS = ("median", "halving", "none")
 ENGINES = ("optuna", "ray")
+DEFAULT_STUDY = "nas"  # the study name in a run folder's own study.db
 MNAS_W = -0.07  # MnasNet's latency exponent in ACC x (LAT / T)^w
+MAX_RAY_WORKERS = 1024  # trials at once on a Ray cluster (Tune also caps at the free CPUs)
 
 
 def parse_budget(text: str | float) -> float:
@@ -59,11 +66,17 @@ class SearchConfig:
     baselines: tuple[str, ...] = ("mobilenet_v3_large", "mobilenet_v3_small")
     ray_address: str | None = None
     scheduler: str = "asha"
+    study: str | None = None
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @property
     def storage_url(self) -> str:
         return self.storage or f"sqlite:///{Path(self.out).resolve() / 'study.db'}"
+
+    @property
+    def study_name(self) -> str:
+        """The Optuna study of this search in its storage (`nas` in the run folder's own study.db)."""
+        return self.study or DEFAULT_STUDY
 
     @property
     def dataset(self) -> str:
@@ -81,6 +94,140 @@ class SearchConfig:
             raise NasError(f"--workers {self.workers} is not allowed; expected an integer >= 1")
 
 
+def max_workers(config: SearchConfig) -> int:
+    """The most worker processes a search may start: for the Optuna engine the CPU cores this
+    process may use divided by the recipe's threads per trial (each worker trains on its own
+    threads), at least 1; for the Ray engine, where Tune also never runs more trials than the
+    cluster has free CPUs, the generous cap MAX_RAY_WORKERS."""
+    if config.engine == "ray":
+        return MAX_RAY_WORKERS
+    threads = max(1, int(config.recipe.get("threads", 1) or 1))
+    return max(1, available_cores() // threads)
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def check_workers(config: SearchConfig) -> None:
+    """NasError for a worker count past `max_workers`, naming the value and the limit."""
+    limit = max_workers(config)
+    if config.workers > limit:
+        if config.engine == "ray":
+            why = f"the Ray engine allows at most {limit} trials at once"
+        else:
+            threads = max(1, int(config.recipe.get("threads", 1) or 1))
+            why = (f"this machine has {available_cores()} CPU cores and each trial trains on {threads} "
+                   f"thread{'s' if threads > 1 else ''}, so at most {limit} workers")
+        raise NasError(f"--workers {config.workers} is not allowed: {why}; expected 1..{limit}")
+
+
+# Settings that make a search what it is: a rerun into the same folder, or a second search on the
+# same study, must agree on all of them. `trials`, `time_limit_s`, `workers` and `ray_address`
+# may change between runs; `out` and `created` say where and when, not what.
+SEARCH_SETTINGS = ("target", "budget_ms", "space", "recipe", "seed", "sampler", "objective", "pruner",
+                   "engine", "baselines", "scheduler", "storage", "study")
+# The flag that sets each setting, for messages.
+SETTING_FLAGS = {"target": "--target", "budget_ms": "--budget", "space": "--space", "seed": "--seed",
+                 "sampler": "--sampler", "objective": "--objective", "pruner": "--pruner",
+                 "engine": "--engine", "scheduler": "--scheduler", "storage": "--storage",
+                 "study": "--study", "baselines": "baselines"}
+
+
+def search_identity(c: SearchConfig, rerun: bool = False) -> dict[str, Any]:
+    """The settings that define the search, as JSON-safe data (stored with the study). The space
+    is its file's SHA-256, so the same space file at another path is the same search;
+    `recipe.data_dir` (where the data is, not what it is) is left out, so workers on machines
+    with other data paths can share a study. With `rerun` (comparing a command with the run
+    folder it reruns into), also the data folder, the storage and the study name."""
+    keys = SEARCH_SETTINGS if rerun else tuple(k for k in SEARCH_SETTINGS if k not in ("storage", "study"))
+    out: dict[str, Any] = {}
+    for k in keys:
+        v = getattr(c, k)
+        if k == "space":
+            v = space_digest(v)
+        elif k == "recipe":
+            v = {rk: rv for rk, rv in sorted(v.items()) if rerun or rk != "data_dir"}
+        elif k == "baselines":
+            v = list(v)
+        elif k == "budget_ms":
+            v = float(v)
+        out[k] = v
+    return out
+
+
+def with_recipe_defaults(identity: dict[str, Any]) -> dict[str, Any]:
+    """A stored `search_identity` with recipe knobs added since it was stored at their defaults
+    (what the search runs with), so a newer nas still recognises an older search."""
+    if not isinstance(identity.get("recipe"), dict):
+        return identity
+    defaults = {k: v for k, v in recipe_to_dict(Recipe()).items() if k != "data_dir"}
+    return identity | {"recipe": dict(sorted((defaults | identity["recipe"]).items()))}
+
+
+def only_given(identity: dict[str, Any], given: Collection[str] | None) -> dict[str, Any]:
+    """`identity` reduced to the settings in `given` (all when None). `given` names settings
+    (`sampler`) or single recipe knobs (`recipe.epochs`); `recipe` keeps the whole recipe."""
+    if given is None:
+        return identity
+    out = {k: v for k, v in identity.items() if k in given}
+    knobs = {g.split(".", 1)[1] for g in given if g.startswith("recipe.")}
+    if "recipe" not in given and knobs and "recipe" in identity:
+        out["recipe"] = {k: v for k, v in identity["recipe"].items() if k in knobs}
+    return out
+
+
+def space_digest(path: str) -> str:
+    """`sha256:<hex>` of a space file's bytes, or `path:<path>` when it cannot be read."""
+    try:
+        return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return f"path:{path}"
+
+
+def differing_settings(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Each setting whose value differs between two `search_identity` dicts, as
+    "--flag SAVED (this command: NEW)"; recipe knobs one by one as "recipe.knob SAVED (this command: NEW)"."""
+    diffs = []
+    for k in saved.keys() | new.keys():
+        old, now = saved.get(k), new.get(k)
+        if old == now:
+            continue
+        if k == "recipe" and isinstance(old, dict) and isinstance(now, dict):
+            for rk in sorted(old.keys() | now.keys()):
+                if old.get(rk) != now.get(rk):
+                    diffs.append(f"recipe.{rk} {_show(old.get(rk))} (this command: {_show(now.get(rk))})")
+        elif k == "space":
+            diffs.append("--space (this command names a space file with other contents)")
+        elif k == "budget_ms":
+            diffs.append(f"--budget {_show(old)}ms (this command: {_show(now)}ms)")
+        else:
+            diffs.append(f"{SETTING_FLAGS.get(k, k)} {_show(old)} (this command: {_show(now)})")
+    order = {k: i for i, k in enumerate(SEARCH_SETTINGS)}
+    return sorted(diffs, key=lambda d: order.get(_setting_of(d), len(order)))
+
+
+def _setting_of(diff: str) -> str:
+    word = diff.split()[0].rstrip(":")
+    if word.startswith("recipe."):
+        return "recipe"
+    return next((k for k, f in SETTING_FLAGS.items() if f == word), word)
+
+
+def _show(v: Any) -> str:
+    if v is None:
+        return "(none)"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, (list, tuple)):
+        return ",".join(str(x) for x in v)
+    return str(v)
+
+
 def config_to_dict(c: SearchConfig) -> dict[str, Any]:
     d = asdict(c)
     d["baselines"] = list(c.baselines)
@@ -89,18 +236,67 @@ def config_to_dict(c: SearchConfig) -> dict[str, Any]:
 
 
 def save_config(c: SearchConfig) -> Path:
-    path = Path(c.out) / "config.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config_to_dict(c), sort_keys=False))
-    return path
+    """Write `<out>/config.yaml` whole or not at all (NasError for an I/O error)."""
+    return write_text_atomic(Path(c.out) / "config.yaml", yaml.safe_dump(config_to_dict(c), sort_keys=False))
+
+
+# What each config.yaml field must be: its types, and whether a file may leave it out (fields
+# added after the first release default when missing).
+_FIELD_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
+    "target": ((str,), True), "budget_ms": ((int, float), True), "out": ((str,), True),
+    "space": ((str,), True), "recipe": ((dict,), True), "trials": ((int,), True),
+    "time_limit_s": ((int, float, type(None)), False), "seed": ((int,), False),
+    "sampler": ((str,), False), "objective": ((str,), False), "pruner": ((str,), False),
+    "workers": ((int,), False), "storage": ((str, type(None)), False), "engine": ((str,), False),
+    "baselines": ((list,), False), "ray_address": ((str, type(None)), False),
+    "scheduler": ((str,), False), "study": ((str, type(None)), False), "created": ((str, datetime), False),
+}
 
 
 def load_config(run_dir: str | Path) -> SearchConfig:
-    """The config of an existing run folder (for --resume)."""
+    """The config of an existing run folder (for a rerun or --resume). NasError naming the file
+    and the fault for a config.yaml that is missing, unreadable, empty, truncated or not the
+    mapping `save_config` writes; the file is only read."""
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise NasError(f"{run_dir}: not a run folder (no config.yaml); start a search with --out {run_dir}")
-    d = yaml.safe_load(path.read_text())
-    d["baselines"] = tuple(d.get("baselines", ()))
+    fix = "restore it from a backup, or start a fresh search with a new --out"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise NasError(f"{path}: cannot read: {e.strerror}; {fix}") from None
+    except UnicodeDecodeError:
+        raise NasError(f"{path}: damaged (not UTF-8 text); {fix}") from None
+    try:
+        d = loads_yaml(text, str(path))  # strict: no duplicate keys, no alias bombs
+    except NasError as e:
+        raise NasError(f"{e}; {fix}") from None
+    if not isinstance(d, dict):
+        what = "empty" if d is None else f"a YAML {type(d).__name__}, not the mapping of search settings"
+        raise NasError(f"{path}: damaged ({what}); {fix}")
     d.pop("dataset", None)
-    return SearchConfig(**d)
+    for key, (types, required) in _FIELD_TYPES.items():
+        if key not in d:
+            if required:
+                raise NasError(f"{path}: damaged (setting {key!r} is missing, the file may be truncated); {fix}")
+            continue
+        value = d[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            allowed = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise NasError(f"{path}: damaged ({key}: {value!r} is not {allowed}); {fix}")
+    unknown = sorted(set(d) - set(_FIELD_TYPES))
+    if unknown:
+        raise NasError(f"{path}: unknown setting {unknown[0]!r}; expected only {', '.join(_FIELD_TYPES)}")
+    try:  # knobs added since the run started take their defaults, as the search itself reads them
+        d["recipe"] = recipe_to_dict(make_recipe(**d["recipe"]))
+    except (NasError, TypeError) as e:
+        raise NasError(f"{path}: damaged (recipe: {e}); {fix}") from None
+    d["baselines"] = tuple(d.get("baselines", ("mobilenet_v3_large", "mobilenet_v3_small")))
+    if "created" in d:
+        d["created"] = str(d["created"])
+    config = SearchConfig(**d)
+    try:
+        config.check()
+    except NasError as e:
+        raise NasError(f"{path}: damaged ({e}); {fix}") from None
+    return config

@@ -16,13 +16,13 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from nas.search.config import SearchConfig
+from nas.search.config import DEFAULT_STUDY, SearchConfig
 from nas.search.progress import SearchProgress, status_counts
 from nas.search.results import optuna_records, write_results
-from nas.search.trial import TrialOutcome, constraint, objective_values, run_trial, save_checkpoint
+from nas.search.trial import TrialOutcome, constraint, keep_checkpoint, objective_values, run_trial
 from nas.space import Space, load_space, sample_arch
 
-STUDY_NAME = "nas"
+STUDY_NAME = DEFAULT_STUDY  # the study of a run folder's own study.db; see SearchConfig.study_name
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -64,7 +64,7 @@ def open_study(config: SearchConfig, worker: int = 0) -> optuna.Study:
                                  heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
                                  engine_kwargs={"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else None)
     directions = ["maximize", "minimize"] if config.objective == "pareto" else ["maximize"]
-    return optuna.create_study(storage=storage, study_name=STUDY_NAME, directions=directions,
+    return optuna.create_study(storage=storage, study_name=config.study_name, directions=directions,
                                sampler=make_sampler(config, worker), pruner=make_pruner(config),
                                load_if_exists=True)
 
@@ -126,7 +126,9 @@ def objective_fn(config: SearchConfig, space: Space) -> Callable[[Trial], float 
         if outcome.status == "FAIL":
             raise _TrialFailed(outcome.error)
         if outcome.status == "COMPLETE":
-            save_checkpoint(outcome, config, trial.number)
+            kept = keep_checkpoint(outcome, config, trial.number)
+            if kept.checkpoint_error:
+                trial.set_user_attr("checkpoint_error", kept.checkpoint_error)
         return objective_values(outcome, config)
 
     return objective

@@ -1,7 +1,7 @@
 """The Ray Tune engine: the Optuna engine's search, scheduled by Ray Tune on one machine or a cluster.
 
 What is shared with the Optuna engine, so both fill the same run folder the same way:
-- the trial function (`run_trial`, `save_checkpoint`), run inside a Tune function trainable;
+- the trial function (`run_trial`, `keep_checkpoint`), run inside a Tune function trainable;
 - the sampler: Tune's `OptunaSearch` drives `make_sampler(config)` through a define-by-run
   function that calls `sample_arch(space, trial.suggest_categorical)`;
 - the study: it lives in the run folder's `study.db`, where this engine records every trial with
@@ -48,10 +48,10 @@ from ray.tune.search.optuna import OptunaSearch
 
 from nas.errors import NasError
 from nas.search.config import SearchConfig
-from nas.search.optuna_engine import STUDY_NAME, enqueue_baselines, make_sampler
+from nas.search.optuna_engine import enqueue_baselines, make_sampler
 from nas.search.progress import SearchProgress, status_counts
 from nas.search.results import TrialRecord, optuna_records, write_results
-from nas.search.trial import TrialOutcome, fit_baseline, objective_values, recipe_of, run_trial, save_checkpoint
+from nas.search.trial import TrialOutcome, fit_baseline, keep_checkpoint, objective_values, recipe_of, run_trial
 from nas.space import Space, load_space, sample_arch
 
 EXPERIMENT_PREFIX = "tune-"  # Tune experiments live in <out>/ray/tune-1, tune-2, ...
@@ -167,7 +167,7 @@ def trainable(params: dict, config: SearchConfig) -> None:
 
     outcome = run_trial(arch, config, report, on_scored=on_scored)
     if outcome.status == "COMPLETE":
-        save_checkpoint(outcome, config, number)
+        outcome = keep_checkpoint(outcome, config, number)
     tune.report(_result("final", outcome, config, epoch=len(outcome.epochs)))
 
 
@@ -213,7 +213,7 @@ class NasSearch(OptunaSearch):
         super().__init__(space=DefineByRun(load_space(config.space)),
                          metric=["accuracy", "latency_ms"] if pareto else "objective",
                          mode=["max", "min"] if pareto else "max", sampler=make_sampler(config),
-                         study_name=STUDY_NAME, storage=_storage(config))
+                         study_name=config.study_name, storage=_storage(config))
         self._out = config.out
         self._budget_ms = config.budget_ms
         self._pareto = pareto
@@ -377,7 +377,7 @@ def _storage(config: SearchConfig) -> optuna.storages.BaseStorage:
 def _open_study(config: SearchConfig) -> optuna.Study:
     """Create or load the run's study and queue the baselines first in a new one."""
     directions = ["maximize", "minimize"] if config.objective == "pareto" else ["maximize"]
-    study = optuna.create_study(storage=_storage(config), study_name=STUDY_NAME, directions=directions,
+    study = optuna.create_study(storage=_storage(config), study_name=config.study_name, directions=directions,
                                 sampler=make_sampler(config), load_if_exists=True)
     enqueue_baselines(study, config)
     return study

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from nas.arch import arch_from_dict, save_arch
+from nas.files import write_atomic, write_text_atomic
 from nas.rundir import TRIAL_COLUMNS, pareto_front
 from nas.search.config import SearchConfig
 
@@ -52,25 +53,36 @@ def best_row(frame: pd.DataFrame, budget_ms: float) -> pd.Series | None:
 
 def write_results(records: list[TrialRecord], config: SearchConfig) -> dict:
     """Write trials.csv, pareto.csv, best.json and summary.md; drop checkpoints that left the
-    Pareto front (the best trial's is always kept). Returns the summary as a dict."""
+    Pareto front (the best trial's is always kept). Returns the summary as a dict.
+    Every file is written whole or not at all; NasError (one line) for an I/O error, which
+    loses nothing: the trials are in the study, and the next run rewrites these files."""
     out = Path(config.out)
     frame = trials_frame(records)
-    frame.to_csv(out / "trials.csv", index=False)
+    write_atomic(out / "trials.csv", lambda tmp: frame.to_csv(tmp, index=False))
     front = pareto_front(frame)
-    front.to_csv(out / "pareto.csv", index=False)
+    write_atomic(out / "pareto.csv", lambda tmp: front.to_csv(tmp, index=False))
     best = best_row(frame, config.budget_ms)
     if best is not None:
-        save_arch(arch_from_dict(json.loads(best["arch"])), out / "best.json")
+        arch = arch_from_dict(json.loads(best["arch"]))
+        write_atomic(out / "best.json", lambda tmp: save_arch(arch, tmp))
     _prune_checkpoints(out, set(front["number"]) | ({int(best["number"])} if best is not None else set()))
     summary = summarize(frame, config, best)
-    (out / "summary.md").write_text(summary_markdown(summary))
+    write_text_atomic(out / "summary.md", summary_markdown(summary))
     return summary
 
 
 def _prune_checkpoints(out: Path, keep: set[int]) -> None:
-    for path in (out / "checkpoints").glob("trial_*.pt"):
-        if int(path.stem.split("_")[1]) not in keep:
-            path.unlink(missing_ok=True)
+    """Remove the checkpoints of trials not in `keep` (best effort: one that cannot be removed stays)."""
+    folder = out / "checkpoints"
+    if not folder.is_dir():
+        return
+    for path in folder.glob("trial_*.pt"):
+        number = path.stem.split("_")[1]
+        if number.isdigit() and int(number) not in keep:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
 
 
 def _row_summary(row: pd.Series) -> dict:

@@ -6,7 +6,9 @@ Engines differ only in how they schedule trials and how a per-epoch report can s
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -17,6 +19,8 @@ from nas.arch import Arch, arch_to_dict
 from nas.baselines import load_baseline
 from nas.blockstring import encode_blocks
 from nas.cost import arch_cost
+from nas.errors import NasError
+from nas.files import write_atomic
 from nas.latency import predict_latency
 from nas.recipe import Recipe, make_recipe, proxy_arch
 from nas.search.config import MNAS_W, SearchConfig
@@ -40,13 +44,17 @@ class TrialOutcome:
     seconds: float = 0.0
     error: str = ""
     model: torch.nn.Module | None = None
+    checkpoint_error: str = ""
 
     def attrs(self) -> dict:
         """JSON-safe attributes an engine stores with the trial."""
-        return {"status": self.status, "arch": json.dumps(arch_to_dict(self.arch)),
+        attrs = {"status": self.status, "arch": json.dumps(arch_to_dict(self.arch)),
                 "block_string": encode_blocks(self.arch.blocks, self.arch.stem.out),
                 "params": self.params, "madds": self.madds, "latency_ms": round(self.latency_ms, 4),
                 "accuracy": self.accuracy, "accuracy_epochs": self.epochs, "seconds": round(self.seconds, 2), "error": self.error}
+        if self.checkpoint_error:
+            attrs["checkpoint_error"] = self.checkpoint_error
+        return attrs
 
 
 def run_trial(arch: Arch, config: SearchConfig, report: Report | None = None,
@@ -108,15 +116,26 @@ def fit_baseline(name: str, config: SearchConfig, widths: tuple[float, ...], res
 
 
 def save_checkpoint(outcome: TrialOutcome, config: SearchConfig, number: int) -> Path:
-    """Save a trained trial's weights with both architectures to checkpoints/trial_<number>.pt."""
+    """Save a trained trial's weights with both architectures and its number to
+    checkpoints/trial_<number>.pt, whole or not at all (NasError for an I/O error)."""
     recipe = recipe_of(config)
     num_classes = outcome.model.classifier.out_features
-    path = Path(config.out) / "checkpoints" / f"trial_{number}.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    buffer = io.BytesIO()  # serialised first, so a full disk fails in a plain write (OSError)
     torch.save({"arch": arch_to_dict(outcome.arch),
                 "proxy_arch": arch_to_dict(proxy_arch(outcome.arch, recipe, num_classes)),
                 "state_dict": outcome.model.state_dict(), "accuracy": outcome.accuracy,
-                "dataset": recipe.dataset}, tmp)
-    tmp.replace(path)
-    return path
+                "dataset": recipe.dataset, "trial": number}, buffer)
+    path = Path(config.out) / "checkpoints" / f"trial_{number}.pt"
+    return write_atomic(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+
+
+def keep_checkpoint(outcome: TrialOutcome, config: SearchConfig, number: int) -> TrialOutcome:
+    """`save_checkpoint`, but a checkpoint that cannot be written (disk full, `checkpoints/` a
+    file) does not undo the training: the outcome stays COMPLETE with `checkpoint_error` set, and
+    one warning line goes to stderr."""
+    try:
+        save_checkpoint(outcome, config, number)
+    except NasError as e:
+        print(f"warning: trial {number} is kept without its checkpoint: {e}", file=sys.stderr)
+        return replace(outcome, checkpoint_error=str(e))
+    return outcome

@@ -1,0 +1,213 @@
+"""The search's record: its Optuna study, opened only when the storage is sound and the study is
+this search's.
+
+- Every study carries the settings that define its search (`search_identity`) in the user
+  attribute `STUDY_ATTR`; joining a study whose settings differ is refused, so two searches
+  sharing one `--storage` never mix their trials.
+- A run folder's own `study.db` is checked before Optuna opens it: an empty (0-byte), truncated,
+  damaged or foreign file is refused with one line instead of becoming a fresh study, and is
+  never written to.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from nas.errors import NasError
+from nas.rundir import number_ranges
+from nas.search.config import (DEFAULT_STUDY, SearchConfig, differing_settings, search_identity,
+                               with_recipe_defaults)
+
+STUDY_ATTR = "nas_search"  # study user attribute: the search_identity of the search it belongs to
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+_URL_EXAMPLE = "sqlite:///path/to/study.db or postgresql://user@host/db"
+
+
+def describe_url(url: str) -> str:
+    """The storage URL with any password hidden, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of an `sqlite:///` URL (None for other databases). NasError for a URL
+    that does not parse or an in-memory database (which would keep nothing)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as e:
+        raise NasError(f"--storage {url!r} is not a storage URL ({str(e).splitlines()[0]}); "
+                       f"expected e.g. {_URL_EXAMPLE}") from None
+    if not parsed.drivername.startswith("sqlite"):
+        return None
+    if not parsed.database or parsed.database == ":memory:":
+        raise NasError(f"--storage {url!r} is an in-memory database, which keeps nothing after the search; "
+                       f"expected e.g. {_URL_EXAMPLE}")
+    return Path(parsed.database)
+
+
+def check_sqlite_file(path: Path, allow_empty: bool = False) -> None:
+    """NasError unless `path` is missing (a new database), a whole, readable Optuna SQLite
+    database, or (with `allow_empty`) a 0-byte file, which SQLite reads as a new database. The
+    file is opened read-only; nothing is written."""
+    fix = "restore it from a backup, or start a fresh search with a new --out"
+    if not path.exists():
+        if not path.parent.is_dir():
+            raise NasError(f"{path}: its folder {path.parent} does not exist")
+        return
+    if not path.is_file():
+        raise NasError(f"{path}: is a folder, not a study database; {fix}")
+    size = path.stat().st_size
+    if size == 0 and allow_empty:
+        return
+    if size == 0:
+        raise NasError(f"{path}: is empty (0 bytes), not a study; the trials it held are gone; {fix}")
+    with path.open("rb") as f:
+        header = f.read(100)
+    if not header.startswith(_SQLITE_MAGIC):
+        raise NasError(f"{path}: is not an SQLite database (damaged or another kind of file); {fix}")
+    if len(header) == 100:
+        page_size = int.from_bytes(header[16:18], "big")
+        page_size = 65536 if page_size == 1 else page_size
+        pages = int.from_bytes(header[28:32], "big")
+        if pages and size < page_size * pages:
+            raise NasError(f"{path}: is truncated ({size:,} of {page_size * pages:,} bytes); {fix}")
+    else:
+        raise NasError(f"{path}: is truncated ({size} bytes); {fix}")
+    try:
+        con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+        try:
+            verdict = con.execute("PRAGMA quick_check").fetchone()[0]
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        raise NasError(f"{path}: is damaged ({e}); {fix}") from None
+    if verdict != "ok":
+        raise NasError(f"{path}: is damaged (sqlite quick_check: {verdict}); {fix}")
+    if not {"studies", "trials"} <= tables:
+        raise NasError(f"{path}: is an SQLite database but not an Optuna study storage; {fix}")
+
+
+def open_storage(url: str, given: bool = True, allow_empty: bool = False,
+                 **rdb_options: Any) -> optuna.storages.BaseStorage:
+    """An Optuna RDB storage for `url`, checked first (`check_sqlite_file` for SQLite files).
+    NasError, one line, for a URL that does not parse, a missing database driver, a server that
+    does not answer or a damaged database; `given`: the URL came from --storage (messages say
+    so) rather than being the run folder's own study.db; `allow_empty`: see `check_sqlite_file`.
+    `rdb_options` go to `RDBStorage`."""
+    path = sqlite_path(url)
+    if path is not None:
+        try:
+            check_sqlite_file(path, allow_empty)
+        except NasError as e:
+            if given:
+                raise NasError(f"--storage {describe_url(url)}: {e}") from None
+            raise
+        rdb_options.setdefault("engine_kwargs", {"connect_args": {"timeout": 60}})
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, **rdb_options)
+    except NasError:
+        raise
+    except Exception as e:  # sqlalchemy's and the drivers' many error types: say which storage
+        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise NasError(f"--storage {describe_url(url)}: cannot open it ({type(e).__name__}: {reason}); "
+                       f"expected a reachable Optuna storage, e.g. {_URL_EXAMPLE}") from None
+
+
+def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    return [s.study_name for s in storage.get_all_studies()]
+
+
+def directions(config: SearchConfig) -> list[str]:
+    return ["maximize", "minimize"] if config.objective == "pareto" else ["maximize"]
+
+
+def ensure_study(config: SearchConfig, vouched: bool, known_trials: set[int] | None = None) -> None:
+    """Make sure the search's study exists in its storage and is this search's, before anything
+    else is written. Creates it (stamped with `search_identity`) when missing; refuses:
+    - a study stamped with other settings (another search);
+    - an unstamped study with trials (written by an older nas or another program), unless the
+      run folder `vouched` for it (its config.yaml names this study: an older run);
+    - a missing study when the run folder lists `known_trials` (its record was lost or replaced);
+    - a study lacking some of `known_trials`.
+    NasError with one line for each."""
+    url = config.storage_url
+    where = f"study {config.study_name!r} in {_where(config)}"
+    lost = NasError(f"{where} is missing, but {config.out}/trials.csv lists {len(known_trials or ())} trials: "
+                    "the search's record was lost or replaced; restore it, or start a fresh search with a new --out")
+    path = sqlite_path(url)
+    if known_trials and path is not None and not path.exists():
+        raise lost  # before opening, which would create an empty database
+    # A 0-byte file where nothing else of a search exists has nothing to lose (e.g. touched by a
+    # reader before the search created it); anywhere else it is a lost record.
+    fresh = not vouched and not known_trials and not any((Path(config.out) / "checkpoints").glob("trial_*.pt"))
+    storage = open_storage(url, given=config.storage is not None, allow_empty=fresh)
+    try:
+        exists = config.study_name in study_names(storage)
+        identity = search_identity(config)
+        if not exists:
+            if known_trials:
+                raise lost
+            study = optuna.create_study(storage=storage, study_name=config.study_name,
+                                        directions=directions(config))
+            study.set_user_attr(STUDY_ATTR, identity)
+            return
+        study = optuna.load_study(study_name=config.study_name, storage=storage)
+        stored = study.user_attrs.get(STUDY_ATTR)
+        numbers = {t.number for t in study.get_trials(deepcopy=False)}
+        if stored is None:
+            if numbers and not vouched:
+                raise NasError(f"{where} already holds {len(numbers)} trials of a search that did not record "
+                               "its settings; pass --study NAME to start a study of your own")
+            study.set_user_attr(STUDY_ATTR, identity)
+        elif with_recipe_defaults(stored) != identity:
+            diffs = "; ".join(differing_settings(with_recipe_defaults(stored), identity))
+            raise NasError(f"{where} belongs to another search ({diffs}); pass --study NAME (or a new --out) "
+                           "to start a study of your own")
+        missing = sorted((known_trials or set()) - numbers)
+        if missing:
+            raise NasError(f"{where} lacks trials {number_ranges(missing)} that {config.out}/trials.csv lists: it is not "
+                           "this run's record; restore it, or start a fresh search with a new --out")
+    finally:
+        _dispose(storage)
+
+
+def load_run_study(config: dict, run_dir: Path) -> optuna.Study | None:
+    """A run folder's study for reading (report, export): its config.yaml's storage and study
+    name, defaulting to `run_dir/study.db` and `nas`. None when the run folder has no study.db
+    and names no other storage; NasError when the storage or the study is damaged or missing."""
+    url = config.get("storage") or f"sqlite:///{(run_dir / 'study.db').resolve()}"
+    name = config.get("study") or DEFAULT_STUDY
+    if not config.get("storage") and not (run_dir / "study.db").exists():
+        return None
+    storage = open_storage(url, given=bool(config.get("storage")))
+    if name not in study_names(storage):
+        raise NasError(f"{describe_url(url)} holds no study {name!r}; expected the study of the search "
+                       f"that wrote {run_dir}")
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def _where(config: SearchConfig) -> str:
+    return f"{config.out}/study.db" if config.storage is None else describe_url(config.storage)
+
+
+def _dispose(storage: Any) -> None:
+    engine = getattr(storage, "engine", None)
+    if engine is not None:
+        engine.dispose()
+
