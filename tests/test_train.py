@@ -40,6 +40,10 @@ def test_default_recipe_file_holds_every_knob():
     assert recipe_to_dict(load_recipe()) == data
 
 
+def test_knobs_a_file_leaves_out_take_the_default_recipes_values():
+    assert Recipe() == load_recipe()
+
+
 def test_override_changes_only_that_knob():
     base, changed = load_recipe(), load_recipe(epochs=7, seed=3)
     assert (changed.epochs, changed.seed) == (7, 3)

@@ -17,9 +17,11 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from nas.search.config import DEFAULT_STUDY, SearchConfig
+from nas.search.policy import first_prunable_report
 from nas.search.progress import SearchProgress, status_counts
 from nas.search.results import optuna_records, write_results
-from nas.search.trial import TrialOutcome, constraint, keep_checkpoint, objective_values, run_trial
+from nas.search.trial import (TrialOutcome, constraint, keep_checkpoint, objective_values, recipe_of,
+                              run_trial)
 from nas.space import Space, load_space, sample_arch
 
 STUDY_NAME = DEFAULT_STUDY  # the study of a run folder's own study.db; see SearchConfig.study_name
@@ -45,12 +47,14 @@ def make_sampler(config: SearchConfig, worker: int = 0) -> optuna.samplers.BaseS
 
 
 def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
-    """Median or successive-halving pruning on per-epoch validation accuracy (single objective only)."""
+    """Median or successive-halving pruning on per-epoch validation accuracy (single objective
+    only), never on the reports before `policy.first_prunable_report`."""
     if config.pruner == "none" or config.objective == "pareto":
         return optuna.pruners.NopPruner()
+    first = first_prunable_report(recipe_of(config))
     if config.pruner == "halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
-    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, first), reduction_factor=3)
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=first)
 
 
 def open_study(config: SearchConfig, worker: int = 0) -> optuna.Study:

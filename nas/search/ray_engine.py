@@ -51,6 +51,7 @@ from nas.search.config import SearchConfig
 from nas.search.optuna_engine import enqueue_baselines, make_sampler
 from nas.search.progress import SearchProgress, status_counts
 from nas.search.results import TrialRecord, optuna_records, write_results
+from nas.search.policy import first_prunable_report
 from nas.search.trial import TrialOutcome, fit_baseline, keep_checkpoint, objective_values, recipe_of, run_trial
 from nas.space import Space, load_space, sample_arch
 
@@ -323,13 +324,16 @@ class SparingASHA(ASHAScheduler):
 
 
 def _scheduler(config: SearchConfig):
-    """ASHA on per-epoch validation accuracy (rungs at 1, 3, 9, ... epochs; a trial below the top
-    third of a rung stops), or FIFO for `--scheduler none` and for pareto runs (two objectives
-    give no single ranking to halve; the Optuna engine does not prune those either)."""
+    """ASHA on per-epoch validation accuracy (first rung after the epoch of
+    `policy.first_prunable_report`, then x3; a trial below the top third of a rung stops), or
+    FIFO for `--scheduler none` and for pareto runs (two objectives give no single ranking to
+    halve; the Optuna engine does not prune those either)."""
     if config.scheduler != "asha" or config.objective == "pareto":
         return FIFOScheduler()
-    return SparingASHA(time_attr="epoch", metric="accuracy", mode="max", max_t=max(1, recipe_of(config).epochs),
-                       grace_period=1, reduction_factor=3, stop_last_trials=False)
+    recipe = recipe_of(config)
+    return SparingASHA(time_attr="epoch", metric="accuracy", mode="max", max_t=max(1, recipe.epochs),
+                       grace_period=first_prunable_report(recipe) + 1, reduction_factor=3,
+                       stop_last_trials=False)
 
 
 # ---------------------------------------------------------------------------------------------
