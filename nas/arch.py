@@ -51,7 +51,10 @@ class Stem:
 
 @dataclass(frozen=True)
 class Block:
-    """One block. `exp` and `se` are None only for a "ds" block that left them out."""
+    """One block. `exp` is the expanded (hidden) channel count before the width multiplier,
+    not a ratio: the block string's `e6` on 16 input channels is stored as exp=96. (A search
+    space's `Stage.expand` is the ratio that `sample_arch` turns into this count.) The JSON key
+    is `exp` too. `exp` and `se` are None only for a "ds" block that left them out."""
 
     type: str
     kernel: int

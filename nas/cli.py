@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from typing import Any, Callable
@@ -10,6 +9,7 @@ from typing import Any, Callable
 import click
 
 from nas.errors import NasError
+from nas.tables import text_table
 
 
 class NasGroup(click.Group):
@@ -46,29 +46,8 @@ def print_json(data: Any) -> None:
 
 
 def print_table(rows: list[dict], columns: list[str]) -> None:
-    """Rows as an aligned text table; numbers right-aligned."""
-    cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c)
-              for i, c in enumerate(columns)]
-    numeric = [all(isinstance(r.get(c), (int, float)) or r.get(c) is None for r in rows) for c in columns]
-    line = lambda vals: "  ".join(v.rjust(w) if n else v.ljust(w)
-                                  for v, w, n in zip(vals, widths, numeric)).rstrip()
-    click.echo(line(columns))
-    click.echo(line(["-" * w for w in widths]))
-    for row in cells:
-        click.echo(line(row))
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:,.2f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
+    """Rows as an aligned text table (nas.tables.text_table); numbers right-aligned."""
+    click.echo(text_table(rows, columns))
 
 
 @click.group(cls=NasGroup)
@@ -117,18 +96,9 @@ def show(arch: str, width: float | None, resolution: int | None, as_json: bool) 
     click.echo(totals)
 
 
-def _register_optional_commands() -> None:
-    # Commands of later modules register themselves here so this file stays a thin index.
-    import importlib
+# The command groups of the other cli_* modules register themselves on `main`; imported last
+# because they import `main`'s helpers from this module.
+from nas import cli_export, cli_latency, cli_proxy, cli_search, cli_train  # noqa: E402
 
-    for module in ("nas.cli_latency", "nas.cli_train", "nas.cli_search", "nas.cli_export", "nas.cli_proxy"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-            continue
-        mod.register(main)
-
-
-_register_optional_commands()
+for _module in (cli_latency, cli_train, cli_search, cli_export, cli_proxy):
+    _module.register(main)

@@ -20,14 +20,14 @@ def latency_group() -> None:
 
 
 def _progress(label: str):
-    from tqdm import tqdm
+    """A wrapper for the timing loops: yields their batches of ops while a bar counts the ops."""
+    from nas.progress import bar
 
     def wrap(batches, total):
-        bar = tqdm(total=total, desc=label, unit="op", file=click.get_text_stream("stderr"))
-        for batch in batches:
-            yield batch
-            bar.update(len(batch))
-        bar.close()
+        with bar(total=total, desc=label, unit="op", file=click.get_text_stream("stderr")) as timed:
+            for batch in batches:
+                yield batch
+                timed.update(len(batch))
     return wrap
 
 
@@ -46,12 +46,12 @@ def predict(arch: str, width: float | None, resolution: int | None, target: str,
     if as_json:
         print_json(p.to_dict())
         return
-    print_table([{**b, "ms": f"{b['ms']:9.4f}"} for b in p.blocks], ["op", "kind", "key", "ms", "source"])
+    print_table([{**b, "ms": f"{b['ms']:9.4f}"} for b in p.ops], ["op", "kind", "key", "ms", "source"])
     click.echo(f"sum of ops {p.latency_ms - p.overhead_ms:.3f} ms, overhead model {p.overhead_ms:+.3f} ms")
     click.echo(f"latency: {p.latency_ms:.2f} ms on {target} ({p.runtime_version or p.runtime}, "
                f"{p.threads} thread{'s' if p.threads != 1 else ''})")
     if p.n_modelled:
-        click.echo(f"note: {p.n_modelled} of {len(p.blocks)} ops are not in the table and were predicted "
+        click.echo(f"note: {p.n_modelled} of {len(p.ops)} ops are not in the table and were predicted "
                    f"by the op model (source 'model'); --strict makes that an error")
 
 

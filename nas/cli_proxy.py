@@ -80,6 +80,7 @@ def networks(networks_path: str | None, only: tuple[str, ...], as_json: bool) ->
 def fidelity(recipe_path: str | None, networks_path: str | None, only: tuple[str, ...], workers: int,
              out: str | None, progress: bool | None, as_json: bool) -> None:
     """Train every network with the recipe and compare its proxy accuracy with ImageNet top-1."""
+    from nas.estimate import write_estimate
     from nas.fidelity import check_workers, run_fidelity
     from nas.recipe import DEFAULT_RECIPE, load_recipe
 
@@ -90,6 +91,7 @@ def fidelity(recipe_path: str | None, networks_path: str | None, only: tuple[str
     result = run_fidelity(recipe, nets, out, workers=workers,
                           progress=sys.stderr.isatty() if progress is None else progress,
                           networks_file=networks_path)
+    write_estimate(result, Path(out) / "estimate.json")
     if as_json:
         print_json(result)
         return
@@ -101,7 +103,7 @@ def fidelity(recipe_path: str | None, networks_path: str | None, only: tuple[str
     for name, status in result["failed"].items():
         click.echo(f"  {name}: {status}")
     print_table(score_rows(result["scores"]), _SCORE_COLUMNS)
-    click.echo(f"written: {out}/fidelity.json, fidelity.csv, fidelity.png, accuracies.csv")
+    click.echo(f"written: {out}/fidelity.json, fidelity.csv, fidelity.png, accuracies.csv, estimate.json")
 
 
 def register(main: click.Group) -> None:

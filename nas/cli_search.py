@@ -21,6 +21,9 @@ from nas.cli import print_json, print_table
 @click.option("--sampler", default="tpe", show_default=True, help="tpe, nsga2 or random.")
 @click.option("--objective", default="constrained", show_default=True, help="constrained, mnas or pareto.")
 @click.option("--pruner", default="median", show_default=True, help="median, halving or none.")
+@click.option("--score", type=click.Choice(["proxy", "imagenet-estimate"]), default="proxy", show_default=True,
+              help="What trials are ranked by: proxy accuracy, or the ImageNet top-1 estimated from it and "
+                   "the network's cost (fitted for the default recipe; see docs/training.md).")
 @click.option("--workers", default=1, show_default=True, help="Processes sharing the study storage.")
 @click.option("--storage", default=None, help="Optuna storage URL (default: sqlite in the run folder).")
 @click.option("--study", default=None,
@@ -37,7 +40,7 @@ from nas.cli import print_json, print_table
               callback=lambda ctx, _, value: ctx.meta.update(allow_foreign_table=value),
               help="Search with a latency table measured on another machine (refused by default).")
 def search(target, budget, space_path, trials, time_limit, dataset, data_dir, recipe_path, epochs, seed,
-           sampler, objective, pruner, workers, storage, study, engine, ray_address, scheduler, out, resume,
+           sampler, objective, pruner, score, workers, storage, study, engine, ray_address, scheduler, out, resume,
            as_json, no_progress):
     """Find the most accurate architecture whose predicted latency on TARGET fits the budget."""
     from nas.recipe import load_recipe, recipe_to_dict
@@ -53,7 +56,7 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
                           space=str(space_path or DEFAULT_SPACE), recipe=recipe_to_dict(recipe),
                           trials=trials, time_limit_s=parse_duration(time_limit), seed=seed, sampler=sampler,
                           objective=objective, pruner=pruner, workers=workers, storage=storage, engine=engine,
-                          ray_address=ray_address, scheduler=scheduler, study=study)
+                          ray_address=ray_address, scheduler=scheduler, study=study, score=score)
     asked, given = config, _given_settings(click.get_current_context())
     config, resumed = prepare(config, resume, given)
     if resumed:
@@ -72,7 +75,7 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
 _SETTINGS_OF_OPTION = {"target": ("target",), "budget": ("budget_ms",), "space_path": ("space",),
                        "recipe_path": ("recipe",), "dataset": ("recipe.dataset",), "data_dir": ("recipe.data_dir",),
                        "epochs": ("recipe.epochs",), "seed": ("seed", "recipe.seed"), "sampler": ("sampler",),
-                       "objective": ("objective",), "pruner": ("pruner",), "storage": ("storage", "study"),
+                       "objective": ("objective",), "pruner": ("pruner",), "score": ("score",), "storage": ("storage", "study"),
                        "study": ("study",), "engine": ("engine",), "scheduler": ("scheduler",)}
 
 

@@ -6,7 +6,7 @@
 
 The yardstick is `nas/_data/imagenet_top1/imagenet_top1.yaml`: 53 MobileNet V1/V2/V3 networks
 at several widths and resolutions with their published ImageNet top-1 (%). Each is built exactly
-as published (`scale_like` at its width and scaling, `apply_variant`, its resolution), trained once
+as published (`nas.transforms.scale_like` at its width and scaling, `apply_variant`, its resolution), trained once
 with the recipe (`nas.train.train_arch`), and its proxy accuracy (0..1, validation split) is
 compared with its top-1 by three statistics:
 - Kendall tau and Spearman rho over all networks (scipy; tau-b, ties counted as scipy does);
@@ -56,16 +56,17 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import yaml
 from scipy.stats import kendalltau, spearmanr
-from tqdm import tqdm
 
 from nas.arch import Arch
 from nas.baselines import baseline_names, load_baseline
 from nas.cost import arch_cost
 from nas.errors import NasError
-from nas.latency.pixel import apply_variant, scale_like
 from nas.latency.predict import predict_latency
 from nas.paths import PACKAGE_DATA
+from nas.plotting import figure, save_png
+from nas.progress import bar
 from nas.recipe import Recipe, recipe_to_dict
+from nas.transforms import SCALINGS, apply_variant, scale_like
 
 DEFAULT_NETWORKS = PACKAGE_DATA / "imagenet_top1" / "imagenet_top1.yaml"
 FAMILIES = {"mobilenet_v1": "V1", "mobilenet_v2": "V2", "mobilenet_v3_large": "V3-Large",
@@ -79,7 +80,6 @@ ACCURACY_COLUMNS = ("name", "family", "base", "width", "scaling", "variant", "re
                     "finished_at")
 
 _FIELDS = {"name", "base", "width", "resolution", "top1", "source", "scaling", "variant"}
-_SCALINGS = ("v3", "v2", "mnasnet")
 _RESOLUTION_RANGE = (32, 1024)
 _MAX_WIDTH = 4.0
 
@@ -170,8 +170,8 @@ def _network(entry: Any, where: str) -> Network:
         raise bad("top1", "a number in (0, 100] (ImageNet top-1, %)")
     if not isinstance(source, str) or not source.strip():
         raise bad("source", "a non-empty string naming where top1 was read")
-    if scaling not in _SCALINGS:
-        raise bad("scaling", f"one of {', '.join(_SCALINGS)}")
+    if scaling not in SCALINGS:
+        raise bad("scaling", f"one of {', '.join(SCALINGS)}")
     if variant is not None and (not isinstance(variant, str) or not variant):
         raise bad("variant", "relu, minimalistic or hswish_from_N")
     try:
@@ -506,12 +506,12 @@ def train_all(recipe: Recipe, networks: Sequence[Network], out_dir: str | Path, 
             done[row["name"]] = row
     todo = sorted((n for n in networks if not (n.name in done and _same_network(done[n.name], n))),
                   key=lambda n: -n.madds)
-    with tqdm(total=len(todo), desc="fidelity", unit="net", disable=not progress) as bar:
+    with bar(total=len(todo), desc="fidelity", unit="net", enabled=progress) as trained:
         for row in _train_each(todo, recipe, workers):
             _append_row(path, row)
             done[row["name"]] = {k: str(v) for k, v in row.items()}
-            bar.set_postfix_str(f"{row['name']}: {row['proxy_accuracy'] or row['status']}", refresh=False)
-            bar.update(1)
+            trained.set_postfix_str(f"{row['name']}: {row['proxy_accuracy'] or row['status']}", refresh=False)
+            trained.update(1)
     return [done[n.name] for n in networks], len(todo)
 
 
@@ -572,10 +572,7 @@ _FAMILY_COLOURS = {"V1": "tab:gray", "V2": "tab:blue", "V3-Large": "tab:orange",
 def plot_fidelity(networks: Sequence[Network], proxy: dict[str, float], result: dict, path: Path) -> Path:
     """Proxy accuracy (%) vs published ImageNet top-1 (%), one colour per family; the title gives
     Kendall tau and the matched-latency pairs."""
-    from matplotlib.figure import Figure  # a bare Figure renders with Agg, no pyplot state
-
-    fig = Figure(figsize=(8.0, 5.5), dpi=120, layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = figure(8.0, 5.5)
     known = [f for f in FAMILIES.values() if any(n.family == f for n in networks)]
     for family in dict.fromkeys(known + [n.family for n in networks]):
         nets = [n for n in networks if n.family == family and n.name in proxy]
@@ -594,5 +591,4 @@ def plot_fidelity(networks: Sequence[Network], proxy: dict[str, float], result: 
     ax.grid(alpha=0.3)
     if proxy:
         ax.legend(fontsize=8, loc="best")
-    fig.savefig(path)
-    return path
+    return save_png(fig, path)

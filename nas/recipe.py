@@ -149,6 +149,17 @@ def _check_knob(name: str, value: Any, where: str) -> Any:
     return kind(value)
 
 
+# Knobs added after searches were first recorded, at the value that reproduces a recipe written
+# before they existed (a stored recipe without them ran without them).
+ADDED_KNOBS = {"resolution_aware": False, "bn_recalibrate": 0, "zero_init_residual": False}
+
+
+def recipe_from_record(knobs: dict) -> Recipe:
+    """The recipe a stored run's knobs describe: ADDED_KNOBS for knobs it predates, the defaults
+    for the rest of what is missing. NasError for an unknown knob or a bad value."""
+    return make_recipe(**(ADDED_KNOBS | knobs))
+
+
 def make_recipe(base: Recipe | None = None, **overrides: Any) -> Recipe:
     """`base` (default: the dataclass defaults) with validated overrides; None values are skipped
     except for data_dir."""

@@ -19,11 +19,12 @@ import yaml
 from nas.arch import Arch, arch_from_dict, load_arch
 from nas.errors import NasError
 
+ESTIMATE_COLUMN = "imagenet_estimate"  # trials.csv column and trial attribute of `--score imagenet-estimate`
 TRIAL_COLUMNS = ["number", "state", "baseline", "arch", "block_string", "params", "madds", "latency_ms",
-                 "accuracy_epochs", "accuracy", "seconds", "trial_params"]
+                 "accuracy_epochs", "accuracy", "imagenet_estimate", "seconds", "trial_params"]
 TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL", "REJECTED", "RUNNING", "INTERRUPTED")
 _TEXT_COLUMNS = ("state", "baseline", "arch", "block_string", "accuracy_epochs", "trial_params")
-_NUMBER_COLUMNS = ("params", "madds", "latency_ms", "accuracy", "seconds")
+_NUMBER_COLUMNS = ("params", "madds", "latency_ms", "accuracy", "imagenet_estimate", "seconds")
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,8 @@ class Run:
             done = done[done["latency_ms"] <= self.budget_ms]
         if done.empty:
             return None
-        return int(done.sort_values(["accuracy", "latency_ms"], ascending=[False, True]).iloc[0]["number"])
+        by = ranking_column(self.trials)
+        return int(done.sort_values([by, "latency_ms"], ascending=[False, True]).iloc[0]["number"])
 
     def completed(self) -> pd.DataFrame:
         """The COMPLETE trials (with an accuracy)."""
@@ -153,12 +155,6 @@ class Run:
                            f"trial {trial.number}'s; restore the right file, or pass --deploy-arch for "
                            "initialised weights")
         return c
-
-
-def is_run_dir(path: str | Path) -> bool:
-    """True when `path` is a folder that looks like a run folder (config.yaml or trials.csv)."""
-    p = Path(path)
-    return p.is_dir() and ((p / "config.yaml").is_file() or (p / "trials.csv").is_file())
 
 
 def open_run(path: str | Path) -> Run:
@@ -422,3 +418,18 @@ def number_ranges(numbers: list[int]) -> str:
         if n is not None:
             start = prev = n
     return ", ".join(parts)
+
+
+def ranking_column(frame: pd.DataFrame) -> str:
+    """The trials.csv column the winner is chosen by: the ImageNet estimate when the run scored
+    by it (its completed trials carry one), else the proxy accuracy."""
+    done = frame[frame["state"] == "COMPLETE"]
+    if ESTIMATE_COLUMN in frame and len(done) and done[ESTIMATE_COLUMN].notna().all():
+        return ESTIMATE_COLUMN
+    return "accuracy"
+
+
+def ranking_value(attrs: dict) -> float:
+    """What a stored completed trial (its attributes) is ranked by: its estimate, else accuracy."""
+    value = attrs.get(ESTIMATE_COLUMN)
+    return value if value is not None else attrs["accuracy_epochs"][-1]

@@ -28,6 +28,9 @@ MAX_EXPAND = 64.0  # expansion and head conv ratios; the widths they give are ch
 
 @dataclass(frozen=True)
 class Stage:
+    """The choices of one stage. `expand` holds expansion *ratios* (e.g. 3.0, 6.0), which
+    sampling turns into `Block.exp`, a channel count: make_divisible(cin * ratio, 8)."""
+
     stride: int
     depth: tuple[int, ...]
     width: tuple[int, ...]

@@ -1,13 +1,52 @@
-import os
+"""What every test shares: one thread per process, a private data cache, the tiny recipe."""
 
-# Keep tests off the user's cache and on one thread per process: CI has 2 cores.
+import os
+from pathlib import Path
+
+import pytest
+
+# One thread per process: CI has 2 cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TINY_RECIPE_FILE = FIXTURES / "tiny_recipe.yaml"
 # The smallest recipe that still trains: search and engine tests run many trials with it.
-TINY_RECIPE = """train_subset: 256
-val_size: 128
-image_size: 16
-epochs: 2
-batch_size: 64
-relax_strides: 0
-"""
+TINY_RECIPE = TINY_RECIPE_FILE.read_text()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nas_cache(tmp_path_factory) -> Path:
+    """$NAS_CACHE_DIR for the whole session: a temporary folder, so no test writes to the user's
+    ~/.cache/nas, and the shipped CIFAR-10 is decoded at most once per session. Subprocesses
+    inherit it."""
+    folder = tmp_path_factory.mktemp("nas-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NAS_CACHE_DIR", str(folder))
+        yield folder
+
+
+@pytest.fixture
+def cifar(nas_cache):
+    """The shipped CIFAR-10, decoded into the session cache on first use (whatever cache folder
+    the test itself sets)."""
+    from nas.data import load_dataset
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NAS_CACHE_DIR", str(nas_cache))
+        return load_dataset("cifar10", progress=False)
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch) -> Path:
+    """A fresh, empty cache folder for this test."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("NAS_CACHE_DIR", str(folder))
+    return folder
+
+
+def assert_one_line(exc: pytest.ExceptionInfo, *parts: str) -> None:
+    """The error message is one line and names every part."""
+    message = str(exc.value)
+    assert "\n" not in message
+    for part in parts:
+        assert part in message, f"{part!r} not in {message!r}"

@@ -121,7 +121,7 @@ def test_initialised_weights_are_reproducible(tmp_path):
 
 
 def test_a_mismatch_is_an_error_not_a_success(tmp_path, monkeypatch):
-    monkeypatch.setattr("nas.export.CHECK_ATOL", 0.0)  # nothing can be below 0
+    monkeypatch.setattr("nas.export.checks.CHECK_ATOL", 0.0)  # nothing can be below 0
     with pytest.raises(NasError, match="check failed"):
         export("mobilenet_v3_small", "pytorch", tmp_path / "m.pt")
 

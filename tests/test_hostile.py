@@ -23,7 +23,8 @@ from nas.arch import (MAX_BLOCKS, MAX_CHANNELS, MAX_KERNEL, MAX_NUM_CLASSES, MAX
 from nas.baselines import load_baseline
 from nas.blockstring import decode_blocks, encode_blocks
 from nas.cli import main
-from nas.data import _read_cifar_batch, load_dataset
+from nas.data import load_dataset
+from nas.data.cifar10_original import read_cifar_batch
 from nas.errors import NasError
 from nas.fileio import MAX_FILE_BYTES, loads_json, loads_yaml, read_text
 from nas.paths import BASELINES
@@ -103,14 +104,14 @@ def test_cifar_batch_in_the_original_format_still_loads(tmp_path, protocol):
     path = write(tmp_path, "data_batch_1", pickle.dumps(
         {b"batch_label": b"training batch 1 of 5", b"labels": [3, 7], b"data": x,
          b"filenames": [b"x.png", b"y.png"]}, protocol=protocol))
-    images, labels = _read_cifar_batch(path)
+    images, labels = read_cifar_batch(path)
     assert labels.tolist() == [3, 7] and images.shape == (2, 32, 32, 3)
     assert np.array_equal(images[1], x[1].reshape(3, 32, 32).transpose(1, 2, 0))
 
 
 def test_cifar_batch_with_other_than_uint8_pixels_is_refused(tmp_path):
     path = write(tmp_path, "b", pickle.dumps({b"data": np.zeros((1, 3072), np.float64), b"labels": [0]}, 2))
-    assert "float64" in one_line_error(_read_cifar_batch, path)
+    assert "float64" in one_line_error(read_cifar_batch, path)
 
 
 # ---------------------------------------------------------------- 3. one validator for every entry point
@@ -427,7 +428,7 @@ def nas_error_or(call, *args, kind=object):
 def test_random_bytes_give_a_nas_error_or_a_valid_object(tmp_path_factory, data):
     folder = tmp_path_factory.mktemp("fuzz")
     for name, loader, kind in [("a.json", load_arch, Arch), ("s.yaml", load_space, object),
-                               ("r.yaml", load_recipe, object), ("data_batch_1", _read_cifar_batch, tuple)]:
+                               ("r.yaml", load_recipe, object), ("data_batch_1", read_cifar_batch, tuple)]:
         nas_error_or(loader, write(folder, name, data), kind=kind)
 
 

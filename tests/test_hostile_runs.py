@@ -238,12 +238,12 @@ def test_resume_keeps_the_saved_settings_and_says_which_it_ignores(prepared, tin
     assert "--budget 60ms (this command: 45ms)" in err and "--sampler tpe (this command: random)" in err
 
 
-def test_a_run_from_before_a_recipe_knob_existed_continues(prepared, tiny, fake_search):
-    from dataclasses import fields
+def test_a_run_from_before_a_recipe_knob_existed_resumes_with_the_knob_as_it_ran(prepared, tiny, fake_search):
+    from nas.recipe import ADDED_KNOBS, Recipe
+    from nas.search.config import load_config
 
-    from nas.recipe import Recipe
-
-    newest = fields(Recipe)[-1].name  # as if this knob had been added after the run started
+    newest = "zero_init_residual"  # added after runs were first recorded; they ran without it
+    assert getattr(Recipe(), newest) != ADDED_KNOBS[newest]
     cfg = yaml.safe_load((prepared / "config.yaml").read_text())
     del cfg["recipe"][newest]
     (prepared / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -251,7 +251,10 @@ def test_a_run_from_before_a_recipe_knob_existed_continues(prepared, tiny, fake_
     stored = study.user_attrs[STUDY_ATTR]
     stored["recipe"].pop(newest, None)
     study.set_user_attr(STUDY_ATTR, stored)
+    assert load_config(prepared).recipe[newest] == ADDED_KNOBS[newest]
     code, _, err = invoke("search", "--budget", BUDGET, "--recipe", tiny, "--out", str(prepared), "--json")
+    assert code == 2 and f"recipe.{newest} False (this command: True)" in err  # today's recipe differs
+    code, _, err = invoke("search", "--budget", BUDGET, "--out", str(prepared), "--resume", "--json")
     assert code == 0, err
 
 
@@ -564,6 +567,24 @@ def test_a_checkpoints_path_that_is_a_file_keeps_the_trained_trial(tmp_path, tin
 def test_an_export_on_a_full_disk_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "write_bytes", _partial_then_full)
     code, _, err = invoke("export", "mobilenet_v3_small", "--format", "pytorch", "--out", str(tmp_path / "m.pt"),
+                          "--no-progress")
+    one_line_refusal(code, err, "No space left on device")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt,writer", [("onnx", "torch.onnx.export"), ("torchscript", "torch.jit.save")])
+def test_an_onnx_or_torchscript_export_that_fails_mid_write_leaves_nothing(tmp_path, monkeypatch, fmt, writer):
+    module, name = writer.rsplit(".", 1)
+
+    def half_then_full(obj, f, *args, **kwargs):
+        Path(f if isinstance(f, str) else args[0]).write_bytes(b"half a model")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    import importlib
+    target = importlib.import_module(module)
+    monkeypatch.setattr(target, name, (lambda model, args, f, **kw: half_then_full(model, f))
+                        if fmt == "onnx" else (lambda m, f, **kw: half_then_full(m, f)))
+    code, _, err = invoke("export", "mobilenet_v3_small", "--format", fmt, "--out", str(tmp_path / f"m.{fmt}"),
                           "--no-progress")
     one_line_refusal(code, err, "No space left on device")
     assert list(tmp_path.iterdir()) == []

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +30,8 @@ from nas.search.config import load_config
 from nas.search.ray_engine import SparingASHA
 from nas.space import DEFAULT_SPACE
 from conftest import TINY_RECIPE
+
+pytestmark = pytest.mark.slow  # a local Ray cluster and killed drivers: minutes on CI
 
 BUDGET_MS = 25.0  # tight enough on pixel that some sampled networks are rejected untrained
 
@@ -186,3 +189,94 @@ def test_unreachable_ray_address_is_one_line_error(tmp_path, recipe):
                        capture_output=True, text=True)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stderr.strip().count("\n") == 0 and "127.0.0.1:1" in p.stderr and "ray start --head" in p.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# A two-node cluster (experiments/engines/two_node_local.sh as a test)
+
+
+def _our_processes(marker: str) -> list[int]:
+    """PIDs of the processes whose command line names `marker` (the cluster's own temp folder)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(proc.name))
+            except OSError:
+                pass
+    return pids
+
+
+def _stop_processes(pids: list[int]) -> None:
+    """SIGTERM, then SIGKILL whatever is left (the GCS ignores SIGTERM once its raylets are gone)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        for _ in range(100):
+            if not any(Path(f"/proc/{pid}").exists() and "zombie" not in _proc_state(pid) for pid in pids):
+                return
+            time.sleep(0.1)
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
+    except (OSError, IndexError):
+        return "zombie"
+
+
+@pytest.fixture()
+def two_node_cluster():
+    """A Ray head and a worker node on this machine, one CPU each, on 127.0.0.1, with a token
+    of their own (RAY_AUTH_TOKEN; ~/.ray is not touched). Yields (address, env). Teardown
+    stops exactly the processes of this cluster, found by its temp folder: `ray stop` would
+    also stop every other Ray on the machine (other tests', other users')."""
+    import secrets
+    import tempfile
+
+    temp = tempfile.mkdtemp(prefix="nas-ray-")  # short: Ray's socket paths must fit in 107 bytes
+    ray_cli = str(Path(sys.executable).parent / "ray")
+    env = os.environ | {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+    try:
+        for args in (["--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}"],
+                     [f"--address={address}"]):
+            p = subprocess.run([ray_cli, "start", *args, "--node-ip-address=127.0.0.1", "--num-cpus=1",
+                                "--disable-usage-stats"], env=env, capture_output=True, text=True)
+            assert p.returncode == 0, p.stdout + p.stderr
+        yield address, env
+    finally:
+        _stop_processes(_our_processes(temp))
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_a_search_on_a_two_node_cluster_runs_trials_on_both_nodes(two_node_cluster, recipe, tmp_path):
+    address, env = two_node_cluster
+    out = tmp_path / "two-node"
+    p = subprocess.run([sys.executable, "-m", "nas", "search", "--engine", "ray", "--ray-address", address,
+                        "--workers", "2", "--trials", "4", "--target", "pixel", "--budget", f"{BUDGET_MS}ms",
+                        "--recipe", recipe, "--out", str(out), "--no-progress"],
+                       env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr[-3000:]
+    frame = trials(out)
+    assert trained(frame) >= 4 and not frame["state"].isin(["RUNNING", "INTERRUPTED"]).any()
+    for name in ("config.yaml", "study.db", "trials.csv", "pareto.csv", "best.json", "summary.md"):
+        assert (out / name).is_file(), name
+    assert (out / "ray" / "tune-1").is_dir()
+    assert {f"trial_{n}.pt" for n in pd.read_csv(out / "pareto.csv")["number"]} <= \
+        {c.name for c in (out / "checkpoints").iterdir()}
+    con = sqlite3.connect(out / "study.db")
+    try:  # the run folder records the Ray node of each trial
+        nodes = dict(con.execute("SELECT t.number, json_extract(a.value_json, '$') FROM trials t "
+                                 "JOIN trial_user_attributes a ON a.trial_id = t.trial_id WHERE a.key = 'ray_node'"))
+    finally:
+        con.close()
+    assert set(frame["number"]) <= set(nodes)
+    assert len(set(nodes.values())) == 2, nodes

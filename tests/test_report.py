@@ -27,6 +27,7 @@ from nas.builder import build
 from nas.cli import main
 from nas.cost import arch_cost
 from nas.errors import NasError
+from nas.latency import predict_latency
 from nas.report import best_so_far, gather, write_report
 from nas.rundir import TRIAL_COLUMNS, load_checkpoint, open_run, pareto_front, read_trials_csv
 from nas.space import load_space, random_arch
@@ -126,19 +127,12 @@ def written(run_folder) -> dict:
     return {"result": result, "md": (run_folder["path"] / "report.md").read_text()}
 
 
-def _has_latency() -> bool:
-    try:
-        from nas.latency import predict_latency  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 # ---------------------------------------------------------------- run folder reading
 
 def test_trial_columns_are_the_contract():
     assert TRIAL_COLUMNS == ["number", "state", "baseline", "arch", "block_string", "params", "madds",
-                             "latency_ms", "accuracy_epochs", "accuracy", "seconds", "trial_params"]
+                             "latency_ms", "accuracy_epochs", "accuracy", "imagenet_estimate", "seconds",
+                             "trial_params"]
 
 
 def test_read_trials_keeps_empty_baseline_as_text_and_accuracy_as_nan(run_folder):
@@ -255,10 +249,7 @@ def test_report_of_missing_run_is_an_error(tmp_path):
         write_report(tmp_path / "nope")
 
 
-@pytest.mark.skipif(not _has_latency(), reason="nas.latency (per-block predictions) not available yet")
 def test_winner_latency_breakdown_lists_every_op(written, run_folder):
-    from nas.latency import predict_latency
-
     names = [p.name for p in written["result"].files]
     assert "latency_blocks.png" in names
     pred = predict_latency(run_folder["winner_arch"], TARGET)

@@ -118,6 +118,7 @@ def _states(out):
     return [(t.number, t.state.name, t.user_attrs.get("status"), t.params) for t in study.trials]
 
 
+@pytest.mark.slow  # subprocesses and a kill: minutes on CI
 def test_a_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
     recipe = tmp_path / "slow.yaml"
     recipe.write_text(TINY_RECIPE.replace("epochs: 2", "epochs: 5").replace("256", "768"))
@@ -156,6 +157,7 @@ def test_a_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
     assert all(t.state.name == "COMPLETE" for t in retried)
 
 
+@pytest.mark.slow  # subprocesses and a kill: minutes on CI
 def test_two_workers_share_one_storage(tmp_path, tiny_recipe):
     out = tmp_path / "run"
     p = cli("search", "--budget", "60ms", "--trials", "4", "--recipe", tiny_recipe, "--out", str(out),

@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from nas.arch import Arch, Layer, conv_out, make_divisible
+from nas.arch import Arch, Layer
 from nas.baselines import baseline_names, load_baseline
 from nas.errors import NasError
 from nas.latency.machine import differences, describe, this_machine
@@ -54,32 +54,6 @@ def head_layers(space: Space) -> list[Layer]:
                     arch = sample_arch(space, lambda name, choices: fixed.get(name, choices[0]))
                     out.update((l.key, l) for l in arch.layers() if l.kind not in ("ir", "ds"))
     return list(out.values())
-
-
-def space_block_count(space: Space) -> int:
-    """How many distinct block signatures the space can produce (over every alpha and rho)."""
-    keys: set[str] = set()
-    for res in space.resolution:
-        for alpha in space.width_mult:
-            ch = (lambda c: c) if alpha == 1.0 else (lambda c, a=alpha: make_divisible(c * a, 8))
-            size = conv_out(res, space.stem.stride)
-            prev = {space.stem.out}
-            for st in space.stages:
-                out_size = conv_out(size, st.stride)
-                for cin_w in prev:
-                    for w in st.width:
-                        for e in st.expand:
-                            for k in st.kernel:
-                                for se in st.se:
-                                    for act in st.act:
-                                        cin, cout = ch(cin_w), ch(w)
-                                        exp = cin if e == 1 else make_divisible(cin * e, 8)
-                                        keys.add(Layer("ir", size, cin, cout, k, st.stride, exp, se, act).key)
-                                        if max(st.depth) > 1:
-                                            exp2 = cout if e == 1 else make_divisible(cout * e, 8)
-                                            keys.add(Layer("ir", out_size, cout, cout, k, 1, exp2, se, act).key)
-                prev, size = set(st.width), out_size
-    return len(keys)
 
 
 def calibration_archs(space: Space, count: int) -> list[Arch]:

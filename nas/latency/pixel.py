@@ -29,13 +29,15 @@ import numpy as np
 import yaml
 from scipy.optimize import nnls
 
-from nas.arch import Arch, Layer, load_arch, make_divisible
+from nas.arch import Arch, Layer, load_arch
 from nas.baselines import baseline_names, load_baseline
 from nas.errors import NasError
 from nas.latency.model import OpModel, Overhead, feature_matrix, op_features
 from nas.latency.predict import sum_of_ops
 from nas.latency.table import Row, Table, write_table
 from nas.paths import LATENCY_TABLES, WRITTEN_LATENCY_TABLES
+from nas.tables import markdown_table
+from nas.transforms import apply_variant, scale_like
 
 LUT_FILE = LATENCY_TABLES / "pixel1_proxylessnas_lut.yaml"
 PUBLISHED_FILE = LATENCY_TABLES / "pixel1_published.yaml"
@@ -84,58 +86,6 @@ def read_lut(path: Path = LUT_FILE) -> tuple[list[LutEntry], LutEntry, LutEntry]
 
 
 # ---------------------------------------------------------------- published networks
-
-_SCALINGS = ("v3", "v2", "mnasnet")
-
-
-def scale_like(arch: Arch, width: float, scaling: str = "v3") -> Arch:
-    """`arch` at width multiplier `width` the way its publisher scaled it (TF-slim / MnasNet):
-    channels make_divisible(c * width, 8); an expansion is the scaled input times the block's
-    ratio; v3 keeps the last (hidden) layer below 1.0, v2 keeps the 1280 head conv below 1.0,
-    mnasnet always keeps the head conv. Returns an architecture with width_mult 1.0."""
-    if scaling not in _SCALINGS:
-        raise NasError(f"scaling {scaling!r} is not allowed; expected one of {', '.join(_SCALINGS)}")
-    if width == 1.0:
-        return arch
-    ch = lambda c: make_divisible(c * width, 8)
-    stem = replace(arch.stem, out=ch(arch.stem.out))
-    blocks, cin_base, cin = [], arch.stem.out, stem.out
-    for b in arch.blocks:
-        out = ch(b.out)
-        exp = b.exp
-        if b.type == "ir":
-            exp = cin if b.exp == cin_base else make_divisible(cin * b.exp / cin_base, 8)
-        blocks.append(replace(b, out=out, exp=exp if b.type == "ir" else None))
-        cin_base, cin = b.out, out
-    keep_conv = scaling == "mnasnet" or (scaling == "v2" and width < 1)
-    keep_hidden = scaling == "v3" and width < 1
-    head = arch.head
-    conv = head.conv if head.conv is None or keep_conv else ch(head.conv)
-    hidden = head.hidden if head.hidden is None or keep_hidden else ch(head.hidden)
-    return replace(arch, width_mult=1.0, stem=stem, blocks=tuple(blocks),
-                   head=replace(head, conv=conv, hidden=hidden))
-
-
-def apply_variant(arch: Arch, variant: str | None) -> Arch:
-    """The published ablations of a base network: `relu`, `hswish_from_N`, `minimalistic`."""
-    if not variant:
-        return arch
-    if variant == "relu":
-        return replace(arch, stem=replace(arch.stem, act="relu"), head=replace(arch.head, act="relu"),
-                       blocks=tuple(replace(b, act="relu") for b in arch.blocks))
-    if variant == "minimalistic":
-        return replace(arch, stem=replace(arch.stem, act="relu"), head=replace(arch.head, act="relu"),
-                       blocks=tuple(replace(b, act="relu", se=False if b.type == "ir" else b.se,
-                                            kernel=3) for b in arch.blocks))
-    m = re.fullmatch(r"hswish_from_(\d+)", variant)
-    if m:
-        first = next((i for i, b in enumerate(arch.blocks) if b.out == int(m.group(1))), None)
-        if first is None:
-            raise NasError(f"variant {variant!r}: no block has {m.group(1)} output channels")
-        return replace(arch, blocks=tuple(replace(b, act="hswish" if i >= first else "relu")
-                                          for i, b in enumerate(arch.blocks)))
-    raise NasError(f"variant {variant!r} is not allowed; expected relu, minimalistic or hswish_from_N")
-
 
 @dataclass(frozen=True)
 class Published:
@@ -355,9 +305,7 @@ def write_report(d: Derivation, path: Path = WRITTEN_LATENCY_TABLES / "pixel-der
         "",
         "## Per-op model (2018 TFLite milliseconds per unit; MAdds and elements in millions)",
         "",
-        "| feature | coefficient |",
-        "|---|---|",
-        *[f"| {k} | {v:.6g} |" for k, v in d.op_model.coef.items()],
+        *markdown_table([{"feature": k, "coefficient": f"{v:.6g}"} for k, v in d.op_model.coef.items()]),
         "",
         f"Fitted on {lut['ops']} measured ops (MAPE {lut['op_mape_pct']} %, {lut['op_within_10pct']} % "
         f"within ±10 %) together with {', '.join(lut['networks'])} (network MAPE "
@@ -380,10 +328,9 @@ def write_report(d: Derivation, path: Path = WRITTEN_LATENCY_TABLES / "pixel-der
         f"{fit['holdout_networks']['within_10pct']} % within ±10 %, worst {fit['holdout_networks']['max_abs_error_pct']} %.",
         "2018 networks are predicted without the 2018 -> 2019 scale (their runtime is the op table's).",
         "",
-        "| network | TFLite | role | published | predicted | error | source |",
-        "|---|---|---|---|---|---|---|",
-        *[f"| {r['name']} | {r['era']} | {r['role']} | {r['published_ms']:g} | {r['predicted_ms']:.1f} | "
-          f"{r['error_pct']:+.1f} % | {r['source']} |" for r in d.rows],
+        *markdown_table([{"network": r["name"], "TFLite": str(r["era"]), "role": r["role"],
+                          "published": f"{r['published_ms']:g}", "predicted": f"{r['predicted_ms']:.1f}",
+                          "error": f"{r['error_pct']:+.1f} %", "source": r["source"]} for r in d.rows]),
         "",
         "Sources: see the header of latency_tables/pixel1_published.yaml.",
     ]

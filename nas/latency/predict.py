@@ -22,8 +22,10 @@ from nas.paths import LATENCY_TABLES, USER_LATENCY_TABLES
 class Prediction:
     """A network's predicted latency on one target, in milliseconds.
 
-    blocks: one dict per op in network order: op (index), kind, key, ms (isolated op time) and
-    source ("table" when the op is in the table, "model" when the op model predicted it).
+    ops: one dict per op (stem, blocks, head conv, pool, classifier) in network order: op (index),
+    kind, key, ms (isolated op time) and source ("table" when the op is in the table, "model" when
+    the op model predicted it). `to_dict` names this list "blocks", the documented JSON key of
+    `nas latency predict --json`.
     overhead_ms: latency_ms minus the sum of the ops (what the overhead model adds; may be < 0).
     """
 
@@ -33,12 +35,14 @@ class Prediction:
     runtime_version: str
     threads: int
     method: str
-    blocks: list
+    ops: list
     n_modelled: int
     overhead_ms: float
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-safe, as `nas latency predict --json` prints it (the ops under "blocks")."""
+        d = asdict(self)
+        return {("blocks" if k == "ops" else k): v for k, v in d.items()}
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,7 @@ def predict_latency(arch: Arch, target: str, strict: bool = False) -> Prediction
     model on the sum. With strict, an op missing from the table raises NasError."""
     t = load_target(target)
     warn_if_foreign(target, t.path, t.mtime_ns, t.header)
-    blocks, total, missing = [], 0.0, []
+    ops, total, missing = [], 0.0, []
     for i, layer in enumerate(arch.layers()):
         row = t.table.lookup(layer)
         if row is None:
@@ -128,7 +132,7 @@ def predict_latency(arch: Arch, target: str, strict: bool = False) -> Prediction
         else:
             ms, source = row.ms, "table"
         total += ms
-        blocks.append({"op": i, "kind": layer.kind, "key": layer.key, "ms": round(ms, 5), "source": source})
+        ops.append({"op": i, "kind": layer.kind, "key": layer.key, "ms": round(ms, 5), "source": source})
     if strict and missing:
         raise NasError(f"target {target!r}: {len(missing)} op(s) of {arch.name} are not in the table "
                        f"(first: {missing[0]}); without --strict the op model predicts them")
@@ -136,7 +140,7 @@ def predict_latency(arch: Arch, target: str, strict: bool = False) -> Prediction
     h = t.header
     return Prediction(target=target, latency_ms=round(latency, 4), runtime=str(h.get("runtime", "")),
                       runtime_version=str(h.get("runtime_version", "")), threads=int(h.get("threads", 1)),
-                      method=str(h.get("method", "")), blocks=blocks, n_modelled=len(missing),
+                      method=str(h.get("method", "")), ops=ops, n_modelled=len(missing),
                       overhead_ms=round(latency - total, 4))
 
 

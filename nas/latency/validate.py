@@ -34,6 +34,7 @@ from nas.latency.measure import Canary, TimingPlan, layer_runner, load_average, 
 from nas.latency.model import network_terms
 from nas.latency.predict import load_target, predict_latency
 from nas.paths import EXPERIMENTS
+from nas.plotting import figure, save_png
 from nas.space import Space
 
 
@@ -101,9 +102,9 @@ def validate(target: str, space: Space, samples: int = 50, measure_missing: bool
     measured, factors = _measure_with_references(archs, target, space, runtime, threads, plan, canary)
     preds = [predict_latency(a, target) for a in archs]
     predicted = np.array([p.latency_ms for p in preds])
-    sums = np.array([sum(b["ms"] for b in p.blocks) for p in preds])
+    sums = np.array([sum(b["ms"] for b in p.ops) for p in preds])
     rows = [{"arch": a.name, "resolution": a.resolution, "width_mult": a.width_mult,
-             "n_ops": len(p.blocks), "n_modelled": p.n_modelled, "sum_of_ops_ms": round(float(s), 4),
+             "n_ops": len(p.ops), "n_modelled": p.n_modelled, "sum_of_ops_ms": round(float(s), 4),
              "predicted_ms": p.latency_ms, "measured_ms": round(float(m), 4)}
             for a, p, s, m in zip(archs, preds, sums, measured)]
     adjusted = measured / factors
@@ -202,17 +203,13 @@ def _table_complete(t, archs: list[Arch], measured: np.ndarray, adjusted: np.nda
 
 def _write(out_dir: Path, target: str, report: dict, rows: list[dict], predicted: np.ndarray,
            measured: np.ndarray, adjusted: np.ndarray, sums: np.ndarray, n_random: int) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{target}-validation.json").write_text(json.dumps(report, indent=2) + "\n")
     with open(out_dir / f"{target}-validation.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5.5))
+    fig, axes = figure(11.0, 5.5, ncols=2)
     lo = 0.9 * min(measured.min(), adjusted.min(), predicted.min(), sums.min())
     hi = 1.1 * max(measured.max(), adjusted.max(), predicted.max(), sums.max())
     grid = np.linspace(lo, hi, 50)
@@ -234,8 +231,4 @@ def _write(out_dir: Path, target: str, report: dict, rows: list[dict], predicted
                      f"{m['within_10pct']:.0f} % within ±10 %")
         ax.title.set_fontsize(8)
         ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    png = out_dir / f"{target}-validation.png"
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    return png
+    return save_png(fig, out_dir / f"{target}-validation.png")

@@ -15,6 +15,7 @@ from nas.recipe import make_recipe
 from nas.files import io_error
 from nas.search.config import (SearchConfig, check_workers, differing_settings, load_config, only_given,
                                parse_budget, parse_duration, save_config, search_identity)
+from nas.search.policy import check_score
 from nas.search.study import ensure_study
 from nas.space import load_space
 
@@ -56,6 +57,7 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
                            "add --resume to continue it with its saved settings, or pass a new --out "
                            "to start a fresh search")
         resumed.check()
+        check_score(resumed)
         check_workers(resumed)
         ensure_study(resumed, vouched=True, known_trials=_listed_trials(out))
         return resumed, True
@@ -66,6 +68,7 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
     check_workers(config)
     load_space(config.space)
     make_recipe(**config.recipe)
+    check_score(config)
     check_target_and_budget(config.target, config.budget_ms, config.space)
     if config.storage is None:
         _make_folder(out)

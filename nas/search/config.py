@@ -15,12 +15,13 @@ import yaml
 from nas.errors import NasError
 from nas.fileio import loads_yaml
 from nas.files import write_text_atomic
-from nas.recipe import Recipe, make_recipe, recipe_to_dict
+from nas.recipe import Recipe, make_recipe, recipe_from_record, recipe_to_dict
 
 SAMPLERS = ("tpe", "nsga2", "random")
 OBJECTIVES = ("constrained", "mnas", "pareto")
 PRUNERS = ("median", "halving", "none")
 ENGINES = ("optuna", "ray")
+SCORES = ("proxy", "imagenet-estimate")  # what trials are ranked by; see nas.search.policy
 DEFAULT_STUDY = "nas"  # the study name in a run folder's own study.db
 MNAS_W = -0.07  # MnasNet's latency exponent in ACC x (LAT / T)^w
 MAX_RAY_WORKERS = 1024  # trials at once on a Ray cluster (Tune also caps at the free CPUs)
@@ -67,6 +68,7 @@ class SearchConfig:
     ray_address: str | None = None
     scheduler: str = "asha"
     study: str | None = None
+    score: str = "proxy"
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @property
@@ -85,7 +87,7 @@ class SearchConfig:
     def check(self) -> None:
         """Raise NasError for a choice outside its allowed values."""
         for name, allowed in (("sampler", SAMPLERS), ("objective", OBJECTIVES), ("pruner", PRUNERS),
-                              ("engine", ENGINES)):
+                              ("engine", ENGINES), ("score", SCORES)):
             if getattr(self, name) not in allowed:
                 raise NasError(f"--{name} {getattr(self, name)!r} is not allowed; expected one of {', '.join(allowed)}")
         if self.trials < 1:
@@ -130,12 +132,14 @@ def check_workers(config: SearchConfig) -> None:
 # same study, must agree on all of them. `trials`, `time_limit_s`, `workers` and `ray_address`
 # may change between runs; `out` and `created` say where and when, not what.
 SEARCH_SETTINGS = ("target", "budget_ms", "space", "recipe", "seed", "sampler", "objective", "pruner",
-                   "engine", "baselines", "scheduler", "storage", "study")
+                   "engine", "baselines", "scheduler", "score", "storage", "study")
 # The flag that sets each setting, for messages.
 SETTING_FLAGS = {"target": "--target", "budget_ms": "--budget", "space": "--space", "seed": "--seed",
                  "sampler": "--sampler", "objective": "--objective", "pruner": "--pruner",
                  "engine": "--engine", "scheduler": "--scheduler", "storage": "--storage",
-                 "study": "--study", "baselines": "baselines"}
+                 "study": "--study", "baselines": "baselines", "score": "--score"}
+# Settings added since searches were first stored, at the value an older search ran with.
+ADDED_SETTINGS = {"score": "proxy"}
 
 
 def search_identity(c: SearchConfig, rerun: bool = False) -> dict[str, Any]:
@@ -161,12 +165,14 @@ def search_identity(c: SearchConfig, rerun: bool = False) -> dict[str, Any]:
 
 
 def with_recipe_defaults(identity: dict[str, Any]) -> dict[str, Any]:
-    """A stored `search_identity` with recipe knobs added since it was stored at their defaults
-    (what the search runs with), so a newer nas still recognises an older search."""
+    """A stored `search_identity` with settings and recipe knobs added since it was stored at the
+    values that search ran with (ADDED_SETTINGS, nas.recipe.ADDED_KNOBS), so a newer nas still
+    recognises an older search."""
+    identity = ADDED_SETTINGS | identity
     if not isinstance(identity.get("recipe"), dict):
         return identity
-    defaults = {k: v for k, v in recipe_to_dict(Recipe()).items() if k != "data_dir"}
-    return identity | {"recipe": dict(sorted((defaults | identity["recipe"]).items()))}
+    recipe = {k: v for k, v in recipe_to_dict(recipe_from_record(identity["recipe"])).items() if k != "data_dir"}
+    return identity | {"recipe": dict(sorted(recipe.items()))}
 
 
 def only_given(identity: dict[str, Any], given: Collection[str] | None) -> dict[str, Any]:
@@ -250,6 +256,7 @@ _FIELD_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
     "workers": ((int,), False), "storage": ((str, type(None)), False), "engine": ((str,), False),
     "baselines": ((list,), False), "ray_address": ((str, type(None)), False),
     "scheduler": ((str,), False), "study": ((str, type(None)), False), "created": ((str, datetime), False),
+    "score": ((str,), False),
 }
 
 
@@ -287,8 +294,8 @@ def load_config(run_dir: str | Path) -> SearchConfig:
     unknown = sorted(set(d) - set(_FIELD_TYPES))
     if unknown:
         raise NasError(f"{path}: unknown setting {unknown[0]!r}; expected only {', '.join(_FIELD_TYPES)}")
-    try:  # knobs added since the run started take their defaults, as the search itself reads them
-        d["recipe"] = recipe_to_dict(make_recipe(**d["recipe"]))
+    try:  # knobs added since the run started take the values it ran with (nas.recipe.ADDED_KNOBS)
+        d["recipe"] = recipe_to_dict(recipe_from_record(d["recipe"]))
     except (NasError, TypeError) as e:
         raise NasError(f"{path}: damaged (recipe: {e}); {fix}") from None
     d["baselines"] = tuple(d.get("baselines", ("mobilenet_v3_large", "mobilenet_v3_small")))

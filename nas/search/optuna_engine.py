@@ -8,23 +8,27 @@ attributes, so the run folder can be rebuilt from the storage alone.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import socket
 import time
 import warnings
+import zlib
 from typing import Callable
 
 import optuna
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from nas.search.config import DEFAULT_STUDY, SearchConfig
-from nas.search.policy import first_prunable_report
+from nas.search.policy import first_prunable_report, trial_score
 from nas.search.progress import SearchProgress, status_counts
 from nas.search.results import optuna_records, write_results
+from nas.search.study import fail_stale_trials, open_storage, requeue_stale_trial
 from nas.search.trial import (TrialOutcome, constraint, keep_checkpoint, objective_values, recipe_of,
                               run_trial)
 from nas.space import Space, load_space, sample_arch
 
 STUDY_NAME = DEFAULT_STUDY  # the study of a run folder's own study.db; see SearchConfig.study_name
+WORKER = f"{socket.gethostname()}:{os.getpid()}"  # trial user attribute: the process that ran it
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -35,8 +39,12 @@ class _TrialFailed(Exception):
 def make_sampler(config: SearchConfig, worker: int = 0) -> optuna.samplers.BaseSampler:
     """tpe, nsga2 or random, seeded per worker. Constrained and pareto runs record the latency
     budget as a trial constraint (`Trial.set_constraint`, <= 0 feasible), which TPE and NSGA-II
-    read to rank over-budget trials below every feasible one."""
+    read to rank over-budget trials below every feasible one. With a shared `--storage` the
+    process (host and pid) is mixed into the seed: each machine's `nas search` is worker 0, and
+    equal seeds would make them all propose the same networks."""
     seed = config.seed + 1000 * worker
+    if config.storage is not None:
+        seed = (seed + zlib.crc32(WORKER.encode())) % 2**32
     if config.sampler == "tpe":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -58,15 +66,9 @@ def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
 
 
 def open_study(config: SearchConfig, worker: int = 0) -> optuna.Study:
-    """Create or load the run's study. RDB storages get a heartbeat so a trial of a killed process
-    is marked failed and queued again with the same parameters."""
-    storage = config.storage_url
-    if storage.startswith(("sqlite", "postgresql", "mysql")):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = RDBStorage(storage, heartbeat_interval=10, grace_period=30,
-                                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
-                                 engine_kwargs={"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else None)
+    """Create or load the run's study. Its storage has a heartbeat (`open_storage`), so a trial
+    of a killed process is marked failed and queued again with the same parameters."""
+    storage = open_storage(config.storage_url, given=config.storage is not None, heartbeat=True, check=False)
     directions = ["maximize", "minimize"] if config.objective == "pareto" else ["maximize"]
     return optuna.create_study(storage=storage, study_name=config.study_name, directions=directions,
                                sampler=make_sampler(config, worker), pruner=make_pruner(config),
@@ -87,9 +89,7 @@ def recover_interrupted(study: optuna.Study) -> int:
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for t in stale:
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        study.enqueue_trial(t.params, user_attrs={k: v for k, v in t.user_attrs.items()
-                                                  if k in ("baseline",)} | {"retry_of": t.number},
-                            skip_if_exists=False)
+        requeue_stale_trial(study, t)
     return len(stale)
 
 
@@ -101,6 +101,7 @@ def objective_fn(config: SearchConfig, space: Space) -> Callable[[Trial], float 
     constrained = config.objective in ("constrained", "pareto")
 
     def objective(trial: Trial) -> float | tuple[float, float]:
+        trial.set_user_attr("worker", WORKER)
         baseline = trial.user_attrs.get("baseline")
         if baseline:
             arch = fit_baseline(baseline, config, space.width_mult, space.resolution)
@@ -118,7 +119,7 @@ def objective_fn(config: SearchConfig, space: Space) -> Callable[[Trial], float 
             epochs = trial.user_attrs.get("accuracy_epochs", []) + [accuracy]
             trial.set_user_attr("accuracy_epochs", epochs)
             if prunable:
-                trial.report(accuracy, epoch)
+                trial.report(trial_score(arch, accuracy, config), epoch)
                 if trial.should_prune():
                     trial.set_user_attr("status", "PRUNED")
                     trial.set_user_attr("seconds", round(time.perf_counter() - start, 2))
@@ -173,7 +174,9 @@ def run_optuna(config: SearchConfig, progress: bool = True) -> optuna.Study:
     """Run (or continue) the search with `config.workers` processes on one storage and return
     the study."""
     study = open_study(config)
-    recovered = recover_interrupted(study) if config.storage is None else 0
+    # The run folder's own study has no other worker: whatever is RUNNING was killed. A shared
+    # study's RUNNING trials may be other machines' live ones: only the heartbeat can tell.
+    recovered = recover_interrupted(study) if config.storage is None else fail_stale_trials(study)
     enqueue_baselines(study, config)
     bar = SearchProgress(config, enabled=progress, recovered=recovered)
     ctx = multiprocessing.get_context("spawn")

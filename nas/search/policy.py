@@ -1,5 +1,11 @@
 """Rules both search engines obey, written once.
 
+`trial_score(arch, accuracy, config)`: what a trial is ranked by, on every report and at its end:
+the proxy accuracy (0..1, `--score proxy`) or the ImageNet top-1 estimate of `nas.estimate` (%,
+`--score imagenet-estimate`). The samplers' objective, the pruners' reports, ASHA's metric and the
+choice of the winner all read it (the winner through `nas.rundir.ranking_column`, since a run
+folder is read without a search).
+
 `first_prunable_report(recipe)`: the 0-based index of the first per-epoch report a pruner may act
 on. A pruner that stops trials on reports which do not yet rank networks the way the final one
 does stops good ones at random. Measured with `nas proxy fidelity` on the 53 published networks
@@ -12,10 +18,35 @@ Optuna's MedianPruner gets `n_warmup_steps`, SuccessiveHalving `min_resource`, a
 
 from __future__ import annotations
 
-from nas.recipe import Recipe
+from functools import lru_cache
+
+from nas.arch import Arch
+from nas.estimate import ImagenetEstimate, estimate_for
+from nas.recipe import Recipe, make_recipe
+
+from nas.rundir import ESTIMATE_COLUMN  # noqa: F401  (the trial attribute the estimate is stored in)
 
 
 def first_prunable_report(recipe: Recipe) -> int:
     """0-based index of the first epoch report a pruner may stop a trial on: epochs // 2
     (4 epochs -> the third report), at least 1 (a trial's first report is never acted on)."""
     return max(1, recipe.epochs // 2)
+
+
+def trial_score(arch: Arch, accuracy: float, config) -> float:
+    """The value a trial of `config` (a SearchConfig) is ranked by for a proxy accuracy (0..1):
+    that accuracy, or the estimated ImageNet top-1 (%) of `arch` with it."""
+    if config.score == "imagenet-estimate":
+        return _estimate(tuple(sorted(config.recipe.items()))).predict(arch, accuracy)
+    return accuracy
+
+
+@lru_cache(maxsize=4)
+def _estimate(recipe_items: tuple) -> ImagenetEstimate:
+    return estimate_for(make_recipe(**dict(recipe_items)))
+
+
+def check_score(config) -> None:
+    """NasError before any work when the config's score cannot be computed for its recipe."""
+    if config.score == "imagenet-estimate":
+        _estimate(tuple(sorted(config.recipe.items())))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
+from nas.rundir import ranking_value
 from nas.search.config import SearchConfig
 
 
@@ -34,7 +35,7 @@ def status_counts(study) -> dict[str, int]:
 def best_under_budget(trials: list[FrozenTrial], budget_ms: float) -> FrozenTrial | None:
     """The most accurate completed trial whose predicted latency fits the budget."""
     ok = [t for t in trials if trial_status(t) == "COMPLETE" and t.user_attrs.get("latency_ms", 1e9) <= budget_ms]
-    return max(ok, key=lambda t: (t.user_attrs["accuracy_epochs"][-1], -t.number)) if ok else None
+    return max(ok, key=lambda t: (ranking_value(t.user_attrs), -t.number)) if ok else None
 
 
 class SearchProgress:

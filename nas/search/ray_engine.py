@@ -39,7 +39,6 @@ from typing import Iterator
 import optuna
 import ray
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
@@ -51,7 +50,7 @@ from nas.search.config import SearchConfig
 from nas.search.optuna_engine import enqueue_baselines, make_sampler
 from nas.search.progress import SearchProgress, status_counts
 from nas.search.results import TrialRecord, optuna_records, write_results
-from nas.search.policy import first_prunable_report
+from nas.search.policy import first_prunable_report, trial_score
 from nas.search.trial import TrialOutcome, fit_baseline, keep_checkpoint, objective_values, recipe_of, run_trial
 from nas.space import Space, load_space, sample_arch
 
@@ -178,7 +177,8 @@ def _result(phase: str, outcome: TrialOutcome, config: SearchConfig, epoch: int 
     also carry `TrialOutcome.attrs()` as JSON and the id of the Ray node the trial ran on.
     `epoch` counts finished epochs (ASHA's clock)."""
     values = objective_values(outcome, config)
-    return {"phase": phase, "epoch": epoch, "accuracy": float(outcome.accuracy or 0.0),
+    score = trial_score(outcome.arch, outcome.accuracy, config) if outcome.accuracy is not None else 0.0
+    return {"phase": phase, "epoch": epoch, "accuracy": float(outcome.accuracy or 0.0), "score": float(score),
             "latency_ms": float(outcome.latency_ms),
             "objective": float(values[0] if isinstance(values, tuple) else values),
             "attrs": json.dumps(outcome.attrs()) if phase != "epoch" else "",
@@ -212,7 +212,7 @@ class NasSearch(OptunaSearch):
     def __init__(self, config: SearchConfig):
         pareto = config.objective == "pareto"
         super().__init__(space=DefineByRun(load_space(config.space)),
-                         metric=["accuracy", "latency_ms"] if pareto else "objective",
+                         metric=["score", "latency_ms"] if pareto else "objective",
                          mode=["max", "min"] if pareto else "max", sampler=make_sampler(config),
                          study_name=config.study_name, storage=_storage(config))
         self._out = config.out
@@ -288,7 +288,7 @@ class NasSearch(OptunaSearch):
             if len(epochs) < result["epoch"]:
                 trial.set_user_attr("accuracy_epochs", epochs + [result["accuracy"]])
                 if not self._pareto:
-                    trial.report(result["accuracy"], result["epoch"] - 1)
+                    trial.report(result["score"], result["epoch"] - 1)
 
     def _finish(self, trial: optuna.Trial, result: dict, error: bool) -> str:
         """Record the last result and tell the study how the trial ended; returns its status:
@@ -309,7 +309,7 @@ class NasSearch(OptunaSearch):
         elif status == "FAIL":
             self._ot_study.tell(trial, state=TrialState.FAIL)
         else:
-            values = [result["accuracy"], result["latency_ms"]] if self._pareto else result["objective"]
+            values = [result["score"], result["latency_ms"]] if self._pareto else result["objective"]
             self._ot_study.tell(trial, values)
         return status
 
@@ -331,7 +331,7 @@ def _scheduler(config: SearchConfig):
     if config.scheduler != "asha" or config.objective == "pareto":
         return FIFOScheduler()
     recipe = recipe_of(config)
-    return SparingASHA(time_attr="epoch", metric="accuracy", mode="max", max_t=max(1, recipe.epochs),
+    return SparingASHA(time_attr="epoch", metric="score", mode="max", max_t=max(1, recipe.epochs),
                        grace_period=first_prunable_report(recipe) + 1, reduction_factor=3,
                        stop_last_trials=False)
 
@@ -372,10 +372,11 @@ def _deadline(config: SearchConfig) -> float | None:
 
 
 def _storage(config: SearchConfig) -> optuna.storages.BaseStorage:
-    url = config.storage_url
-    if url.startswith("sqlite"):
-        return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
-    return optuna.storages.get_storage(url)
+    """The run's study storage (any URL `open_storage` takes, journal:PATH included); checked
+    once by `prepare` before the search."""
+    from nas.search.study import open_storage
+
+    return open_storage(config.storage_url, given=config.storage is not None, check=False)
 
 
 def _open_study(config: SearchConfig) -> optuna.Study:

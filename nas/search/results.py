@@ -11,7 +11,7 @@ import pandas as pd
 
 from nas.arch import arch_from_dict, save_arch
 from nas.files import write_atomic, write_text_atomic
-from nas.rundir import TRIAL_COLUMNS, pareto_front
+from nas.rundir import TRIAL_COLUMNS, pareto_front, ranking_column
 from nas.search.config import SearchConfig
 
 
@@ -39,16 +39,18 @@ def trials_frame(records: list[TrialRecord]) -> pd.DataFrame:
                      "params": a.get("params"), "madds": a.get("madds"), "latency_ms": a.get("latency_ms"),
                      "accuracy_epochs": json.dumps(epochs),
                      "accuracy": epochs[-1] if r.status == "COMPLETE" and epochs else None,
+                     "imagenet_estimate": a.get("imagenet_estimate") if r.status == "COMPLETE" else None,
                      "seconds": a.get("seconds"), "trial_params": json.dumps(r.params)})
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
 
 
 def best_row(frame: pd.DataFrame, budget_ms: float) -> pd.Series | None:
-    """The most accurate completed trial under the budget (lowest latency breaks ties)."""
+    """The best-scoring completed trial under the budget (`policy.ranking_column`: ImageNet
+    estimate or proxy accuracy; lowest latency breaks ties)."""
     ok = frame[(frame["state"] == "COMPLETE") & (frame["latency_ms"] <= budget_ms)]
     if ok.empty:
         return None
-    return ok.sort_values(["accuracy", "latency_ms"], ascending=[False, True]).iloc[0]
+    return ok.sort_values([ranking_column(frame), "latency_ms"], ascending=[False, True]).iloc[0]
 
 
 def write_results(records: list[TrialRecord], config: SearchConfig) -> dict:

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import NasError
+from nas.search.journal import journal_path, open_journal
 from nas.rundir import number_ranges
 from nas.search.config import (DEFAULT_STUDY, SearchConfig, differing_settings, search_identity,
                                with_recipe_defaults)
@@ -26,7 +28,11 @@ from nas.search.config import (DEFAULT_STUDY, SearchConfig, differing_settings, 
 STUDY_ATTR = "nas_search"  # study user attribute: the search_identity of the search it belongs to
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-_URL_EXAMPLE = "sqlite:///path/to/study.db or postgresql://user@host/db"
+_URL_EXAMPLE = "sqlite:///path/to/study.db, postgresql://user@host/db or journal:/shared/study.journal"
+HEARTBEAT_S = 10  # a running trial's heartbeat interval in a storage with one (seconds)
+GRACE_S = 30  # a trial whose last heartbeat is older than this is stale: failed and queued again
+MAX_RETRIES = 3  # times one trial is queued again after its worker died
+_DRIVER_EXTRA = {"psycopg": "postgres", "psycopg2": "postgres"}  # missing driver -> `pip install nas[extra]`
 
 
 def describe_url(url: str) -> str:
@@ -45,6 +51,8 @@ def sqlite_path(url: str) -> Path | None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    if journal_path(url) is not None:
+        return None
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as e:
@@ -101,32 +109,72 @@ def check_sqlite_file(path: Path, allow_empty: bool = False) -> None:
         raise NasError(f"{path}: is an SQLite database but not an Optuna study storage; {fix}")
 
 
-def open_storage(url: str, given: bool = True, allow_empty: bool = False,
-                 **rdb_options: Any) -> optuna.storages.BaseStorage:
-    """An Optuna RDB storage for `url`, checked first (`check_sqlite_file` for SQLite files).
-    NasError, one line, for a URL that does not parse, a missing database driver, a server that
-    does not answer or a damaged database; `given`: the URL came from --storage (messages say
-    so) rather than being the run folder's own study.db; `allow_empty`: see `check_sqlite_file`.
+def open_storage(url: str, given: bool = True, allow_empty: bool = False, heartbeat: bool = False,
+                 check: bool = True, **rdb_options: Any) -> optuna.storages.BaseStorage:
+    """An Optuna storage for `url`, checked first: an RDB storage (`check_sqlite_file` for SQLite
+    files) or, for `journal:PATH`, a journal file (`nas.search.journal`). NasError, one line,
+    for a URL that does not parse, a missing database driver, a server that does not answer or
+    a damaged database; `given`: the URL came from --storage (messages say so) rather than
+    being the run folder's own study.db; `allow_empty`: see `check_sqlite_file`; `heartbeat`:
+    running trials beat every HEARTBEAT_S seconds, and one silent for GRACE_S is failed and
+    queued again (`requeue_stale_trial`) by the next worker that starts a trial; `check`: False
+    skips the SQLite file check (for a search's workers, once `ensure_study` has checked it).
     `rdb_options` go to `RDBStorage`."""
+    beat = {"heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S,
+            "heartbeat_stale_trial_callback": requeue_stale_trial} if heartbeat else {}
+    if journal_path(url) is not None:
+        return open_journal(url, **beat)
     path = sqlite_path(url)
-    if path is not None:
+    if path is not None and check:
         try:
             check_sqlite_file(path, allow_empty)
         except NasError as e:
             if given:
                 raise NasError(f"--storage {describe_url(url)}: {e}") from None
             raise
+    if path is not None:
         rdb_options.setdefault("engine_kwargs", {"connect_args": {"timeout": 60}})
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, **rdb_options)
+            return optuna.storages.RDBStorage(url, **beat, **rdb_options)
     except NasError:
         raise
+    except ModuleNotFoundError as e:
+        extra = _DRIVER_EXTRA.get(e.name or "")
+        how = f"pip install 'nas[{extra}]'" if extra else f"pip install {e.name}"
+        raise NasError(f"--storage {describe_url(url)}: its database driver {e.name!r} is not installed; "
+                       f"install it with {how}") from None
     except Exception as e:  # sqlalchemy's and the drivers' many error types: say which storage
         reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise NasError(f"--storage {describe_url(url)}: cannot open it ({type(e).__name__}: {reason}); "
                        f"expected a reachable Optuna storage, e.g. {_URL_EXAMPLE}") from None
+
+
+def requeue_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+    """The heartbeat's stale-trial callback: `trial` (already failed: its worker died) is queued
+    again with the same parameters, its baseline name and `retry_of` (the number of the trial
+    first interrupted), at most MAX_RETRIES times in a row. Its partial results are not carried
+    over, so the retry trains from scratch like the single-machine resume."""
+    retries = trial.user_attrs.get("retries", 0)
+    if retries >= MAX_RETRIES:
+        return
+    keep = {k: v for k, v in trial.user_attrs.items() if k == "baseline"}
+    study.enqueue_trial(trial.params, user_attrs=keep | {"retry_of": trial.user_attrs.get("retry_of", trial.number),
+                                                         "retries": retries + 1},
+                        skip_if_exists=False)
+
+
+def fail_stale_trials(study: optuna.Study) -> int:
+    """Fail and queue again (`requeue_stale_trial`) the trials whose worker stopped beating more
+    than GRACE_S seconds ago, as Optuna does before each trial. Returns how many."""
+    from optuna.storages import fail_stale_trials as optuna_fail_stale
+
+    before = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna_fail_stale(study)
+    return max(0, len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,))) - before)
 
 
 def study_names(storage: optuna.storages.BaseStorage) -> list[str]:

@@ -22,8 +22,9 @@ from nas.cost import arch_cost
 from nas.errors import NasError
 from nas.files import write_atomic
 from nas.latency import predict_latency
-from nas.recipe import Recipe, make_recipe, proxy_arch
+from nas.recipe import Recipe, proxy_arch, recipe_from_record
 from nas.search.config import MNAS_W, SearchConfig
+from nas.search.policy import ESTIMATE_COLUMN, trial_score
 from nas.train import TrainingFailed, train_arch
 
 Report = Callable[[int, float], None]
@@ -45,6 +46,7 @@ class TrialOutcome:
     error: str = ""
     model: torch.nn.Module | None = None
     checkpoint_error: str = ""
+    imagenet_estimate: float | None = None  # %, with --score imagenet-estimate (COMPLETE only)
 
     def attrs(self) -> dict:
         """JSON-safe attributes an engine stores with the trial."""
@@ -54,6 +56,8 @@ class TrialOutcome:
                 "accuracy": self.accuracy, "accuracy_epochs": self.epochs, "seconds": round(self.seconds, 2), "error": self.error}
         if self.checkpoint_error:
             attrs["checkpoint_error"] = self.checkpoint_error
+        if self.imagenet_estimate is not None:
+            attrs[ESTIMATE_COLUMN] = round(self.imagenet_estimate, 4)
         return attrs
 
 
@@ -74,18 +78,21 @@ def run_trial(arch: Arch, config: SearchConfig, report: Report | None = None,
         result = train_arch(arch, recipe_of(config), report=report)
     except TrainingFailed as e:
         return replace(outcome, status="FAIL", error=str(e))
+    estimate = trial_score(arch, result.accuracy, config) if config.score == "imagenet-estimate" else None
     return replace(outcome, status="COMPLETE", accuracy=result.accuracy, epochs=result.epochs,
-                   seconds=result.seconds, model=result.model)
+                   seconds=result.seconds, model=result.model, imagenet_estimate=estimate)
 
 
 def recipe_of(config: SearchConfig) -> Recipe:
-    return make_recipe(**config.recipe)
+    """The recipe the trials of `config` train with."""
+    return recipe_from_record(config.recipe)
 
 
 def objective_values(outcome: TrialOutcome, config: SearchConfig) -> float | tuple[float, float]:
-    """The value(s) the sampler maximises: accuracy (constrained), MnasNet's reward
-    ACC x (LAT/T)^-0.07 (mnas), or (accuracy, latency) (pareto). Rejected trials score 0."""
-    accuracy = outcome.accuracy if outcome.status == "COMPLETE" else 0.0
+    """The value(s) the sampler maximises, from the trial's score S (`policy.trial_score`: proxy
+    accuracy or ImageNet estimate): S (constrained), MnasNet's reward S x (LAT/T)^-0.07 (mnas),
+    or (S, latency) (pareto). Rejected and failed trials score 0."""
+    accuracy = trial_score(outcome.arch, outcome.accuracy, config) if outcome.status == "COMPLETE" else 0.0
     if config.objective == "pareto":
         return accuracy, outcome.latency_ms
     if config.objective == "mnas":

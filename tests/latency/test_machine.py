@@ -14,6 +14,7 @@ from nas.latency.build import _measured_header
 from nas.latency.measure import TimingPlan
 from nas.latency.table import Row, Table, read_table, write_table
 from nas.space import load_space
+from conftest import FIXTURES
 
 HERE = {"cpu": "Intel(R) Xeon(R) CPU @ 2.60GHz", "isa": ["avx2", "avx512f"], "cores": 4,
         "os": "Linux x86_64", "runtime": "onnxruntime 1.32.0", "threads": 1}
@@ -117,17 +118,7 @@ def test_an_unknown_target_offers_the_quick_build():
         predict_latency(load_baseline("mobilenet_v3_small"), "my-cpu")
 
 
-TINY_SPACE = """
-name: tiny
-num_classes: 10
-resolution: [32]
-width_mult: [0.5]
-stem: {out: 16, kernel: 3, stride: 2, act: hswish}
-block: {kernel: [3], expand: [3], se: [false], act: [relu]}
-stages:
-  - {stride: 2, depth: [1], width: [16]}
-head: {conv_ratio: 2, hidden: [32], act: hswish, dropout: 0.0}
-"""
+TINY_SPACE = (FIXTURES / "tiny_space_one_stage.yaml").read_text()
 TINY_PLAN = TimingPlan(warmup=1, rounds=2, min_samples=2, max_samples=4, budget_s=0.001, retries=0)
 
 

@@ -1,0 +1,87 @@
+"""The cache of decoded arrays (one .npz per decoded copy) and md5 checks of the source files."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from nas.errors import NasError
+
+
+def cache_dir() -> Path:
+    """The folder for decoded arrays: $NAS_CACHE_DIR, else $XDG_CACHE_HOME/nas, else ~/.cache/nas."""
+    if os.environ.get("NAS_CACHE_DIR"):
+        return Path(os.environ["NAS_CACHE_DIR"]).expanduser()
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "nas"
+    return Path.home() / ".cache" / "nas"
+
+
+def md5(path: Path) -> str:
+    """Hex md5 of a file's bytes."""
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_md5(path: Path, expected: str, what: str) -> None:
+    """Raise NasError naming `path` unless its md5 is `expected`."""
+    if not path.is_file():
+        raise NasError(f"{what} {path} is missing; expected a file with md5 {expected}")
+    actual = md5(path)
+    if actual != expected:
+        raise NasError(f"{what} {path} has md5 {actual}, expected {expected}; the file is damaged "
+                       f"or a different version, replace it")
+
+
+def save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> bool:
+    """Write arrays to `path` (.npz, uncompressed) via a temp file + rename, so a killed process
+    never leaves a half-written cache. Returns False (with a warning) if the folder is not writable."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name + ".", suffix=".tmp",
+                                         delete=False) as f:
+            tmp = Path(f.name)
+            np.savez(f, **arrays)
+        os.chmod(tmp, 0o644)  # temp files are created 0600; a cache is an ordinary file
+        os.replace(tmp, path)
+        return True
+    except OSError as exc:
+        warnings.warn(f"nas: could not write cache {path} ({exc}); "
+                      f"data will be decoded again next time", stacklevel=3)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        return False
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray] | None:
+    """Read every array of a cache file, or None if it is missing or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+
+
+def cached(path: Path, build: Callable[[], dict[str, np.ndarray]]
+           ) -> tuple[dict[str, np.ndarray], bool]:
+    """The arrays in cache file `path`, building and saving them first on a miss.
+    Returns (arrays, was_cache_hit)."""
+    arrays = load_npz(path)
+    if arrays is not None:
+        return arrays, True
+    arrays = build()
+    save_npz_atomic(path, arrays)
+    return arrays, False

@@ -1,0 +1,100 @@
+"""An ImageNet top-1 estimate a search can optimise: proxy accuracy plus cost, fitted on the
+published networks by `nas proxy fidelity`.
+
+The proxy alone ranks the 53 published MobileNets with Kendall tau 0.69; least squares of their
+top-1 on [1, log params, log multiply-adds, log resolution, proxy accuracy, logit of it] ranks
+them with 0.89 held out (experiments/proxy_fidelity/README.md). The fit is only meaningful for
+the recipe it was fitted with, since another recipe puts proxy accuracies on another scale: the
+record carries that recipe, and `estimate_for(recipe)` refuses a recipe that differs in any knob
+but those that do not change what is trained (seed, threads, data_dir, channels_last, compile,
+eval_batch_size).
+
+    from nas.estimate import estimate_for
+    top1 = estimate_for(recipe).predict(arch, proxy_accuracy=0.31)   # %, ImageNet top-1
+
+`nas proxy fidelity` writes `OUT/estimate.json`; the shipped one,
+`nas/_data/imagenet_top1/estimate.json`, is experiments/proxy_fidelity/default/estimate.json.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from nas.arch import Arch
+from nas.cost import arch_cost
+from nas.errors import NasError
+from nas.fidelity import MODELS, Estimate
+from nas.files import write_text_atomic
+from nas.paths import PACKAGE_DATA
+from nas.recipe import Recipe, recipe_to_dict
+
+ESTIMATE_FILE = PACKAGE_DATA / "imagenet_top1" / "estimate.json"
+MODEL = "proxy+cost"
+# Knobs that change how or where a trial runs, or its random draw, but not the accuracy scale.
+FREE_KNOBS = ("seed", "threads", "data_dir", "channels_last", "compile", "eval_batch_size")
+
+
+@dataclass(frozen=True)
+class ImagenetEstimate:
+    """A fitted `proxy+cost` estimate and the recipe it belongs to. `fidelity`: its held-out
+    figures on the networks it was fitted on (Kendall tau, matched pairs, MAE in top-1 points)."""
+
+    estimate: Estimate
+    recipe_fingerprint: str
+    recipe: dict
+    networks: int
+    fidelity: dict
+    path: str
+
+    def predict(self, arch: Arch, proxy_accuracy: float) -> float:
+        """Estimated ImageNet top-1 (%) of `arch` (at its own resolution) from its proxy
+        accuracy (0..1)."""
+        cost = arch_cost(arch)
+        return self.estimate.predict(cost.params, cost.madds, arch.resolution, proxy_accuracy)
+
+
+def estimate_record(result: dict) -> dict:
+    """The estimate.json record of one `run_fidelity` result (its fidelity.json dict)."""
+    fit = result["estimates"][MODEL]
+    held_out = result["scores"].get(f"{MODEL} (leave-one-out)", {})
+    return {"model": MODEL, "features": fit["features"], "coefficients": fit["coefficients"],
+            "recipe_fingerprint": result["recipe_fingerprint"], "recipe": result["recipe"],
+            "networks": result["networks"], "leave_one_out": held_out}
+
+
+def write_estimate(result: dict, path: str | Path) -> Path:
+    """Write the estimate of a fidelity result to `path` (JSON, whole or not at all)."""
+    return write_text_atomic(path, json.dumps(estimate_record(result), indent=2) + "\n")
+
+
+def load_estimate(path: str | Path | None = None) -> ImagenetEstimate:
+    """Read an estimate.json (None: the shipped one). NasError for a missing or malformed file."""
+    path = Path(path) if path is not None else ESTIMATE_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        coefficients = tuple(float(c) for c in data["coefficients"])
+        if data["model"] != MODEL or len(coefficients) != len(MODELS[MODEL]):
+            raise ValueError(f"expected the {MODEL} model with {len(MODELS[MODEL])} coefficients")
+        return ImagenetEstimate(Estimate(MODEL, MODELS[MODEL], coefficients), str(data["recipe_fingerprint"]),
+                                dict(data["recipe"]), int(data["networks"]), dict(data.get("leave_one_out", {})),
+                                str(path))
+    except OSError as e:
+        raise NasError(f"{path}: cannot read the ImageNet estimate: {e.strerror}") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise NasError(f"{path}: not an ImageNet estimate written by nas proxy fidelity ({e})") from None
+
+
+def estimate_for(recipe: Recipe, path: str | Path | None = None) -> ImagenetEstimate:
+    """The estimate fitted for exactly this recipe; NasError naming both fingerprints and the way
+    out otherwise (the recipe it was fitted for, or scoring by proxy accuracy)."""
+    est = load_estimate(path)
+    mine = recipe_to_dict(recipe)
+    differ = sorted(k for k in est.recipe.keys() | mine.keys()
+                    if k not in FREE_KNOBS and est.recipe.get(k) != mine.get(k))
+    if differ:
+        shown = ", ".join(f"{k} {est.recipe.get(k)!r} (this search: {mine.get(k)!r})" for k in differ[:4])
+        raise NasError(f"--score imagenet-estimate: {est.path} was fitted for another recipe ({shown}); "
+                       f"search with the recipe it was fitted for (the default when it shipped), or use --score proxy")
+    return est

@@ -1,0 +1,55 @@
+"""nas.latency.build: a table measured on this machine, written as it goes and resumable."""
+
+import pytest
+
+from nas.errors import NasError
+from nas.latency.build import build_table
+from nas.latency.measure import TimingPlan
+from nas.latency.table import read_table
+from nas.space import load_space
+from conftest import FIXTURES
+
+
+QUICK = TimingPlan(warmup=1, rounds=2, min_samples=2, max_samples=4, budget_s=0.001, retries=0)
+
+
+def test_build_writes_rows_as_it_goes_and_resumes(tmp_path):
+    space_file = FIXTURES / "tiny_space.yaml"
+    space = load_space(space_file)
+    path = tmp_path / "tiny-cpu.csv"
+    first = build_table("tiny-cpu", space, runtime="torch", samples=3, calibration=0, plan=QUICK,
+                        path=path, baselines=False)
+    assert first.timed > 3 and first.reused == 0
+    full = read_table(path)
+    assert full.header["method"] == "measured" and "op_model" in full.header
+    # interrupt: keep the header and two rows, then a half-written line
+    lines = path.read_text().splitlines()
+    body = [i for i, l in enumerate(lines) if not l.startswith("#")]
+    path.write_text("\n".join(lines[:body[0] + 3]) + "\nir-8x8x8-e24")  # cut mid-line, as by a kill
+    again = build_table("tiny-cpu", space, runtime="torch", samples=3, calibration=0, plan=QUICK,
+                        path=path, baselines=False)
+    assert again.reused == 2 and again.timed == first.timed - 2
+    assert set(read_table(path).rows) == set(full.rows)
+
+
+def test_build_refuses_to_mix_runtimes_in_one_table(tmp_path):
+    space_file = FIXTURES / "tiny_space.yaml"
+    space = load_space(space_file)
+    path = tmp_path / "mixed.csv"
+    build_table("mixed", space, runtime="torch", samples=1, calibration=0, plan=QUICK, path=path,
+                baselines=False)
+    with pytest.raises(NasError, match="was measured with runtime torch"):
+        build_table("mixed", space, runtime="torch", threads=2, samples=1, calibration=0, plan=QUICK,
+                    path=path, baselines=False)
+
+
+@pytest.mark.slow
+def test_onnxruntime_build_calibrates_an_overhead_model(tmp_path, monkeypatch):
+    import nas.latency.build as build_module
+    monkeypatch.setattr(build_module, "EXPERIMENTS", tmp_path)
+    space_file = FIXTURES / "tiny_space.yaml"
+    path = tmp_path / "ort.csv"
+    result = build_table("ort", load_space(space_file), samples=6, calibration=6, plan=QUICK, path=path,
+                         baselines=False, max_wait_s=0)
+    assert result.calibration_mape_pct is not None
+    assert set(read_table(path).header["overhead"]) == {"ops_ms", "const", "weights_m"}
