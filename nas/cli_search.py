@@ -6,6 +6,14 @@ import click
 
 from nas.cli import print_json, print_table
 
+# The choices of nas.search.config, repeated so that `nas --help` does not import the engines
+# (tests/test_search.py keeps them equal).
+SAMPLERS = ("tpe", "nsga2", "random")
+OBJECTIVES = ("constrained", "mnas", "pareto")
+PRUNERS = ("median", "halving", "none")
+ENGINES = ("optuna", "ray")
+SCORES = ("proxy", "imagenet-estimate")
+
 
 @click.command()
 @click.option("--target", default="pixel", show_default=True, help="Latency table to score against.")
@@ -18,10 +26,12 @@ from nas.cli import print_json, print_table
 @click.option("--recipe", "recipe_path", default=None, help="Proxy recipe YAML (default experiments/proxy_recipe.yaml).")
 @click.option("--epochs", default=None, type=int, help="Override the recipe's epochs.")
 @click.option("--seed", default=0, show_default=True, help="Sampler and training seed.")
-@click.option("--sampler", default="tpe", show_default=True, help="tpe, nsga2 or random.")
-@click.option("--objective", default="constrained", show_default=True, help="constrained, mnas or pareto.")
-@click.option("--pruner", default="median", show_default=True, help="median, halving or none.")
-@click.option("--score", type=click.Choice(["proxy", "imagenet-estimate"]), default="proxy", show_default=True,
+@click.option("--sampler", type=click.Choice(SAMPLERS), default="tpe", show_default=True, help="Optuna sampler.")
+@click.option("--objective", type=click.Choice(OBJECTIVES), default="constrained", show_default=True,
+              help="Accuracy under a hard latency budget, MnasNet's reward, or accuracy and latency.")
+@click.option("--pruner", type=click.Choice(PRUNERS), default="median", show_default=True,
+              help="Early stopping of poor trials (Optuna engine).")
+@click.option("--score", type=click.Choice(SCORES), default="proxy", show_default=True,
               help="What trials are ranked by: proxy accuracy, or the ImageNet top-1 estimated from it and "
                    "the network's cost (fitted for the default recipe; see docs/training.md).")
 @click.option("--workers", default=1, show_default=True, help="Processes sharing the study storage.")
@@ -29,9 +39,10 @@ from nas.cli import print_json, print_table
 @click.option("--study", default=None,
               help="Study name in --storage (default: nas in the run folder's study.db, nas-<run folder name> "
                    "in a shared --storage). Searches sharing a study must have the same settings.")
-@click.option("--engine", default="optuna", show_default=True, help="optuna or ray.")
+@click.option("--engine", type=click.Choice(ENGINES), default="optuna", show_default=True, help="Search engine.")
 @click.option("--ray-address", default=None, help="Ray cluster to join (auto or HOST:PORT); default: start locally.")
-@click.option("--scheduler", default="asha", show_default=True, help="Ray engine early stopping: asha or none.")
+@click.option("--scheduler", type=click.Choice(("asha", "none")), default="asha", show_default=True,
+              help="Ray engine early stopping.")
 @click.option("--out", default=None, help="Run folder (default runs/<target>-<budget>ms-<sampler>-s<seed>).")
 @click.option("--resume", is_flag=True, help="Continue the search in --out (re-running into it does the same).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON at the end.")

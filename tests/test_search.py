@@ -48,6 +48,20 @@ def test_duration_parses_minutes_and_hours():
     assert (parse_duration("45m"), parse_duration("1h"), parse_duration("90")) == (2700, 3600, 90)
 
 
+def test_the_cli_choices_are_the_configs():
+    from nas import cli_search
+    from nas.search import config
+
+    for name in ("SAMPLERS", "OBJECTIVES", "PRUNERS", "ENGINES", "SCORES"):
+        assert getattr(cli_search, name) == getattr(config, name)
+
+
+def test_a_bad_choice_is_one_line_listing_the_allowed_values(tmp_path):
+    p = cli("search", "--budget", "60ms", "--sampler", "cmaes", "--out", str(tmp_path / "run"))
+    assert p.returncode == 2 and "'tpe', 'nsga2', 'random'" in p.stderr and p.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "run").exists()
+
+
 def test_bad_budget_exits_2_before_any_work(tmp_path):
     p = cli("search", "--budget", "soon", "--out", str(tmp_path / "run"))
     assert p.returncode == 2 and "budget 'soon'" in p.stderr and "Traceback" not in p.stderr
