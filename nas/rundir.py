@@ -20,6 +20,7 @@ from nas.arch import Arch, arch_from_dict, load_arch
 from nas.errors import NasError
 
 ESTIMATE_COLUMN = "imagenet_estimate"  # trials.csv column and trial attribute of `--score imagenet-estimate`
+ADDED_COLUMNS = (ESTIMATE_COLUMN,)  # trials.csv columns newer than some run folders: read as empty
 TRIAL_COLUMNS = ["number", "state", "baseline", "arch", "block_string", "params", "madds", "latency_ms",
                  "accuracy_epochs", "accuracy", "imagenet_estimate", "seconds", "trial_params"]
 TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL", "REJECTED", "RUNNING", "INTERRUPTED")
@@ -319,6 +320,9 @@ def _typed_trials(source: Any, where: str) -> pd.DataFrame:
         return pd.DataFrame(columns=TRIAL_COLUMNS)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
         raise NasError(f"{where}: not a readable trials table ({str(e).splitlines()[0][:160]})") from None
+    for column in ADDED_COLUMNS:  # a run folder written before the column existed
+        if column not in frame.columns:
+            frame.insert(TRIAL_COLUMNS.index(column), column, float("nan"))
     missing = [c for c in TRIAL_COLUMNS if c not in frame.columns]
     if missing:
         raise NasError(f"{where}: column {missing[0]!r} is missing; expected columns {', '.join(TRIAL_COLUMNS)}")

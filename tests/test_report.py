@@ -129,6 +129,17 @@ def written(run_folder) -> dict:
 
 # ---------------------------------------------------------------- run folder reading
 
+def test_a_trials_csv_from_before_the_estimate_column_is_read_with_it_empty(tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "experiments" / "real_run" / "pixel-60ms", run)
+    assert "imagenet_estimate" not in (run / "trials.csv").read_text().splitlines()[0]
+    trials = read_trials_csv(run / "trials.csv")
+    assert list(trials.columns) == TRIAL_COLUMNS and trials["imagenet_estimate"].isna().all()
+    assert len(trials) == 48
+
+
 def test_trial_columns_are_the_contract():
     assert TRIAL_COLUMNS == ["number", "state", "baseline", "arch", "block_string", "params", "madds",
                              "latency_ms", "accuracy_epochs", "accuracy", "imagenet_estimate", "seconds",
