@@ -61,6 +61,7 @@ from nas.arch import Arch
 from nas.baselines import baseline_names, load_baseline
 from nas.cost import arch_cost
 from nas.errors import NasError
+from nas.files import write_text_atomic
 from nas.latency.predict import predict_latency
 from nas.paths import PACKAGE_DATA
 from nas.plotting import figure, save_png
@@ -403,19 +404,13 @@ def _claim_out_dir(out: Path, recipe: Recipe) -> None:
     out.mkdir(parents=True, exist_ok=True)
     path, mine = out / "recipe.yaml", recipe_to_dict(recipe)
     if not path.exists():
-        _write_atomic(path, yaml.safe_dump(mine, sort_keys=False))
+        write_text_atomic(path, yaml.safe_dump(mine, sort_keys=False))
         return
     theirs = yaml.safe_load(path.read_text()) or {}
     diff = [f"{k}: {theirs.get(k)!r} -> {v!r}" for k, v in mine.items() if theirs.get(k) != v]
     if diff:
         raise NasError(f"{out}: holds results of another recipe ({'; '.join(diff)}); "
                        f"pass another --out or delete the folder")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def read_accuracies(path: str | Path) -> list[dict]:
@@ -437,13 +432,13 @@ def _drop_partial_line(path: Path) -> None:
     if path.exists():
         text = path.read_text()
         if text and not text.endswith("\n"):
-            _write_atomic(path, text[:text.rfind("\n") + 1])
+            write_text_atomic(path, text[:text.rfind("\n") + 1])
 
 
 def _append_row(path: Path, row: dict) -> None:
     """Append one CSV line in a single write, then fsync: a kill leaves all of it or none."""
     if not path.exists():
-        _write_atomic(path, ",".join(ACCURACY_COLUMNS) + "\n")
+        write_text_atomic(path, ",".join(ACCURACY_COLUMNS) + "\n")
     buf = io.StringIO()
     csv.DictWriter(buf, ACCURACY_COLUMNS, lineterminator="\n").writerow(row)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
@@ -546,7 +541,7 @@ def run_fidelity(recipe: Recipe, networks: Sequence[Network], out_dir: str | Pat
         "cpu_seconds": {"total": round(sum(cpu.values()), 3), "per_network": cpu},
     })
     out = Path(out_dir)
-    _write_atomic(out / "fidelity.json", json.dumps(result, indent=2) + "\n")
+    write_text_atomic(out / "fidelity.json", json.dumps(result, indent=2) + "\n")
     _write_network_table(out / "fidelity.csv", networks, rows, result["held_out"])
     plot_fidelity(networks, proxy, result, out / "fidelity.png")
     return result
@@ -561,7 +556,7 @@ def _write_network_table(path: Path, networks: Sequence[Network], rows: list[dic
                            "latency_ms": round(n.latency_ms, 3), "proxy_accuracy": r["proxy_accuracy"],
                            "cpu_seconds": r["cpu_seconds"], "status": r["status"], **held_out.get(n.name, {})}
                           for n, r in zip(networks, rows)])
-    _write_atomic(path, table.to_csv(index=False))
+    write_text_atomic(path, table.to_csv(index=False))
 
 
 # ---------------------------------------------------------------- the scatter plot

@@ -24,8 +24,6 @@ from nas.arch import Arch
 from nas.estimate import ImagenetEstimate, estimate_for
 from nas.recipe import Recipe, make_recipe
 
-from nas.rundir import ESTIMATE_COLUMN  # noqa: F401  (the trial attribute the estimate is stored in)
-
 
 def first_prunable_report(recipe: Recipe) -> int:
     """0-based index of the first epoch report a pruner may stop a trial on: epochs // 2

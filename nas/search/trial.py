@@ -24,7 +24,8 @@ from nas.files import write_atomic
 from nas.latency import predict_latency
 from nas.recipe import Recipe, proxy_arch, recipe_from_record
 from nas.search.config import MNAS_W, SearchConfig
-from nas.search.policy import ESTIMATE_COLUMN, trial_score
+from nas.rundir import ESTIMATE_COLUMN
+from nas.search.policy import trial_score
 from nas.train import TrainingFailed, train_arch
 
 Report = Callable[[int, float], None]
