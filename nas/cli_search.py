@@ -25,6 +25,12 @@ SCORES = ("proxy", "imagenet-estimate")
 @click.option("--data-dir", default=None, help="Folder with the dataset files (see README).")
 @click.option("--recipe", "recipe_path", default=None, help="Proxy recipe YAML (default experiments/proxy_recipe.yaml).")
 @click.option("--epochs", default=None, type=int, help="Override the recipe's epochs.")
+@click.option("--device", default=None,
+              help="Where trials train: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps "
+                   "(default: the recipe's, auto).")
+@click.option("--trials-per-gpu", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Trials sharing one GPU: Optuna workers are spread over the GPUs this many to "
+                   "each; a Ray trial asks for 1/K of a GPU.")
 @click.option("--seed", default=0, show_default=True, help="Sampler and training seed.")
 @click.option("--sampler", type=click.Choice(SAMPLERS), default="tpe", show_default=True, help="Optuna sampler.")
 @click.option("--objective", type=click.Choice(OBJECTIVES), default="constrained", show_default=True,
@@ -50,8 +56,8 @@ SCORES = ("proxy", "imagenet-estimate")
 @click.option("--allow-foreign-table", is_flag=True, expose_value=False,
               callback=lambda ctx, _, value: ctx.meta.update(allow_foreign_table=value),
               help="Search with a latency table measured on another machine (refused by default).")
-def search(target, budget, space_path, trials, time_limit, dataset, data_dir, recipe_path, epochs, seed,
-           sampler, objective, pruner, score, workers, storage, study, engine, ray_address, scheduler, out, resume,
+def search(target, budget, space_path, trials, time_limit, dataset, data_dir, recipe_path, epochs, device,
+           trials_per_gpu, seed, sampler, objective, pruner, score, workers, storage, study, engine, ray_address, scheduler, out, resume,
            as_json, no_progress):
     """Find the most accurate architecture whose predicted latency on TARGET fits the budget."""
     from nas.recipe import load_recipe, recipe_to_dict
@@ -61,13 +67,15 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
     from nas.latency.machine import require_here
     require_here(target, click.get_current_context().meta.get("allow_foreign_table", False))
     budget_ms = parse_budget(budget)
-    recipe = load_recipe(recipe_path, dataset=dataset, data_dir=data_dir, epochs=epochs, seed=seed)
+    recipe = load_recipe(recipe_path, dataset=dataset, data_dir=data_dir, epochs=epochs, seed=seed,
+                         device=device)
     config = SearchConfig(target=target, budget_ms=budget_ms,
                           out=out or f"runs/{target}-{budget_ms:g}ms-{sampler}-s{seed}",
                           space=str(space_path or DEFAULT_SPACE), recipe=recipe_to_dict(recipe),
                           trials=trials, time_limit_s=parse_duration(time_limit), seed=seed, sampler=sampler,
                           objective=objective, pruner=pruner, workers=workers, storage=storage, engine=engine,
-                          ray_address=ray_address, scheduler=scheduler, study=study, score=score)
+                          ray_address=ray_address, scheduler=scheduler, study=study, score=score,
+                          trials_per_gpu=trials_per_gpu)
     asked, given = config, _given_settings(click.get_current_context())
     config, resumed = prepare(config, resume, given)
     if resumed:
@@ -85,7 +93,7 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
 # compares only the settings its command line gives.
 _SETTINGS_OF_OPTION = {"target": ("target",), "budget": ("budget_ms",), "space_path": ("space",),
                        "recipe_path": ("recipe",), "dataset": ("recipe.dataset",), "data_dir": ("recipe.data_dir",),
-                       "epochs": ("recipe.epochs",), "seed": ("seed", "recipe.seed"), "sampler": ("sampler",),
+                       "epochs": ("recipe.epochs",), "device": ("recipe.device",), "seed": ("seed", "recipe.seed"), "sampler": ("sampler",),
                        "objective": ("objective",), "pruner": ("pruner",), "score": ("score",), "storage": ("storage", "study"),
                        "study": ("study",), "engine": ("engine",), "scheduler": ("scheduler",)}
 

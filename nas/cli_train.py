@@ -32,8 +32,9 @@ def recipe_options(f: Callable) -> Callable:
             f = click.option(f"--{flag}/--no-{flag}", field.name, default=None,
                              help=f"{KNOB_HELP[field.name]}.")(f)
         else:
-            f = click.option(f"--{flag}", field.name, type=_CLICK_TYPES[kind], default=None,
-                             help=f"{KNOB_HELP[field.name]}.")(f)
+            choices = field.metadata["choices"]
+            f = click.option(f"--{flag}", field.name, default=None, help=f"{KNOB_HELP[field.name]}.",
+                             type=click.Choice(choices) if choices else _CLICK_TYPES[kind])(f)
     return f
 
 

@@ -28,12 +28,12 @@ from nas.errors import NasError
 from nas.fidelity import MODELS, Estimate
 from nas.files import write_text_atomic
 from nas.paths import PACKAGE_DATA
-from nas.recipe import Recipe, recipe_to_dict
+from nas.recipe import ADDED_KNOBS, Recipe, recipe_to_dict
 
 ESTIMATE_FILE = PACKAGE_DATA / "imagenet_top1" / "estimate.json"
 MODEL = "proxy+cost"
 # Knobs that change how or where a trial runs, or its random draw, but not the accuracy scale.
-FREE_KNOBS = ("seed", "threads", "data_dir", "channels_last", "compile", "eval_batch_size")
+FREE_KNOBS = ("seed", "threads", "data_dir", "channels_last", "compile", "eval_batch_size", "device")
 
 
 @dataclass(frozen=True)
@@ -91,10 +91,11 @@ def estimate_for(recipe: Recipe, path: str | Path | None = None) -> ImagenetEsti
     out otherwise (the recipe it was fitted for, or scoring by proxy accuracy)."""
     est = load_estimate(path)
     mine = recipe_to_dict(recipe)
-    differ = sorted(k for k in est.recipe.keys() | mine.keys()
-                    if k not in FREE_KNOBS and est.recipe.get(k) != mine.get(k))
+    fitted = ADDED_KNOBS | est.recipe  # knobs newer than the fit at the values it ran with
+    differ = sorted(k for k in fitted.keys() | mine.keys()
+                    if k not in FREE_KNOBS and fitted.get(k) != mine.get(k))
     if differ:
-        shown = ", ".join(f"{k} {est.recipe.get(k)!r} (this search: {mine.get(k)!r})" for k in differ[:4])
+        shown = ", ".join(f"{k} {fitted.get(k)!r} (this search: {mine.get(k)!r})" for k in differ[:4])
         raise NasError(f"--score imagenet-estimate: {est.path} was fitted for another recipe ({shown}); "
                        f"search with the recipe it was fitted for (the default when it shipped), or use --score proxy")
     return est

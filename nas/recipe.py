@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from nas.arch import Arch
+from nas.device import check_spec
 from nas.errors import NasError
 from nas.fileio import read_yaml, short
 from nas.paths import PROXY_RECIPE
@@ -34,86 +35,69 @@ SCHEDULES = ("cosine", "linear", "constant")
 AUGMENTS = ("crop-flip", "flip", "none")
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
+def _knob(default: Any, help: str, minimum: float | None = None, choices: tuple | None = None,
+          below_one: bool = False, maximum: float | None = None) -> Any:
+    """A Recipe field with everything said about the knob in one place: its default, its help
+    (used by `nas train --help` and the docs), and the values it allows."""
+    return field(default=default, metadata={"help": help, "minimum": minimum, "choices": choices,
+                                            "below_one": below_one, "maximum": maximum})
+
+
 @dataclass(frozen=True)
 class Recipe:
-    """Every knob of one proxy trial (meanings and units in KNOB_HELP). The values here are
-    those of experiments/proxy_recipe.yaml (a test keeps them equal), and fill in the knobs a
-    recipe file leaves out."""
+    """Every knob of one proxy trial. The defaults here are those of experiments/proxy_recipe.yaml
+    (a test keeps them equal), and fill in the knobs a recipe file leaves out."""
 
-    dataset: str = "cifar10"
-    data_dir: str | None = None
-    train_subset: int = 2500
-    val_size: int = 2000
-    image_size: int = 32
-    resolution_aware: bool = True
-    epochs: int = 4
-    batch_size: int = 128
-    optimizer: str = "sgd"
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-5
-    schedule: str = "cosine"
-    warmup: float = 0.3
-    label_smoothing: float = 0.1
-    augment: str = "crop-flip"
-    seed: int = 0
-    threads: int = 1
-    channels_last: bool = True
-    compile: bool = False
-    relax_strides: int = 0
-    eval_batch_size: int = 500
-    bn_recalibrate: int = 1000
-    zero_init_residual: bool = True
-
-
-KNOB_HELP = {
-    "dataset": "data set spec for nas.data.load_dataset (cifar10, fashion-mnist, imagefolder:PATH)",
-    "data_dir": "folder of the original data files; null uses the shipped copy",
-    "train_subset": "training images per epoch, a seeded subset of the non-validation images (0: all)",
-    "val_size": "images held out of the training set and scored after every epoch",
-    "image_size": "proxy input side in pixels (the data set is resized to it); with "
-                  "resolution_aware, the side of a 224-px network",
-    "resolution_aware": "scale the proxy side with the network's resolution rho: "
-                        "round(image_size * rho / 224), at least 8",
-    "epochs": "passes over the training subset; a report is made after each",
-    "batch_size": "images per optimizer step",
-    "optimizer": "sgd (Nesterov momentum) or adamw",
-    "lr": "peak learning rate",
-    "momentum": "SGD momentum, in [0, 1)",
-    "weight_decay": "decoupled for adamw, L2 for sgd; on conv and linear weights only",
-    "schedule": "decay after warmup: cosine or linear (both to 0) or constant",
-    "warmup": "epochs of linear warmup from 0 to lr (fractions allowed)",
-    "label_smoothing": "cross-entropy label smoothing, in [0, 1)",
-    "augment": "crop-flip (random crop after 4 px zero padding + horizontal flip), flip or none",
-    "seed": "seeds weights, validation split, subset, batch order, augmentation and dropout",
-    "threads": "torch intra-op threads during a trial",
-    "channels_last": "NHWC memory format for weights and activations",
-    "compile": "torch.compile the model (its compile time is paid by every trial)",
-    "relax_strides": "leading stride-2 ops (stem first, then blocks) trained at stride 1",
-    "eval_batch_size": "images per forward pass when scoring",
-    "bn_recalibrate": "training images (no augmentation) forwarded to re-estimate BatchNorm "
-                      "statistics before each evaluation (0: keep the running averages)",
-    "zero_init_residual": "start every residual block's last BatchNorm scale at 0, so each block "
-                          "begins as the identity (Goyal et al. 2017)",
-}
+    dataset: str = _knob("cifar10", "data set spec for nas.data.load_dataset (cifar10, fashion-mnist, "
+                                    "imagefolder:PATH)")
+    data_dir: str | None = _knob(None, "folder of the original data files; null uses the shipped copy")
+    train_subset: int = _knob(2500, "training images per epoch, a seeded subset of the non-validation "
+                                    "images (0: all)", minimum=0)
+    val_size: int = _knob(2000, "images held out of the training set and scored after every epoch", minimum=1)
+    image_size: int = _knob(32, "proxy input side in pixels (the data set is resized to it); with "
+                                "resolution_aware, the side of a 224-px network", minimum=8)
+    resolution_aware: bool = _knob(True, "scale the proxy side with the network's resolution rho: "
+                                         "round(image_size * rho / 224), at least 8")
+    epochs: int = _knob(4, "passes over the training subset; a report is made after each", minimum=1)
+    batch_size: int = _knob(128, "images per optimizer step", minimum=1)
+    optimizer: str = _knob("sgd", "sgd (Nesterov momentum) or adamw", choices=OPTIMIZERS)
+    lr: float = _knob(0.05, "peak learning rate", minimum=0)
+    momentum: float = _knob(0.9, "SGD momentum, in [0, 1)", minimum=0, below_one=True)
+    weight_decay: float = _knob(5e-5, "decoupled for adamw, L2 for sgd; on conv and linear weights only",
+                                minimum=0)
+    schedule: str = _knob("cosine", "decay after warmup: cosine or linear (both to 0) or constant",
+                          choices=SCHEDULES)
+    warmup: float = _knob(0.3, "epochs of linear warmup from 0 to lr (fractions allowed)", minimum=0)
+    label_smoothing: float = _knob(0.1, "cross-entropy label smoothing, in [0, 1)", minimum=0, below_one=True)
+    augment: str = _knob("crop-flip", "crop-flip (random crop after 4 px zero padding + horizontal flip), "
+                                      "flip or none", choices=AUGMENTS)
+    seed: int = _knob(0, "seeds weights, validation split, subset, batch order, augmentation and dropout",
+                      minimum=0)
+    threads: int = _knob(1, "torch intra-op threads during a trial", minimum=1,
+                         maximum=os.cpu_count() or 1)  # more threads than cores only slows a trial
+    channels_last: bool = _knob(True, "NHWC memory format for weights and activations")
+    compile: bool = _knob(False, "torch.compile the model (its compile time is paid by every trial)")
+    relax_strides: int = _knob(0, "leading stride-2 ops (stem first, then blocks) trained at stride 1",
+                               minimum=0)
+    eval_batch_size: int = _knob(500, "images per forward pass when scoring on the CPU (an "
+                                      "accelerator scores in batches of at least 4096)", minimum=1)
+    bn_recalibrate: int = _knob(1000, "training images (no augmentation) forwarded to re-estimate "
+                                      "BatchNorm statistics before each evaluation (0: keep the "
+                                      "running averages)", minimum=0)
+    zero_init_residual: bool = _knob(True, "start every residual block's last BatchNorm scale at 0, so "
+                                           "each block begins as the identity (Goyal et al. 2017)")
+    device: str = _knob("auto", "where a trial trains: auto (CUDA, then MPS, then CPU), cpu, cuda, "
+                                "cuda:N or mps; the data set and augmentation live there too")
+    precision: str = _knob("fp32", "fp32, or bf16 autocast for forward and loss (weights and "
+                                   "optimizer stay fp32); pays on GPUs, rarely on CPUs",
+                           choices=PRECISIONS)
 
 
 _KNOBS = {f.name: f for f in fields(Recipe)}
-# name -> (type, minimum, allowed choices); None where it does not apply
-_RULES: dict[str, tuple[type, float | None, tuple | None]] = {
-    "dataset": (str, None, None), "data_dir": (str, None, None),
-    "train_subset": (int, 0, None), "val_size": (int, 1, None), "image_size": (int, 8, None),
-    "resolution_aware": (bool, None, None),
-    "epochs": (int, 1, None), "batch_size": (int, 1, None),
-    "optimizer": (str, None, OPTIMIZERS), "lr": (float, 0, None), "momentum": (float, 0, None),
-    "weight_decay": (float, 0, None), "schedule": (str, None, SCHEDULES), "warmup": (float, 0, None),
-    "label_smoothing": (float, 0, None), "augment": (str, None, AUGMENTS), "seed": (int, 0, None),
-    "threads": (int, 1, None), "channels_last": (bool, None, None), "compile": (bool, None, None),
-    "relax_strides": (int, 0, None), "eval_batch_size": (int, 1, None),
-    "bn_recalibrate": (int, 0, None), "zero_init_residual": (bool, None, None),
-}
-_BELOW_ONE = {"momentum", "label_smoothing"}
-_MAXIMUM = {"threads": os.cpu_count() or 1}  # more threads than cores only slows a trial down
+KNOB_HELP = {name: f.metadata["help"] for name, f in _KNOBS.items()}
 
 
 def knob_names() -> list[str]:
@@ -125,33 +109,43 @@ def _check_knob(name: str, value: Any, where: str) -> Any:
     """The validated value of one knob; NasError naming it and what is allowed otherwise."""
     if name not in _KNOBS:
         raise NasError(f"{where}{str(name)[:40]}: unknown recipe knob; allowed knobs are {', '.join(_KNOBS)}")
-    kind, minimum, choices = _RULES[name]
+    f = _KNOBS[name]
+    rule = f.metadata
+    kind = type(f.default) if f.default is not None else str
     if value is None and name == "data_dir":
         return None
+    if name == "device":
+        try:
+            return check_spec(value)
+        except NasError as e:
+            raise NasError(f"{where}{e}") from None
     if kind is bool:
         if not isinstance(value, bool):
             raise NasError(f"{where}{name}: {short(value)} is not allowed; expected true or false")
         return value
+    choices = rule["choices"]
     if kind is str:
         if not isinstance(value, str) or not value or (choices and value not in choices):
             allowed = f"one of {', '.join(choices)}" if choices else "a non-empty string"
             raise NasError(f"{where}{name}: {short(value)} is not allowed; expected {allowed}")
         return value
+    minimum, maximum = rule["minimum"], rule["maximum"]
     is_int = isinstance(value, int) and not isinstance(value, bool)
     ok = is_int if kind is int else (is_int or isinstance(value, float)) and math.isfinite(value)
-    too_big = ok and (name in _BELOW_ONE and value >= 1 or value > _MAXIMUM.get(name, math.inf))
+    too_big = ok and (rule["below_one"] and value >= 1 or maximum is not None and value > maximum)
     if not ok or value < minimum or too_big or (name == "lr" and value == 0):
         what = "an integer" if kind is int else "a number"
-        bound = f"in [{minimum}, 1)" if name in _BELOW_ONE else (
-            "> 0" if name == "lr" else f"from {minimum} to {_MAXIMUM[name]} (this machine's cores)"
-            if name in _MAXIMUM else f">= {minimum}")
+        bound = f"in [{minimum}, 1)" if rule["below_one"] else (
+            "> 0" if name == "lr" else f"from {minimum} to {maximum} (this machine's cores)"
+            if maximum is not None else f">= {minimum}")
         raise NasError(f"{where}{name}: {short(value)} is not allowed; expected {what} {bound}")
     return kind(value)
 
 
 # Knobs added after searches were first recorded, at the value that reproduces a recipe written
 # before they existed (a stored recipe without them ran without them).
-ADDED_KNOBS = {"resolution_aware": False, "bn_recalibrate": 0, "zero_init_residual": False}
+ADDED_KNOBS = {"resolution_aware": False, "bn_recalibrate": 0, "zero_init_residual": False,
+               "device": "cpu", "precision": "fp32"}
 
 
 def recipe_from_record(knobs: dict) -> Recipe:

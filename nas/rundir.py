@@ -20,11 +20,12 @@ from nas.arch import Arch, arch_from_dict, load_arch
 from nas.errors import NasError
 
 ESTIMATE_COLUMN = "imagenet_estimate"  # trials.csv column and trial attribute of `--score imagenet-estimate`
-ADDED_COLUMNS = (ESTIMATE_COLUMN,)  # trials.csv columns newer than some run folders: read as empty
+DEVICE_COLUMN = "device"  # trials.csv column and trial attribute: where the trial trained
+ADDED_COLUMNS = (ESTIMATE_COLUMN, DEVICE_COLUMN)  # trials.csv columns newer than some run folders: read as empty
 TRIAL_COLUMNS = ["number", "state", "baseline", "arch", "block_string", "params", "madds", "latency_ms",
-                 "accuracy_epochs", "accuracy", "imagenet_estimate", "seconds", "trial_params"]
+                 "accuracy_epochs", "accuracy", "imagenet_estimate", "seconds", "device", "trial_params"]
 TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL", "REJECTED", "RUNNING", "INTERRUPTED")
-_TEXT_COLUMNS = ("state", "baseline", "arch", "block_string", "accuracy_epochs", "trial_params")
+_TEXT_COLUMNS = ("state", "baseline", "arch", "block_string", "accuracy_epochs", "device", "trial_params")
 _NUMBER_COLUMNS = ("params", "madds", "latency_ms", "accuracy", "imagenet_estimate", "seconds")
 
 
@@ -322,7 +323,7 @@ def _typed_trials(source: Any, where: str) -> pd.DataFrame:
         raise NasError(f"{where}: not a readable trials table ({str(e).splitlines()[0][:160]})") from None
     for column in ADDED_COLUMNS:  # a run folder written before the column existed
         if column not in frame.columns:
-            frame.insert(TRIAL_COLUMNS.index(column), column, float("nan"))
+            frame.insert(TRIAL_COLUMNS.index(column), column, "" if column in _TEXT_COLUMNS else float("nan"))
     missing = [c for c in TRIAL_COLUMNS if c not in frame.columns]
     if missing:
         raise NasError(f"{where}: column {missing[0]!r} is missing; expected columns {', '.join(TRIAL_COLUMNS)}")

@@ -9,10 +9,17 @@ The same recipe and seed give the same accuracy: weights come from `torch.manual
 the subset, batch order and augmentation from seeded generators, and a trial runs on
 `recipe.threads` intra-op threads. A loss that turns NaN/inf or an allocation that fails raises
 `TrainingFailed`, which a search records as a failed trial.
+
+A trial trains on `recipe.device` (nas.device: auto takes CUDA, then MPS, then the CPU). The
+images live on that device as uint8 and are augmented and normalised there, so no batch crosses
+from the host; only the few random numbers of each batch (order, crop offsets, flips) are drawn
+on the CPU, from the same seeded generator whatever the device, and the trained model is handed
+back on the CPU. `precision: bf16` runs forward and loss under bf16 autocast.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -26,24 +33,28 @@ from tqdm import tqdm
 from nas.arch import Arch
 from nas.builder import InvertedResidual, build
 from nas.data import Dataset, load_dataset, train_val_split
+from nas.device import describe, resolve
 from nas.errors import NasError
 from nas.recipe import Recipe, proxy_arch, proxy_side
 
 Report = Callable[[int, float], None]
 CROP_PADDING = 4  # pixels of zero padding before the random crop, as in the usual CIFAR recipe
+ACCELERATOR_EVAL_BATCH = 4096  # an accelerator scores in batches of at least this many images
 
 
 @dataclass
 class TrainResult:
     """accuracy: final validation accuracy (0..1); epochs: validation accuracy after each epoch;
     seconds: wall time of the trial (data already in memory); test_accuracy: on the test set,
-    or None unless asked for; model: the trained network (proxy architecture), in eval mode."""
+    or None unless asked for; model: the trained network (proxy architecture), in eval mode, on
+    the CPU; device: where it was trained ("cpu", "cuda:0 (NVIDIA ...)")."""
 
     accuracy: float
     epochs: list[float]
     seconds: float
     test_accuracy: float | None
     model: nn.Module
+    device: str = "cpu"
 
 
 class TrainingFailed(Exception):
@@ -57,7 +68,8 @@ class TrainingFailed(Exception):
 
 @dataclass(frozen=True)
 class _Split:
-    """Tensors of one recipe's data: uint8 NHWC images, int64 labels, per-channel normalisation."""
+    """Tensors of one recipe's data on one device: uint8 NHWC images, int64 labels,
+    per-channel normalisation."""
 
     train_x: torch.Tensor
     train_y: torch.Tensor
@@ -85,9 +97,10 @@ def _dataset(recipe: Recipe, side: int) -> Dataset:
     return _DATASETS[key]
 
 
-def _split(recipe: Recipe, side: int) -> _Split:
-    """The training subset and validation split of `recipe` at `side` pixels, cached."""
-    key = (recipe.dataset, recipe.data_dir, side, recipe.val_size, recipe.train_subset, recipe.seed)
+def _split(recipe: Recipe, side: int, device: torch.device) -> _Split:
+    """The training subset and validation split of `recipe` at `side` pixels on `device`, cached."""
+    key = (recipe.dataset, recipe.data_dir, side, recipe.val_size, recipe.train_subset, recipe.seed,
+           str(device))
     if key in _SPLIT:
         return _SPLIT[key]
     ds = _dataset(recipe, side)
@@ -100,9 +113,9 @@ def _split(recipe: Recipe, side: int) -> _Split:
         pick = np.sort(np.random.default_rng(recipe.seed).permutation(len(train_y))[:recipe.train_subset])
         train_x, train_y = train_x[pick], train_y[pick]
     pixels = torch.from_numpy(train_x).reshape(-1, 3).float() / 255
-    split = _Split(torch.from_numpy(np.ascontiguousarray(train_x)), torch.from_numpy(train_y),
-                   torch.from_numpy(np.ascontiguousarray(val_x)), torch.from_numpy(val_y),
-                   pixels.mean(0), pixels.std(0), len(ds.classes))
+    tensors = [torch.from_numpy(np.ascontiguousarray(a)).to(device)
+               for a in (train_x, train_y, val_x, val_y)]
+    split = _Split(*tensors, pixels.mean(0).to(device), pixels.std(0).to(device), len(ds.classes))
     if len(_SPLIT) >= _SPLITS_KEPT:
         _SPLIT.pop(next(iter(_SPLIT)))
     _SPLIT[key] = split
@@ -111,7 +124,9 @@ def _split(recipe: Recipe, side: int) -> _Split:
 
 def _augment(x: torch.Tensor, mode: str, gen: torch.Generator) -> torch.Tensor:
     """Random crop after CROP_PADDING px of zero padding and/or horizontal flip of a uint8
-    (B, H, W, 3) batch, done as one gather; `mode` is crop-flip, flip or none."""
+    (B, H, W, 3) batch, done as one gather on the batch's device; `mode` is crop-flip, flip or
+    none. The offsets and flips are drawn from the CPU generator `gen`, so every device sees the
+    same ones."""
     if mode == "none":
         return x
     b, h, w, _ = x.shape
@@ -120,13 +135,27 @@ def _augment(x: torch.Tensor, mode: str, gen: torch.Generator) -> torch.Tensor:
         padded = x.new_zeros((b, h + 2 * pad, w + 2 * pad, 3))
         padded[:, pad:pad + h, pad:pad + w] = x
         x = padded
-    oy = torch.randint(0, 2 * pad + 1, (b, 1), generator=gen)
-    ox = torch.randint(0, 2 * pad + 1, (b, 1), generator=gen)
-    flip = torch.rand((b, 1), generator=gen) < 0.5
-    cols = torch.arange(w).expand(b, w)
+    oy = torch.randint(0, 2 * pad + 1, (b, 1), generator=gen).to(x.device)
+    ox = torch.randint(0, 2 * pad + 1, (b, 1), generator=gen).to(x.device)
+    flip = (torch.rand((b, 1), generator=gen) < 0.5).to(x.device)
+    cols = torch.arange(w, device=x.device).expand(b, w)
     cols = torch.where(flip, w - 1 - cols, cols) + ox
-    rows = torch.arange(h).expand(b, h) + oy
-    return x[torch.arange(b)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    rows = torch.arange(h, device=x.device).expand(b, h) + oy
+    return x[torch.arange(b, device=x.device)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def _autocast(recipe: Recipe, device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on `device` when the recipe asks for it, else nothing."""
+    if recipe.precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def _eval_batch(recipe: Recipe, device: torch.device) -> int:
+    """Images per scoring forward pass: the recipe's on the CPU, larger on an accelerator (the
+    accuracy does not depend on it: BatchNorm is in eval mode)."""
+    return recipe.eval_batch_size if device.type == "cpu" else max(recipe.eval_batch_size,
+                                                                   ACCELERATOR_EVAL_BATCH)
 
 
 def _to_input(x: torch.Tensor, data: _Split, channels_last: bool) -> torch.Tensor:
@@ -160,13 +189,17 @@ def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
 
 @torch.inference_mode()
 def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: _Split, recipe: Recipe) -> float:
-    """Top-1 accuracy (0..1) of `model` on uint8 NHWC images `x` with labels `y`."""
+    """Top-1 accuracy (0..1) of `model` on uint8 NHWC images `x` with labels `y` (on the
+    model's device)."""
     model.eval()
-    correct = 0
-    for i in range(0, len(y), recipe.eval_batch_size):
-        logits = model(_to_input(x[i:i + recipe.eval_batch_size], data, recipe.channels_last))
-        correct += int((logits.argmax(1) == y[i:i + recipe.eval_batch_size]).sum())
-    return correct / max(1, len(y))
+    device = data.mean.device
+    batch = _eval_batch(recipe, device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    for i in range(0, len(y), batch):
+        with _autocast(recipe, device):
+            logits = model(_to_input(x[i:i + batch], data, recipe.channels_last))
+        correct += (logits.argmax(1) == y[i:i + batch]).sum()
+    return int(correct) / max(1, len(y))
 
 
 @torch.no_grad()
@@ -183,7 +216,8 @@ def _recalibrate_bn(model: nn.Module, data: _Split, recipe: Recipe) -> None:
     model.train()
     n = min(recipe.bn_recalibrate, len(data.train_y))
     for i in range(0, n, recipe.batch_size):
-        model(_to_input(data.train_x[i:min(n, i + recipe.batch_size)], data, recipe.channels_last))
+        with _autocast(recipe, data.mean.device):
+            model(_to_input(data.train_x[i:min(n, i + recipe.batch_size)], data, recipe.channels_last))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
 
@@ -198,7 +232,7 @@ def _train_epoch(model: nn.Module, step_fn: Callable, data: _Split, recipe: Reci
                  gen: torch.Generator, bar: tqdm) -> None:
     n = len(data.train_y)
     steps = max(1, n // recipe.batch_size)
-    order = torch.randperm(n, generator=gen)
+    order = torch.randperm(n, generator=gen).to(data.train_y.device)
     model.train()
     for s in range(steps):
         idx = order[s * recipe.batch_size:(s + 1) * recipe.batch_size]
@@ -212,16 +246,17 @@ def _train_epoch(model: nn.Module, step_fn: Callable, data: _Split, recipe: Reci
 
 
 def train_arch(arch: Arch, recipe: Recipe, report: Report | None = None, progress: bool = False,
-               evaluate_test: bool = False) -> TrainResult:
+               evaluate_test: bool = False, device: str | None = None) -> TrainResult:
     """Train `proxy_arch(arch, recipe, classes)` with `recipe` and score it.
 
     report(epoch_index, val_accuracy) is called after every epoch (index from 0, accuracy 0..1);
     whatever it raises (e.g. optuna.TrialPruned) propagates unchanged. progress: a tqdm bar on
-    stderr. evaluate_test: also score the final model on the data set's test split.
+    stderr. evaluate_test: also score the final model on the data set's test split. device: train
+    there instead of on `recipe.device` (a search places its workers with it).
     Raises TrainingFailed on a NaN/inf loss or out of memory, NasError for a recipe that does not
-    fit the data set.
+    fit the data set or a device this machine does not have.
     """
-    data = _split(recipe, proxy_side(arch, recipe))
+    data = _split(recipe, proxy_side(arch, recipe), resolve(device or recipe.device))
     threads = torch.get_num_threads()
     torch.set_num_threads(recipe.threads)
     try:
@@ -240,14 +275,17 @@ def _zero_init_residual(model: nn.Module) -> None:
             nn.init.zeros_(last_bn.weight)
 
 
-def _setup(arch: Arch, recipe: Recipe, total_steps: int, steps_per_epoch: int
+def _setup(arch: Arch, recipe: Recipe, total_steps: int, steps_per_epoch: int, device: torch.device
            ) -> tuple[nn.Module, nn.Module, Callable[[torch.Tensor, torch.Tensor, int], float]]:
-    """Seeded model, the module to call (compiled or not), and step(x, y, step_index) -> loss,
-    which sets the scheduled learning rate, runs forward and backward and updates the weights."""
+    """Seeded model on `device`, the module to call (compiled or not), and
+    step(x, y, step_index) -> loss, which sets the scheduled learning rate, runs forward and
+    backward and updates the weights. The weights are drawn on the CPU, so every device starts
+    from the same ones."""
     torch.manual_seed(recipe.seed)
     model = build(arch)
     if recipe.zero_init_residual:
         _zero_init_residual(model)
+    model = model.to(device)
     if recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)
     net = torch.compile(model) if recipe.compile else model
@@ -259,7 +297,8 @@ def _setup(arch: Arch, recipe: Recipe, total_steps: int, steps_per_epoch: int
         factor = _lr_factor(index, total_steps, warm, recipe.schedule)
         for g in opt.param_groups:
             g["lr"] = recipe.lr * factor
-        loss = loss_fn(net(x), y)
+        with _autocast(recipe, device):
+            loss = loss_fn(net(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -271,12 +310,13 @@ def _setup(arch: Arch, recipe: Recipe, total_steps: int, steps_per_epoch: int
 def _run(arch: Arch, recipe: Recipe, data: _Split, report: Report | None, progress: bool,
          evaluate_test: bool) -> TrainResult:
     start = time.perf_counter()
+    device = data.mean.device
     gen = torch.Generator().manual_seed(recipe.seed)
     steps = max(1, len(data.train_y) // recipe.batch_size)
     total = recipe.epochs * steps
     epoch = 0
     try:
-        model, net, step = _setup(arch, recipe, total, steps)
+        model, net, step = _setup(arch, recipe, total, steps, device)
         accs: list[float] = []
         with tqdm(total=total, desc=f"train {arch.name}", unit="step", disable=not progress,
                   leave=False) as bar:
@@ -291,34 +331,38 @@ def _run(arch: Arch, recipe: Recipe, data: _Split, report: Report | None, progre
         test = None
         if evaluate_test:
             ds = _dataset(recipe, arch.resolution)
-            test = _accuracy(net, torch.from_numpy(ds.test_x), torch.from_numpy(ds.test_y), data, recipe)
+            test = _accuracy(net, torch.from_numpy(ds.test_x).to(device),
+                             torch.from_numpy(ds.test_y).to(device), data, recipe)
     except Exception as e:
         if _is_oom(e):
             raise TrainingFailed("out of memory", epoch, str(e).splitlines()[0]) from e
         raise
     model.eval()
-    return TrainResult(accs[-1], accs, time.perf_counter() - start, test, model)
+    seconds = time.perf_counter() - start
+    return TrainResult(accs[-1], accs, seconds, test, model.cpu(), describe(device))
 
 
-def training_speed(arch: Arch, recipe: Recipe, steps: int = 5, warmup: int = 2) -> tuple[float, float]:
+def training_speed(arch: Arch, recipe: Recipe, steps: int = 5, warmup: int = 2,
+                   device: str | None = None) -> tuple[float, float]:
     """Training throughput of the proxy of `arch` under `recipe` (threads, channels_last, compile,
     relax_strides, batch_size, augmentation included): (median images per second over `steps`
     timed optimizer steps, seconds spent on building and the `warmup` untimed steps, which
-    include any torch.compile time)."""
-    data = _split(recipe, proxy_side(arch, recipe))
+    include any torch.compile time). device: instead of `recipe.device`."""
+    device = resolve(device or recipe.device)
+    data = _split(recipe, proxy_side(arch, recipe), device)
     threads = torch.get_num_threads()
     torch.set_num_threads(recipe.threads)
     try:
         start = time.perf_counter()
         gen = torch.Generator().manual_seed(recipe.seed)
-        _, net, step = _setup(proxy_arch(arch, recipe, data.num_classes), recipe, 10 ** 6, 10 ** 5)
+        _, net, step = _setup(proxy_arch(arch, recipe, data.num_classes), recipe, 10 ** 6, 10 ** 5, device)
         net.train()
         times = []
         for i in range(warmup + steps):
             if i == warmup:
                 setup_seconds = time.perf_counter() - start
             t = time.perf_counter()
-            idx = torch.randint(0, len(data.train_y), (recipe.batch_size,), generator=gen)
+            idx = torch.randint(0, len(data.train_y), (recipe.batch_size,), generator=gen).to(device)
             step(_to_input(_augment(data.train_x[idx], recipe.augment, gen), data, recipe.channels_last),
                  data.train_y[idx], i)
             if i >= warmup:

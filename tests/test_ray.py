@@ -84,6 +84,7 @@ def test_ray_run_fills_the_same_run_folder_as_optuna(ray_run):
     frame = trials(ray_run)
     assert list(frame.columns) == TRIAL_COLUMNS
     assert trained(frame) == 3
+    assert set(frame[frame["state"] == "COMPLETE"]["device"]) == {"cpu"}  # no GPU in this cluster
     assert "engine ray" in (ray_run / "summary.md").read_text()
 
 

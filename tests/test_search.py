@@ -7,6 +7,7 @@ import time
 import optuna
 import pandas as pd
 import pytest
+import torch
 from click.testing import CliRunner
 
 from nas.arch import load_arch
@@ -96,6 +97,7 @@ def test_search_leaves_a_complete_run_folder(tmp_path, tiny_recipe):
     assert list(trials["baseline"].fillna("")[:2]) == ["mobilenet_v3_large", "mobilenet_v3_small"]
     trained = trials[trials["state"].isin(["COMPLETE", "PRUNED", "FAIL"])]
     assert len(trained) == 4
+    assert (trained["device"] == "cpu").all() if not torch.cuda.is_available() else trained["device"].notna().all()
     rejected = trials[trials["state"] == "REJECTED"]
     assert (rejected["latency_ms"] > 40).all() and rejected["accuracy"].isna().all()
     assert (trials[trials["state"] == "COMPLETE"]["latency_ms"] <= 40).all()

@@ -148,7 +148,7 @@ def test_bn_recalibration_replaces_running_stats_with_the_data_average(v3_small)
     r = tiny(bn_recalibrate=128)
     model = train_arch(v3_small, r).model
     bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
-    data = train_module._split(r, 32)
+    data = train_module._split(r, 32, torch.device("cpu"))
     x = train_module._to_input(data.train_x[:128], data, r.channels_last)
     first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
     with torch.no_grad():

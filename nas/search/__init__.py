@@ -11,7 +11,8 @@ from typing import Collection
 
 from nas.errors import NasError
 from nas.latency import known_targets, min_latency
-from nas.recipe import make_recipe
+from nas.device import resolve as resolve_device
+from nas.recipe import make_recipe, recipe_from_record
 from nas.files import io_error
 from nas.search.config import (SearchConfig, check_workers, differing_settings, load_config, only_given,
                                parse_budget, parse_duration, save_config, search_identity)
@@ -50,13 +51,15 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
     if (out / "config.yaml").exists():
         saved = load_config(out)
         resumed = replace(saved, out=config.out, trials=config.trials, time_limit_s=config.time_limit_s,
-                          workers=config.workers, ray_address=config.ray_address or saved.ray_address)
+                          workers=config.workers, ray_address=config.ray_address or saved.ray_address,
+                          trials_per_gpu=config.trials_per_gpu)
         diffs = ignored_settings(saved, config, given)
         if diffs and not resume:
             raise NasError(f"{out} already holds a search with other settings: {'; '.join(diffs)}; "
                            "add --resume to continue it with its saved settings, or pass a new --out "
                            "to start a fresh search")
         resumed.check()
+        resolve_device(recipe_from_record(resumed.recipe).device)
         check_score(resumed)
         check_workers(resumed)
         ensure_study(resumed, vouched=True, known_trials=_listed_trials(out))
@@ -67,7 +70,7 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
     config.check()
     check_workers(config)
     load_space(config.space)
-    make_recipe(**config.recipe)
+    resolve_device(make_recipe(**config.recipe).device)
     check_score(config)
     check_target_and_budget(config.target, config.budget_ms, config.space)
     if config.storage is None:

@@ -69,6 +69,7 @@ class SearchConfig:
     scheduler: str = "asha"
     study: str | None = None
     score: str = "proxy"
+    trials_per_gpu: int = 1
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @property
@@ -94,6 +95,8 @@ class SearchConfig:
             raise NasError(f"--trials {self.trials} is not allowed; expected an integer >= 1")
         if self.workers < 1:
             raise NasError(f"--workers {self.workers} is not allowed; expected an integer >= 1")
+        if self.trials_per_gpu < 1:
+            raise NasError(f"--trials-per-gpu {self.trials_per_gpu} is not allowed; expected an integer >= 1")
 
 
 def max_workers(config: SearchConfig) -> int:
@@ -128,6 +131,9 @@ def check_workers(config: SearchConfig) -> None:
         raise NasError(f"--workers {config.workers} is not allowed: {why}; expected 1..{limit}")
 
 
+# Recipe knobs that say where a worker's data is and what it trains on, not what a trial is:
+# machines that differ only in them can share one study.
+PLACE_KNOBS = ("data_dir", "device")
 # Settings that make a search what it is: a rerun into the same folder, or a second search on the
 # same study, must agree on all of them. `trials`, `time_limit_s`, `workers` and `ray_address`
 # may change between runs; `out` and `created` say where and when, not what.
@@ -145,8 +151,8 @@ ADDED_SETTINGS = {"score": "proxy"}
 def search_identity(c: SearchConfig, rerun: bool = False) -> dict[str, Any]:
     """The settings that define the search, as JSON-safe data (stored with the study). The space
     is its file's SHA-256, so the same space file at another path is the same search;
-    `recipe.data_dir` (where the data is, not what it is) is left out, so workers on machines
-    with other data paths can share a study. With `rerun` (comparing a command with the run
+    the recipe's PLACE_KNOBS (where the data is and which device trains, not what is trained)
+    are left out, so workers on machines with other data paths or devices can share a study. With `rerun` (comparing a command with the run
     folder it reruns into), also the data folder, the storage and the study name."""
     keys = SEARCH_SETTINGS if rerun else tuple(k for k in SEARCH_SETTINGS if k not in ("storage", "study"))
     out: dict[str, Any] = {}
@@ -155,7 +161,7 @@ def search_identity(c: SearchConfig, rerun: bool = False) -> dict[str, Any]:
         if k == "space":
             v = space_digest(v)
         elif k == "recipe":
-            v = {rk: rv for rk, rv in sorted(v.items()) if rerun or rk != "data_dir"}
+            v = {rk: rv for rk, rv in sorted(v.items()) if rerun or rk not in PLACE_KNOBS}
         elif k == "baselines":
             v = list(v)
         elif k == "budget_ms":
@@ -171,7 +177,8 @@ def with_recipe_defaults(identity: dict[str, Any]) -> dict[str, Any]:
     identity = ADDED_SETTINGS | identity
     if not isinstance(identity.get("recipe"), dict):
         return identity
-    recipe = {k: v for k, v in recipe_to_dict(recipe_from_record(identity["recipe"])).items() if k != "data_dir"}
+    recipe = {k: v for k, v in recipe_to_dict(recipe_from_record(identity["recipe"])).items()
+              if k not in PLACE_KNOBS}
     return identity | {"recipe": dict(sorted(recipe.items()))}
 
 
@@ -256,7 +263,7 @@ _FIELD_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
     "workers": ((int,), False), "storage": ((str, type(None)), False), "engine": ((str,), False),
     "baselines": ((list,), False), "ray_address": ((str, type(None)), False),
     "scheduler": ((str,), False), "study": ((str, type(None)), False), "created": ((str, datetime), False),
-    "score": ((str,), False),
+    "score": ((str,), False), "trials_per_gpu": ((int,), False),
 }
 
 

@@ -18,6 +18,7 @@ from typing import Callable
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from nas.device import worker_device
 from nas.search.config import DEFAULT_STUDY, SearchConfig
 from nas.search.policy import first_prunable_report, trial_score
 from nas.search.progress import SearchProgress, status_counts
@@ -93,8 +94,10 @@ def recover_interrupted(study: optuna.Study) -> int:
     return len(stale)
 
 
-def objective_fn(config: SearchConfig, space: Space) -> Callable[[Trial], float | tuple[float, float]]:
-    """The Optuna objective: sample (or take the queued baseline), score, train, store attributes."""
+def objective_fn(config: SearchConfig, space: Space, device: str | None = None
+                 ) -> Callable[[Trial], float | tuple[float, float]]:
+    """The Optuna objective: sample (or take the queued baseline), score, train on `device`
+    (default: the recipe's), store attributes."""
     from nas.search.trial import fit_baseline
 
     prunable = config.objective != "pareto" and config.pruner != "none"
@@ -126,7 +129,7 @@ def objective_fn(config: SearchConfig, space: Space) -> Callable[[Trial], float 
                     raise optuna.TrialPruned(f"accuracy {accuracy:.3f} after epoch {epoch + 1}")
 
         start = time.perf_counter()
-        outcome = run_trial(arch, config, report, on_scored=store)
+        outcome = run_trial(arch, config, report, on_scored=store, device=device)
         store(outcome)
         if outcome.status == "FAIL":
             raise _TrialFailed(outcome.error)
@@ -141,9 +144,11 @@ def objective_fn(config: SearchConfig, space: Space) -> Callable[[Trial], float 
 
 def optimize(config: SearchConfig, worker: int = 0, progress: SearchProgress | None = None) -> None:
     """Run trials on the shared study until `config.trials` trials were trained (rejected ones do
-    not count), the time limit passes, or the space keeps proposing over-budget networks."""
+    not count), the time limit passes, or the space keeps proposing over-budget networks. Worker
+    `worker` trains on its own GPU, or its share of one (`nas.device.worker_device`)."""
     study = open_study(config, worker)
     space = load_space(config.space)
+    device = worker_device(recipe_of(config).device, worker, config.trials_per_gpu)
 
     def stop_when_done(study: optuna.Study, trial: FrozenTrial) -> None:
         counts = status_counts(study)
@@ -157,7 +162,7 @@ def optimize(config: SearchConfig, worker: int = 0, progress: SearchProgress | N
 
     if _trained(study) >= config.trials:
         return
-    study.optimize(objective_fn(config, space), timeout=config.time_limit_s, catch=(_TrialFailed,),
+    study.optimize(objective_fn(config, space, device), timeout=config.time_limit_s, catch=(_TrialFailed,),
                    callbacks=[stop_when_done], gc_after_trial=True)
 
 

@@ -127,14 +127,27 @@ def _trainable_for(config: SearchConfig):
 
 
 def _trial_resources(config: SearchConfig) -> dict[str, float]:
-    """CPUs per trial = the recipe's torch threads. When the cluster has GPUs, each trial also
-    gets a GPU, or an equal share of them when `workers` exceeds their number (so GPUs never cap
-    how many trials run at once; proxy training itself runs on CPU threads today)."""
-    resources = {"cpu": float(recipe_of(config).threads)}
-    gpus = ray.cluster_resources().get("GPU", 0)
-    if gpus > 0:
-        resources["gpu"] = math.floor(min(1.0, gpus / config.workers) * 1e4) / 1e4  # Ray's resource precision
+    """CPUs per trial = the recipe's torch threads. When the cluster has GPUs and the recipe may
+    use one (device auto or cuda), each trial also asks for 1/`trials_per_gpu` of a GPU, and
+    trains on the one Ray gives it (`_trial_device`)."""
+    recipe = recipe_of(config)
+    resources = {"cpu": float(recipe.threads)}
+    if ray.cluster_resources().get("GPU", 0) > 0 and recipe.device in ("auto", "cuda"):
+        resources["gpu"] = gpu_share(config.trials_per_gpu)
     return resources
+
+
+def gpu_share(trials_per_gpu: int) -> float:
+    """The GPU fraction one trial requests, rounded down to Ray's resource precision (1e-4)."""
+    return math.floor(1e4 / max(1, trials_per_gpu)) / 1e4
+
+
+def _trial_device(config: SearchConfig) -> str | None:
+    """Where a Ray trial trains: the GPU Ray assigned it (the only one it can see: cuda:0), or
+    the recipe's device when it was given none."""
+    if ray.get_gpu_ids() and recipe_of(config).device in ("auto", "cuda"):
+        return "cuda:0"
+    return None
 
 
 def _trial_name(trial) -> str:
@@ -165,7 +178,7 @@ def trainable(params: dict, config: SearchConfig) -> None:
         partial = replace(scored[0], status="COMPLETE", accuracy=accuracy)
         tune.report(_result("epoch", partial, config, epoch=epoch + 1))
 
-    outcome = run_trial(arch, config, report, on_scored=on_scored)
+    outcome = run_trial(arch, config, report, on_scored=on_scored, device=_trial_device(config))
     if outcome.status == "COMPLETE":
         outcome = keep_checkpoint(outcome, config, number)
     tune.report(_result("final", outcome, config, epoch=len(outcome.epochs)))

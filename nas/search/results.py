@@ -40,7 +40,8 @@ def trials_frame(records: list[TrialRecord]) -> pd.DataFrame:
                      "accuracy_epochs": json.dumps(epochs),
                      "accuracy": epochs[-1] if r.status == "COMPLETE" and epochs else None,
                      "imagenet_estimate": a.get("imagenet_estimate") if r.status == "COMPLETE" else None,
-                     "seconds": a.get("seconds"), "trial_params": json.dumps(r.params)})
+                     "seconds": a.get("seconds"), "device": a.get("device", ""),
+                     "trial_params": json.dumps(r.params)})
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
 
 

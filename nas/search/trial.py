@@ -19,12 +19,13 @@ from nas.arch import Arch, arch_to_dict
 from nas.baselines import load_baseline
 from nas.blockstring import encode_blocks
 from nas.cost import arch_cost
+from nas.device import describe, resolve
 from nas.errors import NasError
 from nas.files import write_atomic
 from nas.latency import predict_latency
 from nas.recipe import Recipe, proxy_arch, recipe_from_record
 from nas.search.config import MNAS_W, SearchConfig
-from nas.rundir import ESTIMATE_COLUMN
+from nas.rundir import DEVICE_COLUMN, ESTIMATE_COLUMN
 from nas.search.policy import trial_score
 from nas.train import TrainingFailed, train_arch
 
@@ -48,6 +49,7 @@ class TrialOutcome:
     model: torch.nn.Module | None = None
     checkpoint_error: str = ""
     imagenet_estimate: float | None = None  # %, with --score imagenet-estimate (COMPLETE only)
+    device: str = ""  # where it trained ("cpu", "cuda:1 (NVIDIA ...)"); empty when not trained
 
     def attrs(self) -> dict:
         """JSON-safe attributes an engine stores with the trial."""
@@ -59,24 +61,31 @@ class TrialOutcome:
             attrs["checkpoint_error"] = self.checkpoint_error
         if self.imagenet_estimate is not None:
             attrs[ESTIMATE_COLUMN] = round(self.imagenet_estimate, 4)
+        if self.device:
+            attrs[DEVICE_COLUMN] = self.device
         return attrs
 
 
 def run_trial(arch: Arch, config: SearchConfig, report: Report | None = None,
-              on_scored: Callable[[TrialOutcome], None] | None = None) -> TrialOutcome:
+              on_scored: Callable[[TrialOutcome], None] | None = None,
+              device: str | None = None) -> TrialOutcome:
     """Predict the latency of `arch` on the target; over budget -> REJECTED without training;
-    otherwise train the proxy with the run's recipe, reporting accuracy per epoch.
-    `on_scored(outcome)` sees the architecture and latency before training starts, so an engine
-    can store them even if the trial is then pruned or killed."""
+    otherwise train the proxy with the run's recipe on `device` (default: the recipe's),
+    reporting accuracy per epoch. `on_scored(outcome)` sees the architecture, latency and device
+    before training starts, so an engine can store them even if the trial is then pruned or
+    killed."""
     latency = predict_latency(arch, config.target).latency_ms
     cost = arch_cost(arch)
     outcome = TrialOutcome("REJECTED", arch, latency, cost.params, cost.madds)
     if latency > config.budget_ms:
         return outcome
+    recipe = recipe_of(config)
+    place = resolve(device or recipe.device)
+    outcome = replace(outcome, device=describe(place))
     if on_scored is not None:
         on_scored(replace(outcome, status="RUNNING"))
     try:
-        result = train_arch(arch, recipe_of(config), report=report)
+        result = train_arch(arch, recipe, report=report, device=str(place))
     except TrainingFailed as e:
         return replace(outcome, status="FAIL", error=str(e))
     estimate = trial_score(arch, result.accuracy, config) if config.score == "imagenet-estimate" else None
