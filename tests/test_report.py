@@ -300,3 +300,65 @@ def test_report_cli_missing_run_exits_2(tmp_path):
     result = CliRunner().invoke(main, ["report", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "no such run folder" in result.output
+
+
+# ---------------------------------------------------------------- measured latency (measured.json)
+
+@pytest.fixture
+def real_run_copy(tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "experiments" / "real_run" / "pixel-60ms", run,
+                    ignore=shutil.ignore_patterns("checkpoints"))
+    return run
+
+
+def _measured(run: Path, winner_name: str) -> dict:
+    m = {"target": "local-cpu", "measured": True, "runtime": "onnxruntime 1.22.0", "threads": 1,
+         "load_average": {"before": 0.5, "after": 0.6},
+         "networks": [{"name": winner_name, "predicted_ms": 4.0, "measured_ms": 4.4, "error_pct": -9.1,
+                       "label": "winner"},
+                      {"name": "mobilenet_v3_large", "predicted_ms": 6.0, "measured_ms": 5.5, "error_pct": 9.1,
+                       "label": "V3-Large"}]}
+    (run / "measured.json").write_text(json.dumps(m))
+    return m
+
+
+def test_report_shows_the_measured_latency_beside_the_prediction(real_run_copy):
+    winner = gather(open_run(real_run_copy))
+    name = winner["trials"][winner["trials"]["number"] == winner["winner"]]["name"].iloc[-1]
+    m = _measured(real_run_copy, name)
+    result = write_report(real_run_copy)
+    md = (real_run_copy / "report.md").read_text()
+    assert "## Measured latency" in md and f"| winner ({name}) | 4.00 | 4.40 | -9.1 % |" in md
+    assert result.headline["measured"] == m
+    assert not any("measured" in n for n in result.notes)
+
+
+def test_report_says_why_a_derived_target_was_not_measured(real_run_copy):
+    md_result = write_report(real_run_copy)
+    md = (real_run_copy / "report.md").read_text()
+    assert "## Measured latency" in md and "not measured; target 'pixel' is derived" in md
+    assert md_result.headline["measured"]["measured"] is False
+
+
+def test_report_notes_a_measurement_of_another_winner(real_run_copy):
+    _measured(real_run_copy, "some_other_trial")
+    result = write_report(real_run_copy)
+    assert any("timed some_other_trial as the winner" in n for n in result.notes)
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"measured": true, "networks": [{"name": "x"}]}'])
+def test_a_damaged_measured_json_is_a_note_not_a_failure(real_run_copy, text):
+    (real_run_copy / "measured.json").write_text(text)
+    result = write_report(real_run_copy)
+    assert "measured" not in result.headline
+    assert any(n.startswith("measured latency not shown:") for n in result.notes)
+    assert "## Measured latency" not in (real_run_copy / "report.md").read_text()
+
+
+def test_a_run_without_measured_json_has_no_measured_section(real_run_copy):
+    (real_run_copy / "measured.json").unlink()
+    result = write_report(real_run_copy)
+    assert "measured" not in result.headline and "## Measured latency" not in (real_run_copy / "report.md").read_text()

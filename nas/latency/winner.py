@@ -80,7 +80,7 @@ def measured_markdown(m: dict) -> str:
     lines = ["", f"Measured on this machine ({m['runtime']}, {m['threads']} thread(s), load average "
                  f"{load['before']:.2f} before, {load['after']:.2f} after):", "",
              "| network | predicted (ms) | measured (ms) | error |", "|---|---|---|---|"]
-    lines += [f"| {r['label']} ({r['name']}) | {r['predicted_ms']:.2f} | {r['measured_ms']:.2f} | "
+    lines += [f"| {r.get('label', '-')} ({r['name']}) | {r['predicted_ms']:.2f} | {r['measured_ms']:.2f} | "
               f"{r['error_pct']:+.1f} % |" for r in m["networks"]]
     if "note" in m:
         lines += ["", f"Note: {m['note']}."]

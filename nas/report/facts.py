@@ -42,9 +42,41 @@ def gather(run: Run) -> dict:
                          f"{breakdown['total_ms']:.2f} ms for the winner, the search recorded {trial.latency_ms:.2f} ms")
     else:
         notes.append("no completed trial within the budget yet: no winner, no latency breakdown")
+    measured = measured_latency(run, t, winner, notes)
     return {"run": run, "trials": t, "front": t[t["pareto"]].sort_values("latency_ms"), "winner": winner,
             "baselines": baseline_marks(run, t, notes), "breakdown": breakdown, "notes": notes,
+            "measured": measured,
             "dataset": run.config.get("dataset") or "proxy data", "target": run.target or "target"}
+
+
+def measured_latency(run: Run, t: pd.DataFrame, winner: int | None, notes: list[str]) -> dict | None:
+    """The run folder's measured.json (the winner and baselines timed on the machine that ran
+    the search, `nas.latency.winner`), or None when there is none; a note when it cannot be read
+    or timed another winner than today's."""
+    from nas.fileio import read_json
+    from nas.latency.winner import MEASURED_FILE
+
+    path = run.path / MEASURED_FILE
+    if not path.is_file():
+        return None
+    try:
+        m = read_json(path, "measured latency file")
+        if not isinstance(m, dict) or not isinstance(m.get("measured"), bool):
+            raise NasError(f"{path}: not a measured latency file (no 'measured': true or false)")
+        rows = m.get("networks", []) if m["measured"] else []
+        if not all(isinstance(r, dict) and {"name", "predicted_ms", "measured_ms", "error_pct"} <= r.keys()
+                   for r in rows):
+            raise NasError(f"{path}: a network entry lacks name, predicted_ms, measured_ms or error_pct")
+    except NasError as e:
+        notes.append(f"measured latency not shown: {e}")
+        return None
+    timed = next((r["name"] for r in rows if r.get("label") == "winner"), None)
+    if timed is not None and winner is not None:
+        name = t[t["number"] == winner]["name"].iloc[-1]
+        if name != timed:
+            notes.append(f"{MEASURED_FILE} timed {timed} as the winner, today's winner is {name}: "
+                         f"rerun the search command to time it")
+    return m
 
 
 def baseline_marks(run: Run, t: pd.DataFrame, notes: list[str]) -> list[dict]:
@@ -124,6 +156,8 @@ def headline(facts: dict) -> dict:
                          "latency_ms": float(r["latency_ms"]), "params": as_int(r["params"]),
                          "madds": as_int(r["madds"]), "block_string": r["block_string"],
                          "checkpoint": bool(r["checkpoint"])}
+    if facts.get("measured") is not None:
+        out["measured"] = facts["measured"]
     if facts["breakdown"] is not None:
         out["winner_latency_breakdown_ms"] = {"total": facts["breakdown"]["total_ms"],
                                               "overhead": facts["breakdown"]["overhead_ms"]}

@@ -21,6 +21,10 @@ def report_markdown(facts: dict, images: list[str], top_k: int) -> str:
              "Accuracies are validation accuracies of the proxy training on the data set above; latencies "
              f"are predicted for `{facts['target']}` from its latency table.", ""]
     lines += _winner_section(facts)
+    if facts.get("measured") is not None:
+        from nas.latency.winner import measured_markdown
+
+        lines += ["## Measured latency", ""] + measured_markdown(facts["measured"]).strip("\n").splitlines() + [""]
     for name, title in (("pareto.png", "Accuracy vs predicted latency"), ("progress.png", "Best so far"),
                         ("latency_blocks.png", "Winner latency per block")):
         if name in images:
