@@ -21,12 +21,13 @@ import pandas as pd
 
 from nas.recipe import load_recipe, recipe_to_dict
 from nas.search import SearchConfig, parse_budget, prepare, run_search
+from nas.search.policy import TRAINED
 from nas.space import DEFAULT_SPACE
 
 
 def best_so_far(trials: pd.DataFrame, budget_ms: float) -> list[float]:
     """Best accuracy under budget after each trained trial (0 until one fits)."""
-    trained = trials[trials["state"].isin(["COMPLETE", "PRUNED", "FAIL"])].sort_values("number")
+    trained = trials[trials["state"].isin(TRAINED)].sort_values("number")
     best, curve = 0.0, []
     for _, row in trained.iterrows():
         if row["state"] == "COMPLETE" and row["latency_ms"] <= budget_ms:

@@ -115,13 +115,8 @@ class Run:
             number = _trial_with_arch(self.trials, load_arch(best_file))
             if number is not None:
                 return number
-        done = self.completed()
-        if self.budget_ms is not None:
-            done = done[done["latency_ms"] <= self.budget_ms]
-        if done.empty:
-            return None
-        by = ranking_column(self.trials)
-        return int(done.sort_values([by, "latency_ms"], ascending=[False, True]).iloc[0]["number"])
+        row = best_row(self.trials, self.budget_ms)
+        return None if row is None else int(row["number"])
 
     def completed(self) -> pd.DataFrame:
         """The COMPLETE trials (with an accuracy)."""
@@ -438,3 +433,21 @@ def ranking_value(attrs: dict) -> float:
     """What a stored completed trial (its attributes) is ranked by: its estimate, else accuracy."""
     value = attrs.get(ESTIMATE_COLUMN)
     return value if value is not None else attrs["accuracy_epochs"][-1]
+
+
+def winner_key(attrs: dict, latency_ms: float, number: int) -> tuple:
+    """The order the winner is chosen in, smallest first: highest score (`ranking_value`), then
+    lowest latency, then the earliest trial. `best_row` sorts a trials table the same way."""
+    return -ranking_value(attrs), latency_ms, number
+
+
+def best_row(frame: pd.DataFrame, budget_ms: float | None) -> pd.Series | None:
+    """The winner of a trials table: the completed trial within the budget (all, when None) with
+    the highest `ranking_column` value, then the lowest latency, then the lowest number (the
+    order of `winner_key`); None when no completed trial fits."""
+    ok = frame[(frame["state"] == "COMPLETE") & frame["accuracy"].notna()]
+    if budget_ms is not None:
+        ok = ok[ok["latency_ms"] <= budget_ms]
+    if ok.empty:
+        return None
+    return ok.sort_values([ranking_column(frame), "latency_ms", "number"], ascending=[False, True, True]).iloc[0]

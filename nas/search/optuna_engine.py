@@ -20,10 +20,11 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from nas.device import worker_device
 from nas.search.config import DEFAULT_STUDY, SearchConfig
-from nas.search.policy import first_prunable_report, trial_score
+from nas.search.policy import (directions, first_prunable_report, is_constrained, prunes, search_done,
+                               trained_count, trial_score)
 from nas.search.progress import SearchProgress, status_counts
 from nas.search.results import optuna_records, write_results
-from nas.search.study import fail_stale_trials, open_storage, requeue_stale_trial
+from nas.search.study import fail_and_requeue, fail_stale_trials, open_storage
 from nas.search.trial import (TrialOutcome, constraint, keep_checkpoint, objective_values, recipe_of,
                               run_trial)
 from nas.space import Space, load_space, sample_arch
@@ -58,7 +59,7 @@ def make_sampler(config: SearchConfig, worker: int = 0) -> optuna.samplers.BaseS
 def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
     """Median or successive-halving pruning on per-epoch validation accuracy (single objective
     only), never on the reports before `policy.first_prunable_report`."""
-    if config.pruner == "none" or config.objective == "pareto":
+    if not prunes(config):
         return optuna.pruners.NopPruner()
     first = first_prunable_report(recipe_of(config))
     if config.pruner == "halving":
@@ -70,8 +71,7 @@ def open_study(config: SearchConfig, worker: int = 0) -> optuna.Study:
     """Create or load the run's study. Its storage has a heartbeat (`open_storage`), so a trial
     of a killed process is marked failed and queued again with the same parameters."""
     storage = open_storage(config.storage_url, given=config.storage is not None, heartbeat=True, check=False)
-    directions = ["maximize", "minimize"] if config.objective == "pareto" else ["maximize"]
-    return optuna.create_study(storage=storage, study_name=config.study_name, directions=directions,
+    return optuna.create_study(storage=storage, study_name=config.study_name, directions=directions(config),
                                sampler=make_sampler(config, worker), pruner=make_pruner(config),
                                load_if_exists=True)
 
@@ -87,11 +87,7 @@ def enqueue_baselines(study: optuna.Study, config: SearchConfig) -> None:
 def recover_interrupted(study: optuna.Study) -> int:
     """Fail and re-queue trials left RUNNING by a killed process (single-machine runs, where no
     other process can own them). Returns how many were re-queued."""
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for t in stale:
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        requeue_stale_trial(study, t)
-    return len(stale)
+    return fail_and_requeue(study, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
 def objective_fn(config: SearchConfig, space: Space, device: str | None = None
@@ -100,8 +96,7 @@ def objective_fn(config: SearchConfig, space: Space, device: str | None = None
     (default: the recipe's), store attributes."""
     from nas.search.trial import fit_baseline
 
-    prunable = config.objective != "pareto" and config.pruner != "none"
-    constrained = config.objective in ("constrained", "pareto")
+    prunable, constrained = prunes(config), is_constrained(config)
 
     def objective(trial: Trial) -> float | tuple[float, float]:
         trial.set_user_attr("worker", WORKER)
@@ -156,19 +151,13 @@ def optimize(config: SearchConfig, worker: int = 0, progress: SearchProgress | N
             write_results(optuna_records(study), config)
         if progress is not None:
             progress.update(study, counts)
-        trained = counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"]
-        if trained >= config.trials or counts["REJECTED"] >= 50 * config.trials:
+        if search_done(counts, config.trials):
             study.stop()
 
-    if _trained(study) >= config.trials:
+    if trained_count(status_counts(study)) >= config.trials:
         return
     study.optimize(objective_fn(config, space, device), timeout=config.time_limit_s, catch=(_TrialFailed,),
                    callbacks=[stop_when_done], gc_after_trial=True)
-
-
-def _trained(study: optuna.Study) -> int:
-    counts = status_counts(study)
-    return counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"]
 
 
 def _worker_main(config: SearchConfig, worker: int) -> None:

@@ -14,6 +14,13 @@ them against its final accuracy with Kendall tau 0.73, 0.77 and 0.92 (against Im
 0.57, 0.61, 0.66, final 0.69). So the first half of a trial's reports are never pruned on:
 Optuna's MedianPruner gets `n_warmup_steps`, SuccessiveHalving `min_resource`, and Ray's ASHA
 `grace_period` (which counts finished epochs, hence + 1) from this one function.
+
+What a search counts and when it stops, for both engines: a trial is *trained* when it ends
+COMPLETE, PRUNED or FAIL (`TRAINED`; a REJECTED one was over budget and never trained),
+`--trials` counts trained trials, and a search also stops after `REJECTED_CAP` rejections per
+requested trial (a space that keeps proposing over-budget networks). `directions`, `is_pareto`
+and `prunes` say what the samplers optimise and whether a pruner may stop trials. The winner
+(best under budget) is `nas.rundir.best_row`, the one rule a run folder is read with too.
 """
 
 from __future__ import annotations
@@ -23,6 +30,43 @@ from functools import lru_cache
 from nas.arch import Arch
 from nas.estimate import ImagenetEstimate, estimate_for
 from nas.recipe import Recipe, make_recipe
+
+
+TRAINED = ("COMPLETE", "PRUNED", "FAIL")  # trial statuses that cost a training; --trials counts these
+REJECTED_CAP = 50  # over-budget proposals per requested trial after which a search stops
+
+
+def trained_count(counts: dict[str, int]) -> int:
+    """Trained trials among status counts (`nas.search.progress.status_counts`)."""
+    return sum(counts.get(s, 0) for s in TRAINED)
+
+
+def search_done(counts: dict[str, int], trials: int) -> bool:
+    """True when `trials` trials were trained or the rejection cap is reached."""
+    return trained_count(counts) >= trials or counts.get("REJECTED", 0) >= REJECTED_CAP * trials
+
+
+def is_pareto(config) -> bool:
+    """Whether the samplers optimise (score, latency) jointly instead of one value."""
+    return config.objective == "pareto"
+
+
+def directions(config) -> list[str]:
+    """Optuna study directions: maximise the score (and minimise latency, for pareto)."""
+    return ["maximize", "minimize"] if is_pareto(config) else ["maximize"]
+
+
+def prunes(config) -> bool:
+    """Whether per-epoch reports may stop a trial: single-objective runs with a pruner
+    (Optuna's --pruner, Ray's --scheduler asha); a Pareto search trains every trial to the end."""
+    if is_pareto(config):
+        return False
+    return config.scheduler == "asha" if config.engine == "ray" else config.pruner != "none"
+
+
+def is_constrained(config) -> bool:
+    """Whether trials record the latency budget as an Optuna constraint (<= 0 feasible)."""
+    return config.objective in ("constrained", "pareto")
 
 
 def first_prunable_report(recipe: Recipe) -> int:

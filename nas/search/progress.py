@@ -5,8 +5,9 @@ from __future__ import annotations
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
-from nas.rundir import ranking_value
+from nas.rundir import winner_key
 from nas.search.config import SearchConfig
+from nas.search.policy import trained_count
 
 
 def trial_status(t: FrozenTrial) -> str:
@@ -33,9 +34,10 @@ def status_counts(study) -> dict[str, int]:
 
 
 def best_under_budget(trials: list[FrozenTrial], budget_ms: float) -> FrozenTrial | None:
-    """The most accurate completed trial whose predicted latency fits the budget."""
+    """The winner among stored trials: the completed trial within the budget first in
+    `nas.rundir.winner_key` order (the same rule as the run folder's `best_row`)."""
     ok = [t for t in trials if trial_status(t) == "COMPLETE" and t.user_attrs.get("latency_ms", 1e9) <= budget_ms]
-    return max(ok, key=lambda t: (ranking_value(t.user_attrs), -t.number)) if ok else None
+    return min(ok, key=lambda t: winner_key(t.user_attrs, t.user_attrs["latency_ms"], t.number)) if ok else None
 
 
 class SearchProgress:
@@ -48,8 +50,7 @@ class SearchProgress:
         self.recovered = recovered
 
     def update(self, study, counts: dict[str, int]) -> None:
-        trained = counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"]
-        self.bar.n = min(trained, self.config.trials)
+        self.bar.n = min(trained_count(counts), self.config.trials)
         best = best_under_budget(study.get_trials(deepcopy=False), self.config.budget_ms)
         self.bar.set_postfix(done=counts["COMPLETE"], pruned=counts["PRUNED"], failed=counts["FAIL"],
                              rejected=counts["REJECTED"],

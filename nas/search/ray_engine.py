@@ -50,12 +50,14 @@ from nas.search.config import SearchConfig
 from nas.search.optuna_engine import enqueue_baselines, make_sampler
 from nas.search.progress import SearchProgress, status_counts
 from nas.search.results import TrialRecord, optuna_records, write_results
-from nas.search.policy import first_prunable_report, trial_score
-from nas.search.trial import TrialOutcome, fit_baseline, keep_checkpoint, objective_values, recipe_of, run_trial
+from nas.search.policy import (directions, first_prunable_report, is_constrained, is_pareto, prunes,
+                               search_done, trained_count, trial_score)
+from nas.search.study import fail_and_requeue
+from nas.search.trial import (TrialOutcome, constraint, fit_baseline, keep_checkpoint, objective_values,
+                              recipe_of, run_trial)
 from nas.space import Space, load_space, sample_arch
 
 EXPERIMENT_PREFIX = "tune-"  # Tune experiments live in <out>/ray/tune-1, tune-2, ...
-REJECTED_CAP = 50  # stop after this many over-budget proposals per requested trial, as the Optuna engine does
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,7 +225,7 @@ class NasSearch(OptunaSearch):
     many trials run at once, from the limits of the current `run_ray` call."""
 
     def __init__(self, config: SearchConfig):
-        pareto = config.objective == "pareto"
+        pareto = is_pareto(config)
         super().__init__(space=DefineByRun(load_space(config.space)),
                          metric=["score", "latency_ms"] if pareto else "objective",
                          mode=["max", "min"] if pareto else "max", sampler=make_sampler(config),
@@ -231,7 +233,7 @@ class NasSearch(OptunaSearch):
         self._out = config.out
         self._budget_ms = config.budget_ms
         self._pareto = pareto
-        self._constrained = config.objective in ("constrained", "pareto")
+        self._constrained = is_constrained(config)
         self._own_storage = config.storage is None
         self._counts = status_counts(self._ot_study)
 
@@ -240,7 +242,7 @@ class NasSearch(OptunaSearch):
         if live is None or live.done(self._counts):
             return Searcher.FINISHED
         running = len(self._ot_trials) - len(self._completed_trials)
-        trained = self._counts["COMPLETE"] + self._counts["PRUNED"] + self._counts["FAIL"]
+        trained = trained_count(self._counts)
         if running >= live.config.workers or trained + running >= live.config.trials:
             return None  # ask again when a running trial finishes (it may have been rejected)
         return super().suggest(trial_id)
@@ -293,7 +295,7 @@ class NasSearch(OptunaSearch):
                     trial.set_user_attr(key, value)
             trial.set_user_attr("ray_node", result["node"])
             if self._constrained and "constraint" not in trial.user_attrs:
-                value = result["latency_ms"] - self._budget_ms
+                value = constraint(result["latency_ms"], self._budget_ms)
                 trial.set_user_attr("constraint", value)
                 trial.set_constraint("latency", value)
         elif phase == "epoch":
@@ -341,7 +343,7 @@ def _scheduler(config: SearchConfig):
     `policy.first_prunable_report`, then x3; a trial below the top third of a rung stops), or
     FIFO for `--scheduler none` and for pareto runs (two objectives give no single ranking to
     halve; the Optuna engine does not prune those either)."""
-    if config.scheduler != "asha" or config.objective == "pareto":
+    if not prunes(config):
         return FIFOScheduler()
     recipe = recipe_of(config)
     return SparingASHA(time_attr="epoch", metric="score", mode="max", max_t=max(1, recipe.epochs),
@@ -364,8 +366,7 @@ class _Live:
     bar: SearchProgress
 
     def done(self, counts: dict[str, int]) -> bool:
-        trained = counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"]
-        return (trained >= self.config.trials or counts["REJECTED"] >= REJECTED_CAP * self.config.trials
+        return (search_done(counts, self.config.trials)
                 or (self.deadline is not None and time.monotonic() >= self.deadline))
 
     def trial_finished(self, study: optuna.Study, counts: dict[str, int]) -> None:
@@ -394,8 +395,7 @@ def _storage(config: SearchConfig) -> optuna.storages.BaseStorage:
 
 def _open_study(config: SearchConfig) -> optuna.Study:
     """Create or load the run's study and queue the baselines first in a new one."""
-    directions = ["maximize", "minimize"] if config.objective == "pareto" else ["maximize"]
-    study = optuna.create_study(storage=_storage(config), study_name=config.study_name, directions=directions,
+    study = optuna.create_study(storage=_storage(config), study_name=config.study_name, directions=directions(config),
                                 sampler=make_sampler(config), load_if_exists=True)
     enqueue_baselines(study, config)
     return study
@@ -404,12 +404,8 @@ def _open_study(config: SearchConfig) -> optuna.Study:
 def _requeue_orphans(study: optuna.Study, owned: set[int]) -> int:
     """Fail the study's RUNNING trials that no Tune trial will finish (their driver was killed
     before Tune saved them) and queue their parameters again. Returns how many were queued."""
-    stale = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if t.number not in owned]
-    for t in stale:
-        study.tell(t.number, state=TrialState.FAIL)
-        study.enqueue_trial(t.params, user_attrs={k: v for k, v in t.user_attrs.items() if k == "baseline"}
-                            | {"retry_of": t.number}, skip_if_exists=False)
-    return len(stale)
+    return fail_and_requeue(study, [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                                    if t.number not in owned])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pandas as pd
 
 from nas.arch import arch_from_dict, save_arch
 from nas.files import write_atomic, write_text_atomic
-from nas.rundir import TRIAL_COLUMNS, pareto_front, ranking_column
+from nas.rundir import TRIAL_COLUMNS, best_row, pareto_front
 from nas.search.config import SearchConfig
 
 
@@ -43,15 +43,6 @@ def trials_frame(records: list[TrialRecord]) -> pd.DataFrame:
                      "seconds": a.get("seconds"), "device": a.get("device", ""),
                      "trial_params": json.dumps(r.params)})
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
-
-
-def best_row(frame: pd.DataFrame, budget_ms: float) -> pd.Series | None:
-    """The best-scoring completed trial under the budget (`policy.ranking_column`: ImageNet
-    estimate or proxy accuracy; lowest latency breaks ties)."""
-    ok = frame[(frame["state"] == "COMPLETE") & (frame["latency_ms"] <= budget_ms)]
-    if ok.empty:
-        return None
-    return ok.sort_values([ranking_column(frame), "latency_ms"], ascending=[False, True]).iloc[0]
 
 
 def write_results(records: list[TrialRecord], config: SearchConfig) -> dict:

@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import NasError
 from nas.search.journal import journal_path, open_journal
+from nas.search.policy import directions
 from nas.rundir import number_ranges
 from nas.search.config import (DEFAULT_STUDY, SearchConfig, differing_settings, search_identity,
                                with_recipe_defaults)
@@ -151,6 +152,15 @@ def open_storage(url: str, given: bool = True, allow_empty: bool = False, heartb
                        f"expected a reachable Optuna storage, e.g. {_URL_EXAMPLE}") from None
 
 
+def fail_and_requeue(study: optuna.Study, trials: list[FrozenTrial]) -> int:
+    """Mark `trials` (RUNNING, but their process is gone) failed and queue each again
+    (`requeue_stale_trial`). Both engines recover interrupted trials with this. Returns how many."""
+    for t in trials:
+        study.tell(t.number, state=TrialState.FAIL)
+        requeue_stale_trial(study, t)
+    return len(trials)
+
+
 def requeue_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
     """The heartbeat's stale-trial callback: `trial` (already failed: its worker died) is queued
     again with the same parameters, its baseline name and `retry_of` (the number of the trial
@@ -180,9 +190,6 @@ def fail_stale_trials(study: optuna.Study) -> int:
 def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
     return [s.study_name for s in storage.get_all_studies()]
 
-
-def directions(config: SearchConfig) -> list[str]:
-    return ["maximize", "minimize"] if config.objective == "pareto" else ["maximize"]
 
 
 def ensure_study(config: SearchConfig, vouched: bool, known_trials: set[int] | None = None) -> None:

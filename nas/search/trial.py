@@ -26,7 +26,7 @@ from nas.latency import predict_latency
 from nas.recipe import Recipe, proxy_arch, recipe_from_record
 from nas.search.config import MNAS_W, SearchConfig
 from nas.rundir import DEVICE_COLUMN, ESTIMATE_COLUMN
-from nas.search.policy import trial_score
+from nas.search.policy import is_pareto, trial_score
 from nas.train import TrainingFailed, train_arch
 
 Report = Callable[[int, float], None]
@@ -103,7 +103,7 @@ def objective_values(outcome: TrialOutcome, config: SearchConfig) -> float | tup
     accuracy or ImageNet estimate): S (constrained), MnasNet's reward S x (LAT/T)^-0.07 (mnas),
     or (S, latency) (pareto). Rejected and failed trials score 0."""
     accuracy = trial_score(outcome.arch, outcome.accuracy, config) if outcome.status == "COMPLETE" else 0.0
-    if config.objective == "pareto":
+    if is_pareto(config):
         return accuracy, outcome.latency_ms
     if config.objective == "mnas":
         return accuracy * (outcome.latency_ms / config.budget_ms) ** MNAS_W
