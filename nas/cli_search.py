@@ -6,20 +6,15 @@ import click
 
 from nas.cli import print_json, print_table
 
-# The choices of nas.search.config, repeated so that `nas --help` does not import the engines
-# (tests/test_search.py keeps them equal).
-SAMPLERS = ("tpe", "nsga2", "random")
-OBJECTIVES = ("constrained", "mnas", "pareto")
-PRUNERS = ("median", "halving", "none")
-ENGINES = ("optuna", "ray")
-SCORES = ("proxy", "imagenet-estimate")
+from nas.search.config import ENGINES, OBJECTIVES, PRUNERS, SAMPLERS, SCHEDULERS, SCORES
+from nas.search.config import SearchConfig as Defaults  # the settings' defaults, declared there once
 
 
 @click.command()
 @click.option("--target", default="pixel", show_default=True, help="Latency table to score against.")
 @click.option("--budget", required=True, help="Latency budget: 60ms, 60 or 0.06s.")
 @click.option("--space", "space_path", default=None, help="Search-space YAML (default search_spaces/mobilenet_v3.yaml).")
-@click.option("--trials", default=60, show_default=True, help="Trained trials (over-budget rejections do not count).")
+@click.option("--trials", default=Defaults.trials, show_default=True, help="Trained trials (over-budget rejections do not count).")
 @click.option("--time-limit", default=None, help="Stop starting trials after this long: 45m, 1h, 600s.")
 @click.option("--dataset", default=None, help="cifar10 (shipped, default), fashion-mnist, imagefolder:PATH.")
 @click.option("--data-dir", default=None, help="Folder with the dataset files (see README).")
@@ -28,26 +23,26 @@ SCORES = ("proxy", "imagenet-estimate")
 @click.option("--device", default=None,
               help="Where trials train: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps "
                    "(default: the recipe's, auto).")
-@click.option("--trials-per-gpu", default=1, show_default=True, type=click.IntRange(min=1),
+@click.option("--trials-per-gpu", default=Defaults.trials_per_gpu, show_default=True, type=click.IntRange(min=1),
               help="Trials sharing one GPU: Optuna workers are spread over the GPUs this many to "
                    "each; a Ray trial asks for 1/K of a GPU.")
-@click.option("--seed", default=0, show_default=True, help="Sampler and training seed.")
-@click.option("--sampler", type=click.Choice(SAMPLERS), default="tpe", show_default=True, help="Optuna sampler.")
-@click.option("--objective", type=click.Choice(OBJECTIVES), default="constrained", show_default=True,
+@click.option("--seed", default=Defaults.seed, show_default=True, help="Sampler and training seed.")
+@click.option("--sampler", type=click.Choice(SAMPLERS), default=Defaults.sampler, show_default=True, help="Optuna sampler.")
+@click.option("--objective", type=click.Choice(OBJECTIVES), default=Defaults.objective, show_default=True,
               help="Accuracy under a hard latency budget, MnasNet's reward, or accuracy and latency.")
-@click.option("--pruner", type=click.Choice(PRUNERS), default="median", show_default=True,
+@click.option("--pruner", type=click.Choice(PRUNERS), default=Defaults.pruner, show_default=True,
               help="Early stopping of poor trials (Optuna engine).")
-@click.option("--score", type=click.Choice(SCORES), default="proxy", show_default=True,
+@click.option("--score", type=click.Choice(SCORES), default=Defaults.score, show_default=True,
               help="What trials are ranked by: proxy accuracy, or the ImageNet top-1 estimated from it and "
                    "the network's cost (fitted for the default recipe; see docs/training.md).")
-@click.option("--workers", default=1, show_default=True, help="Processes sharing the study storage.")
+@click.option("--workers", default=Defaults.workers, show_default=True, help="Processes sharing the study storage.")
 @click.option("--storage", default=None, help="Optuna storage URL (default: sqlite in the run folder).")
 @click.option("--study", default=None,
               help="Study name in --storage (default: nas in the run folder's study.db, nas-<run folder name> "
                    "in a shared --storage). Searches sharing a study must have the same settings.")
-@click.option("--engine", type=click.Choice(ENGINES), default="optuna", show_default=True, help="Search engine.")
+@click.option("--engine", type=click.Choice(ENGINES), default=Defaults.engine, show_default=True, help="Search engine.")
 @click.option("--ray-address", default=None, help="Ray cluster to join (auto or HOST:PORT); default: start locally.")
-@click.option("--scheduler", type=click.Choice(("asha", "none")), default="asha", show_default=True,
+@click.option("--scheduler", type=click.Choice(SCHEDULERS), default=Defaults.scheduler, show_default=True,
               help="Ray engine early stopping.")
 @click.option("--out", default=None, help="Run folder (default runs/<target>-<budget>ms-<sampler>-s<seed>).")
 @click.option("--resume", is_flag=True, help="Continue the search in --out (re-running into it does the same).")

@@ -49,12 +49,24 @@ def test_duration_parses_minutes_and_hours():
     assert (parse_duration("45m"), parse_duration("1h"), parse_duration("90")) == (2700, 3600, 90)
 
 
-def test_the_cli_choices_are_the_configs():
-    from nas import cli_search
-    from nas.search import config
+def test_the_cli_defaults_are_the_configs():
+    from nas.cli_search import search
+    from nas.search.config import SearchConfig
 
-    for name in ("SAMPLERS", "OBJECTIVES", "PRUNERS", "ENGINES", "SCORES"):
-        assert getattr(cli_search, name) == getattr(config, name)
+    defaults = {p.name: p.default for p in search.params}
+    for name in ("trials", "seed", "sampler", "objective", "pruner", "score", "workers", "engine", "scheduler",
+                 "trials_per_gpu"):
+        assert defaults[name] == getattr(SearchConfig, name), name
+
+
+def test_nas_help_does_not_import_the_engines():
+    import subprocess
+    import sys
+
+    code = "import sys, nas.cli; nas.cli.main(['search', '--help'], standalone_mode=False); " \
+           "print(sorted(m for m in ('optuna', 'ray', 'nas.search.study') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
 
 
 def test_a_bad_choice_is_one_line_listing_the_allowed_values(tmp_path):

@@ -9,22 +9,24 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Collection
 
-from nas.errors import NasError
-from nas.latency import known_targets, min_latency
 from nas.device import resolve as resolve_device
-from nas.recipe import make_recipe, recipe_from_record
+from nas.errors import NasError
 from nas.files import io_error
+from nas.recipe import make_recipe, recipe_from_record
 from nas.search.config import (SearchConfig, check_workers, differing_settings, load_config, only_given,
                                parse_budget, parse_duration, save_config, search_identity)
-from nas.search.policy import check_score
-from nas.search.study import ensure_study
 from nas.space import load_space
+
+# The latency tables, the estimate and Optuna's storages are imported where a search is prepared,
+# not here: the CLI imports nas.search.config (the choices and defaults of its options) at start.
 
 __all__ = ["SearchConfig", "run_search", "prepare", "parse_budget", "parse_duration"]
 
 
 def check_target_and_budget(target: str, budget_ms: float, space_path: str) -> None:
     """Fail before any work on an unknown target or a budget no architecture of the space meets."""
+    from nas.latency import known_targets, min_latency
+
     if target not in known_targets():
         raise NasError(f"target {target!r} is unknown; known targets: {', '.join(known_targets())}")
     fastest = min_latency(load_space(space_path), target)
@@ -46,6 +48,9 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
     refused naming the settings.
     A damaged config.yaml or study, a study of another search, and an `--out` that is a file or
     a read-only folder are refused too; nothing in the folder is changed then."""
+    from nas.search.policy import check_score
+    from nas.search.study import ensure_study
+
     out = Path(config.out)
     check_out_folder(out)
     if (out / "config.yaml").exists():

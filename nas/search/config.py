@@ -21,6 +21,7 @@ SAMPLERS = ("tpe", "nsga2", "random")
 OBJECTIVES = ("constrained", "mnas", "pareto")
 PRUNERS = ("median", "halving", "none")
 ENGINES = ("optuna", "ray")
+SCHEDULERS = ("asha", "none")  # the Ray engine's early stopping
 SCORES = ("proxy", "imagenet-estimate")  # what trials are ranked by; see nas.search.policy
 DEFAULT_STUDY = "nas"  # the study name in a run folder's own study.db
 MNAS_W = -0.07  # MnasNet's latency exponent in ACC x (LAT / T)^w
@@ -88,7 +89,7 @@ class SearchConfig:
     def check(self) -> None:
         """Raise NasError for a choice outside its allowed values."""
         for name, allowed in (("sampler", SAMPLERS), ("objective", OBJECTIVES), ("pruner", PRUNERS),
-                              ("engine", ENGINES), ("score", SCORES)):
+                              ("engine", ENGINES), ("scheduler", SCHEDULERS), ("score", SCORES)):
             if getattr(self, name) not in allowed:
                 raise NasError(f"--{name} {getattr(self, name)!r} is not allowed; expected one of {', '.join(allowed)}")
         if self.trials < 1:
