@@ -87,17 +87,11 @@ def _print_result(net: Any, result: Any, recipe: dict, evaluate_test: bool, as_j
 
 
 def _save_checkpoint(path: str, model: Any, recipe: dict) -> None:
-    """Write the checkpoint whole or not at all; NasError (one line, exit 2) for an I/O error."""
-    import io
+    """Write the trained proxy (its architecture, the recipe, the weights) whole or not at all;
+    NasError (one line, exit 2) for an I/O error."""
+    from nas.checkpoint import save_checkpoint
 
-    import torch
-
-    from nas.arch import arch_to_dict
-    from nas.files import write_atomic
-
-    buffer = io.BytesIO()  # serialised first, so a full disk fails in a plain write (OSError)
-    torch.save({"arch": arch_to_dict(model.arch), "recipe": recipe, "state_dict": model.state_dict()}, buffer)
-    write_atomic(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+    save_checkpoint(path, model.arch, model.state_dict(), recipe=recipe)
 
 
 def register(main: click.Group) -> None:

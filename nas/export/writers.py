@@ -5,7 +5,6 @@ architecture. tflite lives in `nas.export.litert`."""
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas.arch import Arch, arch_to_dict, dumps_arch, load_arch, save_arch
+from nas.arch import Arch, dumps_arch, load_arch, save_arch
 from nas.blockstring import decode_blocks, encode_blocks
+from nas.checkpoint import save_checkpoint
 from nas.cost import arch_cost
 from nas.errors import NasError
 from nas.export.checks import check_input, compare, quiet
@@ -161,12 +161,9 @@ def _export_pytorch(model: nn.Module, source: ExportSource, out: Path, step, ops
     if sidecar == out:
         raise NasError(f"--out {out}: a pytorch export needs a name not ending in .json (e.g. {out.with_suffix('.pt')})")
     step("saving state_dict and architecture")
-    buffer = io.BytesIO()  # serialised first, so a full disk fails in a plain write (OSError)
-    torch.save({"format": PYTORCH_FILE_FORMAT, "arch": arch_to_dict(source.arch),
-                "state_dict": model.state_dict(), "weights": source.weights, "note": source.note,
-                "run": source.run, "trial": source.trial, "accuracy": source.accuracy,
-                "dataset": source.dataset}, buffer)
-    write_atomic(out, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+    save_checkpoint(out, source.arch, model.state_dict(), format=PYTORCH_FILE_FORMAT, weights=source.weights,
+                    note=source.note, run=source.run, trial=source.trial, accuracy=source.accuracy,
+                    dataset=source.dataset)
     write_atomic(sidecar, lambda tmp: save_arch(source.arch, tmp))
     step("reloading with nas.load and comparing")
     x = check_input(source.arch)

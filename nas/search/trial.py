@@ -6,7 +6,6 @@ Engines differ only in how they schedule trials and how a per-epoch report can s
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from dataclasses import dataclass, field, replace
@@ -18,10 +17,10 @@ import torch
 from nas.arch import Arch, arch_to_dict
 from nas.baselines import load_baseline
 from nas.blockstring import encode_blocks
+from nas.checkpoint import save_checkpoint as write_checkpoint
 from nas.cost import arch_cost
 from nas.device import describe, resolve
 from nas.errors import NasError
-from nas.files import write_atomic
 from nas.latency import predict_latency
 from nas.recipe import Recipe, proxy_arch, recipe_from_record
 from nas.search.config import MNAS_W, SearchConfig
@@ -137,13 +136,9 @@ def save_checkpoint(outcome: TrialOutcome, config: SearchConfig, number: int) ->
     checkpoints/trial_<number>.pt, whole or not at all (NasError for an I/O error)."""
     recipe = recipe_of(config)
     num_classes = outcome.model.classifier.out_features
-    buffer = io.BytesIO()  # serialised first, so a full disk fails in a plain write (OSError)
-    torch.save({"arch": arch_to_dict(outcome.arch),
-                "proxy_arch": arch_to_dict(proxy_arch(outcome.arch, recipe, num_classes)),
-                "state_dict": outcome.model.state_dict(), "accuracy": outcome.accuracy,
-                "dataset": recipe.dataset, "trial": number}, buffer)
-    path = Path(config.out) / "checkpoints" / f"trial_{number}.pt"
-    return write_atomic(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+    return write_checkpoint(Path(config.out) / "checkpoints" / f"trial_{number}.pt", outcome.arch,
+                            outcome.model.state_dict(), proxy_arch=proxy_arch(outcome.arch, recipe, num_classes),
+                            accuracy=outcome.accuracy, dataset=recipe.dataset, trial=number)
 
 
 def keep_checkpoint(outcome: TrialOutcome, config: SearchConfig, number: int) -> TrialOutcome:
