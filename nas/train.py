@@ -23,18 +23,18 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from nas.arch import Arch
 from nas.builder import InvertedResidual, build
 from nas.data import Dataset, load_dataset, train_val_split
 from nas.device import describe, resolve
 from nas.errors import NasError
+from nas.progress import bar as progress_bar
 from nas.recipe import Recipe, proxy_arch, proxy_side
 
 Report = Callable[[int, float], None]
@@ -229,7 +229,7 @@ def _is_oom(e: BaseException) -> bool:
 
 
 def _train_epoch(model: nn.Module, step_fn: Callable, data: _Split, recipe: Recipe, epoch: int,
-                 gen: torch.Generator, bar: tqdm) -> None:
+                 gen: torch.Generator, bar: Any) -> None:
     n = len(data.train_y)
     steps = max(1, n // recipe.batch_size)
     order = torch.randperm(n, generator=gen).to(data.train_y.device)
@@ -318,7 +318,7 @@ def _run(arch: Arch, recipe: Recipe, data: _Split, report: Report | None, progre
     try:
         model, net, step = _setup(arch, recipe, total, steps, device)
         accs: list[float] = []
-        with tqdm(total=total, desc=f"train {arch.name}", unit="step", disable=not progress,
+        with progress_bar(total=total, desc=f"train {arch.name}", unit="step", enabled=progress,
                   leave=False) as bar:
             for epoch in range(recipe.epochs):
                 _train_epoch(net, step, data, recipe, epoch, gen, bar)

@@ -20,6 +20,7 @@ from nas.arch import Arch
 from nas.latency.machine import check_here, is_compared, runtime_version_here
 from nas.latency.measure import Canary, TimingPlan, load_average
 from nas.latency.predict import load_target, predict_latency
+from nas.tables import markdown_table
 
 MEASURED_FILE = "measured.json"
 
@@ -78,10 +79,10 @@ def measured_markdown(m: dict) -> str:
         return f"\nMeasured latency: not measured; {m['reason']}.\n"
     load = m["load_average"]
     lines = ["", f"Measured on this machine ({m['runtime']}, {m['threads']} thread(s), load average "
-                 f"{load['before']:.2f} before, {load['after']:.2f} after):", "",
-             "| network | predicted (ms) | measured (ms) | error |", "|---|---|---|---|"]
-    lines += [f"| {r.get('label', '-')} ({r['name']}) | {r['predicted_ms']:.2f} | {r['measured_ms']:.2f} | "
-              f"{r['error_pct']:+.1f} % |" for r in m["networks"]]
+                 f"{load['before']:.2f} before, {load['after']:.2f} after):", ""]
+    lines += markdown_table([{"network": f"{r.get('label', '-')} ({r['name']})",
+                              "predicted (ms)": f"{r['predicted_ms']:.2f}", "measured (ms)": f"{r['measured_ms']:.2f}",
+                              "error": f"{r['error_pct']:+.1f} %"} for r in m["networks"]])
     if "note" in m:
         lines += ["", f"Note: {m['note']}."]
     return "\n".join(lines) + "\n"

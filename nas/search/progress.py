@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from optuna.trial import FrozenTrial, TrialState
-from tqdm import tqdm
 
+from nas.progress import bar
 from nas.rundir import winner_key
 from nas.search.config import SearchConfig
 from nas.search.policy import trained_count
@@ -45,8 +45,7 @@ class SearchProgress:
 
     def __init__(self, config: SearchConfig, enabled: bool = True, recovered: int = 0):
         self.config = config
-        self.bar = tqdm(total=config.trials, desc="search", unit="trial", disable=not enabled,
-                        dynamic_ncols=True)
+        self.bar = bar(total=config.trials, desc="search", unit="trial", enabled=enabled, dynamic_ncols=True)
         self.recovered = recovered
 
     def update(self, study, counts: dict[str, int]) -> None:

@@ -12,6 +12,7 @@ import pandas as pd
 from nas.arch import arch_from_dict, save_arch
 from nas.files import write_atomic, write_text_atomic
 from nas.rundir import TRIAL_COLUMNS, best_row, pareto_front
+from nas.tables import markdown_table
 from nas.search.config import SearchConfig
 
 
@@ -107,13 +108,13 @@ def summary_markdown(s: dict) -> str:
              f"Target `{s['target']}`, budget {s['budget_ms']:g} ms, objective {s['objective']}, "
              f"sampler {s['sampler']}, engine {s['engine']}.",
              f"Trials: {s['trials']} ({c.get('COMPLETE', 0)} complete, {c.get('PRUNED', 0)} pruned, "
-             f"{c.get('REJECTED', 0)} rejected over budget, {c.get('FAIL', 0)} failed).", "",
-             "| | trial | val accuracy | latency (ms) | params | MAdds (M) |", "|---|---|---|---|---|---|"]
+             f"{c.get('REJECTED', 0)} rejected over budget, {c.get('FAIL', 0)} failed).", ""]
     entries = ([("winner", s["best"])] if s["best"] else []) + list(s["baselines"].items())
-    for label, r in entries:
-        acc = f"{r['accuracy']:.4f}" if r["accuracy"] is not None else r.get("state", "-")
-        lines.append(f"| {label} ({r['name']}) | {r['trial']} | {acc} | {r['latency_ms']:.1f} | "
-                     f"{r['params']:,} | {r['madds'] / 1e6:.1f} |")
+    lines += markdown_table([{"network": f"{label} ({r['name']})", "trial": r["trial"],
+                              "val accuracy": f"{r['accuracy']:.4f}" if r["accuracy"] is not None
+                              else r.get("state", "-"),
+                              "latency (ms)": f"{r['latency_ms']:.1f}", "params": f"{r['params']:,}",
+                              "MAdds (M)": f"{r['madds'] / 1e6:.1f}"} for label, r in entries])
     if not s["best"]:
         lines += ["", "No trained trial fits the budget yet."]
     else:
