@@ -50,3 +50,11 @@ def assert_one_line(exc: pytest.ExceptionInfo, *parts: str) -> None:
     assert "\n" not in message
     for part in parts:
         assert part in message, f"{part!r} not in {message!r}"
+
+
+@pytest.fixture(scope="session")
+def v3_small():
+    """MobileNetV3-Small as published (an immutable Arch, shared by every test)."""
+    from nas.baselines import load_baseline
+
+    return load_baseline("mobilenet_v3_small")

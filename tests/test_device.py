@@ -6,7 +6,6 @@ import torch
 from click.testing import CliRunner
 
 from nas import device as device_module
-from nas.baselines import load_baseline
 from nas.cli import main
 from nas.errors import NasError
 from nas.recipe import load_recipe, make_recipe
@@ -92,9 +91,6 @@ def test_ray_asks_for_one_kth_of_a_gpu_per_trial():
 # ---------------------------------------------------------------- training on a device
 
 
-@pytest.fixture(scope="module")
-def v3_small():
-    return load_baseline("mobilenet_v3_small")
 
 
 def test_auto_and_cpu_train_the_same_network_here(v3_small):

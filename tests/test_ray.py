@@ -153,9 +153,10 @@ def test_killed_ray_run_resumes_from_its_tune_state_losing_nothing_finished(ray_
          "--out", str(out), "--no-progress"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env=os.environ | {"OMP_NUM_THREADS": "1", "TUNE_GLOBAL_CHECKPOINT_S": "1"})  # Tune snapshots every second
-    deadline = time.monotonic() + 90
+    # Wait on events, not a clock: a finished trial stored and Tune's snapshot of unfinished ones,
+    # or the driver ending first (then the test fails), however loaded the machine is.
     while not (_trained_in_study(out) >= 1 and (out / "trials.csv").is_file() and _tune_has_unfinished_trials(out)):
-        assert driver.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        assert driver.poll() is None, "the run ended before it could be killed"
         time.sleep(0.3)
     driver.send_signal(signal.SIGKILL)
     driver.wait()

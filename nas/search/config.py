@@ -15,7 +15,7 @@ import yaml
 from nas.errors import NasError
 from nas.fileio import loads_yaml
 from nas.files import write_text_atomic
-from nas.recipe import Recipe, make_recipe, recipe_from_record, recipe_to_dict
+from nas.recipe import recipe_from_record, recipe_to_dict
 
 SAMPLERS = ("tpe", "nsga2", "random")
 OBJECTIVES = ("constrained", "mnas", "pareto")
