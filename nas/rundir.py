@@ -30,7 +30,7 @@ _NUMBER_COLUMNS = ("params", "madds", "latency_ms", "accuracy", "imagenet_estima
 
 
 @dataclass(frozen=True)
-class Trial:
+class RunTrial:
     """One row of trials.csv with its architecture parsed. `accuracy` is None unless COMPLETE;
     `baseline` is "" for a sampled trial; `latency_ms` is the predicted latency on the target."""
 
@@ -87,7 +87,7 @@ class Run:
     def target(self) -> str | None:
         return self.config.get("target")
 
-    def trial(self, number: int) -> Trial:
+    def trial(self, number: int) -> RunTrial:
         """The trial called `number`; NasError if the run has no such trial or it failed."""
         rows = self.trials[self.trials["number"] == number]
         if rows.empty:
@@ -98,7 +98,7 @@ class Run:
                            f"pick a completed trial: {_number_ranges(self.completed())}")
         return trial
 
-    def best(self) -> Trial:
+    def best(self) -> RunTrial:
         """The winner: the trial whose architecture is best.json, else the most accurate completed
         trial within the budget (lowest latency breaks ties). NasError if nothing completed."""
         number = self.best_number()
@@ -136,7 +136,7 @@ class Run:
         path = self.path / "checkpoints" / f"trial_{number}.pt"
         return path if path.is_file() else None
 
-    def checkpoint(self, trial: Trial) -> Checkpoint | None:
+    def checkpoint(self, trial: RunTrial) -> Checkpoint | None:
         """The kept checkpoint of `trial`, checked to be that trial's: its architecture (names
         aside) and, when recorded, its trial number must be the trial's. None when the search
         kept no checkpoint; NasError for a checkpoint of another trial or a damaged file."""
@@ -360,13 +360,13 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
                       trial=trial if isinstance(trial, int) and not isinstance(trial, bool) else None)
 
 
-def _trial_from_row(row: pd.Series, run_dir: Path) -> Trial:
+def _trial_from_row(row: pd.Series, run_dir: Path) -> RunTrial:
     number = int(row["number"])
     if not row["arch"]:
         raise NasError(f"trial {number} in {run_dir} has no architecture (state {row['state']})")
     arch = arch_from_dict(_json(row["arch"], f"trials.csv trial {number} arch"))
     epochs = _json(row["accuracy_epochs"], f"trials.csv trial {number} accuracy_epochs") if row["accuracy_epochs"] else []
-    return Trial(number=number, state=row["state"], baseline=row["baseline"], arch=arch,
+    return RunTrial(number=number, state=row["state"], baseline=row["baseline"], arch=arch,
                  block_string=row["block_string"], params=_int_or_none(row["params"]),
                  madds=_int_or_none(row["madds"]), latency_ms=_float_or_none(row["latency_ms"]),
                  accuracy=_float_or_none(row["accuracy"]), accuracy_epochs=tuple(float(a) for a in epochs),
