@@ -8,6 +8,7 @@ import click
 
 from nas.cli import arch_options, print_json, print_table
 from nas.errors import NasError
+from nas.latency.measure import RUNTIMES
 
 
 def register(main: click.Group) -> None:
@@ -77,7 +78,9 @@ def targets(as_json: bool) -> None:
 
 @latency_group.command("build")
 @click.option("--target", "-t", required=True, help="Name of the table to write (latency_tables/NAME.csv).")
-@click.option("--runtime", type=click.Choice(["onnxruntime", "torch"]), default="onnxruntime", show_default=True)
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="onnxruntime", show_default=True,
+              help="onnxruntime, torch, or tflite (the LiteRT interpreter with XNNPACK, as on phones; "
+                   "pip install 'nas[tflite]').")
 @click.option("--threads", type=int, default=1, show_default=True, help="Threads the runtime may use.")
 @click.option("--space", "space_file", default=None, help="Search-space YAML (default: search_spaces/mobilenet_v3.yaml).")
 @click.option("--samples", type=int, default=None,

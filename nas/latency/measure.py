@@ -35,7 +35,8 @@ from nas.arch import Arch, Layer
 from nas.builder import build, build_layer
 from nas.errors import NasError
 
-RUNTIMES = ("onnxruntime", "torch")
+RUNTIMES = ("onnxruntime", "torch", "tflite")  # tflite: the LiteRT interpreter (XNNPACK), pip install 'nas[tflite]'
+LITERT_PACKAGES = ("litert_torch", "ai_edge_litert")
 Runner = Callable[[], object]
 
 
@@ -44,8 +45,23 @@ def runtime_version(runtime: str) -> str:
     check_runtime(runtime)
     if runtime == "torch":
         return f"torch {torch.__version__}"
+    if runtime == "tflite":
+        from importlib.metadata import version
+
+        require_litert()
+        return f"ai-edge-litert {version('ai-edge-litert')}"
     import onnxruntime
     return f"onnxruntime {onnxruntime.__version__}"
+
+
+def require_litert() -> None:
+    """NasError (one line, the install command) unless the LiteRT converter and interpreter are here."""
+    import importlib.util
+
+    missing = [m for m in LITERT_PACKAGES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise NasError(f"runtime 'tflite' needs the optional LiteRT packages ({', '.join(missing)} missing): "
+                       f"pip install 'nas[tflite]'")
 
 
 def check_runtime(runtime: str) -> str:
@@ -115,6 +131,8 @@ def make_runner(module: torch.nn.Module, x: torch.Tensor, runtime: str, threads:
                 return module(x)
         run.cpu_clock = threads == 1
         return run
+    if runtime == "tflite":
+        return _litert_runner(module, x, threads)
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -132,6 +150,28 @@ def make_runner(module: torch.nn.Module, x: torch.Tensor, runtime: str, threads:
         return session.run(None, feed)
     run_session.cpu_clock = threads == 1
     return run_session
+
+
+def _litert_runner(module: torch.nn.Module, x: torch.Tensor, threads: int) -> Runner:
+    """`module` converted by litert-torch (at the fixed shape of `x`) and run by the LiteRT
+    interpreter with its default XNNPACK delegate on `threads` threads: the runtime phones use."""
+    require_litert()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the converter's C++ logs a line per pass
+    import litert_torch
+    from ai_edge_litert.interpreter import Interpreter
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.inference_mode():
+        warnings.simplefilter("ignore")
+        model = litert_torch.convert(module, (x,)).model_content()
+    interpreter = Interpreter(model_content=model, num_threads=threads)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x.numpy())
+
+    def run_interpreter() -> object:
+        interpreter.invoke()
+        return interpreter
+    run_interpreter.cpu_clock = threads == 1
+    return run_interpreter
 
 
 def layer_runner(layer: Layer, runtime: str, threads: int) -> Runner:
