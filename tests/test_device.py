@@ -83,7 +83,7 @@ def test_workers_without_gpus_all_train_on_the_cpu(no_gpu):
 
 
 def test_ray_asks_for_one_kth_of_a_gpu_per_trial():
-    from nas.search.ray_engine import gpu_share
+    from nas.search.ray_trial import gpu_share
 
     assert [gpu_share(k) for k in (1, 2, 3, 4)] == [1.0, 0.5, 0.3333, 0.25]
 

@@ -24,7 +24,7 @@ def test_both_engines_take_their_pruning_warmup_from_the_policy(tmp_path):
     assert isinstance(median, optuna.pruners.MedianPruner) and median._n_warmup_steps == first
     halving = make_pruner(_config(tmp_path, pruner="halving"))
     assert halving._min_resource == first
-    asha = ray_engine._scheduler(_config(tmp_path))
+    asha = ray_engine.make_scheduler(_config(tmp_path))
     assert [rung for rung, _ in asha._brackets[0]._rungs] == [first + 1]  # counts finished epochs
 
 

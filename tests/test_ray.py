@@ -27,7 +27,7 @@ from nas.recipe import load_recipe, recipe_to_dict
 from nas.rundir import TRIAL_COLUMNS
 from nas.search import SearchConfig, prepare, run_search
 from nas.search.config import load_config
-from nas.search.ray_engine import SparingASHA
+from nas.search.ray_searcher import SparingASHA
 from nas.space import DEFAULT_SPACE
 from conftest import TINY_RECIPE
 
