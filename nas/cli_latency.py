@@ -200,8 +200,9 @@ def ops(space_file: str | None, samples: int) -> None:
     from nas.latency.table import COLUMNS
     from nas.space import load_space
 
+    layers = build_layers(load_space(space_file), samples)  # a bad space fails before any output
     w = csv.writer(sys.stdout, lineterminator="\n")
     w.writerow(COLUMNS)
-    for l in build_layers(load_space(space_file), samples):
+    for l in layers:
         w.writerow([l.key, l.kind, l.size, l.cin, l.exp, l.cout, l.kernel, l.stride, int(l.se), l.act,
                     "", "", "", "", "measured"])

@@ -73,3 +73,8 @@ def test_bad_json_file_exits_2_naming_the_field(tmp_path):
 def test_bad_option_value_exits_2():
     p = _cli("show", "mobilenet_v2", "--width", "wide")
     assert p.returncode == 2 and "Traceback" not in p.stderr
+
+
+def test_latency_ops_with_a_bad_space_prints_only_the_error(tmp_path):
+    code, out = run("latency", "ops", "--space", str(tmp_path / "missing.yaml"))
+    assert code == 2 and out.startswith("error:") and out.count("\n") == 1
