@@ -13,9 +13,15 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
+from pathlib import Path
+
 from nas.arch import Arch
 from nas.baselines import load_baseline
+from nas.latency import predict as predict_module
 from nas.latency import predict_latency
+
+# litert-here.csv lives beside this script (a record, not a shipped table): look here first.
+predict_module.USER_LATENCY_TABLES = Path(__file__).resolve().parent
 
 # name -> (reference change, variant change) applied to every "ir" block
 CHOICES = {
