@@ -68,7 +68,7 @@ def train(arch: str, width: float | None, resolution: int | None, recipe_path: s
         sys.exit(1)
     _print_result(net, result, recipe_to_dict(recipe), evaluate_test, as_json)
     if checkpoint:  # after the result is out, so a checkpoint that cannot be written loses no result
-        _save_checkpoint(checkpoint, result.model, recipe_to_dict(recipe))
+        _save_checkpoint(checkpoint, result.model, recipe_to_dict(recipe), result.normalisation)
 
 
 def _print_result(net: Any, result: Any, recipe: dict, evaluate_test: bool, as_json: bool) -> None:
@@ -86,12 +86,12 @@ def _print_result(net: Any, result: Any, recipe: dict, evaluate_test: bool, as_j
     click.echo(line)
 
 
-def _save_checkpoint(path: str, model: Any, recipe: dict) -> None:
-    """Write the trained proxy (its architecture, the recipe, the weights) whole or not at all;
-    NasError (one line, exit 2) for an I/O error."""
+def _save_checkpoint(path: str, model: Any, recipe: dict, normalisation: dict | None) -> None:
+    """Write the trained proxy (its architecture, the recipe, the weights, the input
+    normalisation) whole or not at all; NasError (one line, exit 2) for an I/O error."""
     from nas.checkpoint import save_checkpoint
 
-    save_checkpoint(path, model.arch, model.state_dict(), recipe=recipe)
+    save_checkpoint(path, model.arch, model.state_dict(), recipe=recipe, normalisation=normalisation)
 
 
 def register(main: click.Group) -> None:

@@ -60,6 +60,7 @@ class Checkpoint:
     dataset: str
     classes: tuple[str, ...]
     trial: int | None = None
+    normalisation: dict | None = None  # {"mean", "std"} of 0..1 RGB input; None in older checkpoints
 
 
 @dataclass(frozen=True)
@@ -357,7 +358,16 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(path=path, arch=arch_from_dict(data["arch"]), proxy_arch=arch_from_dict(data["proxy_arch"]),
                       state_dict=data["state_dict"], accuracy=None if accuracy is None else float(accuracy),
                       dataset=str(data.get("dataset", "")), classes=tuple(data.get("classes", ()) or ()),
-                      trial=trial if isinstance(trial, int) and not isinstance(trial, bool) else None)
+                      trial=trial if isinstance(trial, int) and not isinstance(trial, bool) else None,
+                      normalisation=_normalisation(data.get("normalisation")))
+
+
+def _normalisation(value: Any) -> dict | None:
+    """A checkpoint's {"mean": [3 numbers], "std": [3 numbers]}, or None when absent or malformed."""
+    ok = isinstance(value, dict) and all(
+        isinstance(value.get(k), (list, tuple)) and len(value[k]) == 3
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value[k]) for k in ("mean", "std"))
+    return {"mean": [float(v) for v in value["mean"]], "std": [float(v) for v in value["std"]]} if ok else None
 
 
 def _trial_from_row(row: pd.Series, run_dir: Path) -> RunTrial:

@@ -47,7 +47,9 @@ class TrainResult:
     """accuracy: final validation accuracy (0..1); epochs: validation accuracy after each epoch;
     seconds: wall time of the trial (data already in memory); test_accuracy: on the test set,
     or None unless asked for; model: the trained network (proxy architecture), in eval mode, on
-    the CPU; device: where it was trained ("cpu", "cuda:0 (NVIDIA ...)")."""
+    the CPU; device: where it was trained ("cpu", "cuda:0 (NVIDIA ...)"); normalisation: the
+    per-channel {"mean": [r, g, b], "std": [r, g, b]} of 0..1 RGB pixels the model expects its
+    input normalised with (the training subset's statistics)."""
 
     accuracy: float
     epochs: list[float]
@@ -55,6 +57,7 @@ class TrainResult:
     test_accuracy: float | None
     model: nn.Module
     device: str = "cpu"
+    normalisation: dict | None = None
 
 
 class TrainingFailed(Exception):
@@ -339,7 +342,9 @@ def _run(arch: Arch, recipe: Recipe, data: _Split, report: Report | None, progre
         raise
     model.eval()
     seconds = time.perf_counter() - start
-    return TrainResult(accs[-1], accs, seconds, test, model.cpu(), describe(device))
+    normalisation = {"mean": [round(float(v), 6) for v in data.mean.cpu()],
+                     "std": [round(float(v), 6) for v in data.std.cpu()]}
+    return TrainResult(accs[-1], accs, seconds, test, model.cpu(), describe(device), normalisation)
 
 
 def training_speed(arch: Arch, recipe: Recipe, steps: int = 5, warmup: int = 2,

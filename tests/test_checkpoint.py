@@ -34,3 +34,23 @@ def test_a_write_that_fails_leaves_no_file(tmp_path, small):
     with pytest.raises(NasError):
         save_checkpoint(tmp_path / "checkpoints" / "c.pt", small, build(small).state_dict())
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoints"]
+
+
+def test_the_input_normalisation_round_trips_and_older_checkpoints_have_none(tmp_path, small):
+    norm = {"mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26]}
+    state = build(small).state_dict()
+    with_norm = save_checkpoint(tmp_path / "a.pt", small, state, proxy_arch=small, normalisation=norm)
+    older = save_checkpoint(tmp_path / "b.pt", small, state, proxy_arch=small)
+    bad = save_checkpoint(tmp_path / "c.pt", small, state, proxy_arch=small, normalisation={"mean": [1, 2]})
+    assert load_checkpoint(with_norm).normalisation == norm
+    assert load_checkpoint(older).normalisation is None and load_checkpoint(bad).normalisation is None
+
+
+def test_a_trained_model_comes_with_the_normalisation_of_its_training_data(v3_small):
+    from nas.recipe import load_recipe
+    from nas.train import train_arch
+
+    result = train_arch(v3_small, load_recipe(train_subset=256, val_size=200, epochs=1, batch_size=64))
+    mean, std = result.normalisation["mean"], result.normalisation["std"]
+    assert len(mean) == len(std) == 3
+    assert all(0.3 < m < 0.6 for m in mean) and all(0.15 < s < 0.35 for s in std)  # CIFAR-10's

@@ -111,6 +111,8 @@ def test_pytorch_export_of_a_run_keeps_the_trained_weights(run_folder, tmp_path)
     ckpt = load_checkpoint(run_folder["path"] / "checkpoints" / f"trial_{run_folder['winner']}.pt")
     exported = load(tmp_path / "w.pt").state_dict()
     assert all(torch.equal(exported[k], v) for k, v in ckpt.state_dict.items())
+    saved = torch.load(tmp_path / "w.pt", weights_only=True)
+    assert saved["normalisation"] == ckpt.normalisation == {"mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26]}
 
 
 def test_initialised_weights_are_reproducible(tmp_path):

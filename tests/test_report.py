@@ -104,7 +104,8 @@ def make_run_folder(root: Path) -> dict:
     save_arch(winner_arch, run / "best.json")
     proxy = fixture_proxy(winner_arch)
     torch.save({"arch": arch_to_dict(winner_arch), "proxy_arch": arch_to_dict(proxy),
-                "state_dict": fixture_state_dict(proxy), "accuracy": 0.66, "dataset": "cifar10"},
+                "state_dict": fixture_state_dict(proxy), "accuracy": 0.66, "dataset": "cifar10",
+                "normalisation": {"mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26]}},
                run / "checkpoints" / f"trial_{winner}.pt")
     config = {"target": TARGET, "budget_ms": BUDGET_MS, "objective": "constrained", "sampler": "tpe",
               "engine": "optuna", "space": "search_spaces/mobilenet_v3.yaml", "recipe": {"epochs": 2},

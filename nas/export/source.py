@@ -28,6 +28,7 @@ class ExportSource:
     accuracy: float | None = None
     dataset: str | None = None
     notes: tuple[str, ...] = ()
+    normalisation: dict | None = None  # trained weights: the input normalisation they expect
 
 def select_source(source: str, trial: int | None = None, best: bool = False, width: float | None = None,
                   resolution: int | None = None, num_classes: int | None = None,
@@ -70,7 +71,8 @@ def _source_from_run(run_dir: str, trial: int | None, width: float | None, resol
                 f"({a.resolution}x{a.resolution} input, {a.num_classes} classes{acc}); "
                 "pass --deploy-arch for the deployment architecture with initialised weights")
         return ExportSource(a, c.state_dict, "trained", note, **(common | {"accuracy": c.accuracy,
-                                                                            "dataset": c.dataset or common["dataset"]}))
+                                                                            "dataset": c.dataset or common["dataset"],
+                                                                            "normalisation": c.normalisation}))
     if ckpt is not None:
         why = ("--width/--resolution/--num-classes change the shapes the checkpoint was trained at"
                if reshaped else "--deploy-arch asked for the deployment architecture")

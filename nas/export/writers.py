@@ -163,7 +163,7 @@ def _export_pytorch(model: nn.Module, source: ExportSource, out: Path, step, ops
     step("saving state_dict and architecture")
     save_checkpoint(out, source.arch, model.state_dict(), format=PYTORCH_FILE_FORMAT, weights=source.weights,
                     note=source.note, run=source.run, trial=source.trial, accuracy=source.accuracy,
-                    dataset=source.dataset)
+                    dataset=source.dataset, normalisation=source.normalisation)
     write_atomic(sidecar, lambda tmp: save_arch(source.arch, tmp))
     step("reloading with nas.load and comparing")
     x = check_input(source.arch)

@@ -46,6 +46,7 @@ class TrialOutcome:
     seconds: float = 0.0
     error: str = ""
     model: torch.nn.Module | None = None
+    normalisation: dict | None = None  # the input normalisation the trained model expects
     checkpoint_error: str = ""
     imagenet_estimate: float | None = None  # %, with --score imagenet-estimate (COMPLETE only)
     device: str = ""  # where it trained ("cpu", "cuda:1 (NVIDIA ...)"); empty when not trained
@@ -89,7 +90,8 @@ def run_trial(arch: Arch, config: SearchConfig, report: Report | None = None,
         return replace(outcome, status="FAIL", error=str(e))
     estimate = trial_score(arch, result.accuracy, config) if config.score == "imagenet-estimate" else None
     return replace(outcome, status="COMPLETE", accuracy=result.accuracy, epochs=result.epochs,
-                   seconds=result.seconds, model=result.model, imagenet_estimate=estimate)
+                   seconds=result.seconds, model=result.model, imagenet_estimate=estimate,
+                   normalisation=result.normalisation)
 
 
 def recipe_of(config: SearchConfig) -> Recipe:
@@ -138,7 +140,8 @@ def save_checkpoint(outcome: TrialOutcome, config: SearchConfig, number: int) ->
     num_classes = outcome.model.classifier.out_features
     return write_checkpoint(Path(config.out) / "checkpoints" / f"trial_{number}.pt", outcome.arch,
                             outcome.model.state_dict(), proxy_arch=proxy_arch(outcome.arch, recipe, num_classes),
-                            accuracy=outcome.accuracy, dataset=recipe.dataset, trial=number)
+                            accuracy=outcome.accuracy, dataset=recipe.dataset, trial=number,
+                            normalisation=outcome.normalisation)
 
 
 def keep_checkpoint(outcome: TrialOutcome, config: SearchConfig, number: int) -> TrialOutcome:
