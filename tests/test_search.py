@@ -197,3 +197,31 @@ def test_two_workers_share_one_storage(tmp_path, tiny_recipe):
     trials = pd.read_csv(out / "trials.csv")
     assert trials["state"].isin(["COMPLETE", "PRUNED", "FAIL"]).sum() >= 4
     assert trials["number"].is_unique
+
+
+def test_results_never_remove_the_checkpoint_of_a_trial_still_running(tmp_path):
+    """Two workers: one trial's results are written while another has saved its checkpoint but is
+    not yet recorded as complete. Its checkpoint stays; a finished trial off the front goes."""
+    from nas.arch import dumps_arch
+    from nas.baselines import load_baseline
+    from nas.recipe import load_recipe, recipe_to_dict
+    from nas.search.config import SearchConfig
+    from nas.search.results import TrialRecord, write_results
+
+    arch = load_baseline("mobilenet_v3_small")
+
+    def record(number, status, accuracy, latency):
+        attrs = {"status": status, "arch": dumps_arch(arch), "block_string": "", "params": 1, "madds": 1,
+                 "latency_ms": latency, "accuracy_epochs": [accuracy] if accuracy is not None else []}
+        return TrialRecord(number, status, attrs, {})
+
+    out = tmp_path / "run"
+    (out / "checkpoints").mkdir(parents=True)
+    for n in (0, 1, 2):
+        (out / "checkpoints" / f"trial_{n}.pt").write_bytes(b"x")
+    config = SearchConfig(target="pixel", budget_ms=60.0, out=str(out), space="unused",
+                          recipe=recipe_to_dict(load_recipe()), baselines=())
+    # 0 dominates 1 (more accurate and faster); 2 is running, its checkpoint already on disk
+    write_results([record(0, "COMPLETE", 0.5, 10.0), record(1, "COMPLETE", 0.4, 20.0),
+                   record(2, "RUNNING", None, 15.0)], config)
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["trial_0.pt", "trial_2.pt"]

@@ -13,6 +13,8 @@ from nas.arch import arch_from_dict, save_arch
 from nas.files import write_atomic, write_text_atomic
 from nas.rundir import TRIAL_COLUMNS, best_row, pareto_front
 from nas.tables import markdown_table
+
+FINISHED_STATES = ("COMPLETE", "PRUNED", "FAIL", "REJECTED", "INTERRUPTED")  # others may still save a checkpoint
 from nas.search.config import SearchConfig
 
 
@@ -60,20 +62,24 @@ def write_results(records: list[TrialRecord], config: SearchConfig) -> dict:
     if best is not None:
         arch = arch_from_dict(json.loads(best["arch"]))
         write_atomic(out / "best.json", lambda tmp: save_arch(arch, tmp))
-    _prune_checkpoints(out, set(front["number"]) | ({int(best["number"])} if best is not None else set()))
+    # A trial still running (or not yet recorded) may already have written its checkpoint: another
+    # worker's trial finishing first must not remove it. Only finished trials off the front go.
+    finished = set(frame[frame["state"].isin(FINISHED_STATES)]["number"])
+    keep = set(front["number"]) | ({int(best["number"])} if best is not None else set())
+    _prune_checkpoints(out, finished - keep)
     summary = summarize(frame, config, best)
     write_text_atomic(out / "summary.md", summary_markdown(summary))
     return summary
 
 
-def _prune_checkpoints(out: Path, keep: set[int]) -> None:
-    """Remove the checkpoints of trials not in `keep` (best effort: one that cannot be removed stays)."""
+def _prune_checkpoints(out: Path, drop: set[int]) -> None:
+    """Remove the checkpoints of the trials in `drop` (best effort: one that cannot be removed stays)."""
     folder = out / "checkpoints"
     if not folder.is_dir():
         return
     for path in folder.glob("trial_*.pt"):
         number = path.stem.split("_")[1]
-        if number.isdigit() and int(number) not in keep:
+        if number.isdigit() and int(number) in drop:
             try:
                 path.unlink(missing_ok=True)
             except OSError:
