@@ -40,10 +40,7 @@ def _mps_available() -> bool:
 
 def available() -> list[str]:
     """The devices this machine can train on, CPU last: cuda:0 .. cuda:N-1, mps, cpu."""
-    import torch
-
-    gpus = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-    return gpus + (["mps"] if _mps_available() else []) + ["cpu"]
+    return [f"cuda:{i}" for i in range(gpu_count())] + (["mps"] if _mps_available() else []) + ["cpu"]
 
 
 def resolve(spec: str) -> "torch.device":

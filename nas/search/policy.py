@@ -33,6 +33,7 @@ from nas.recipe import Recipe, make_recipe
 
 
 TRAINED = ("COMPLETE", "PRUNED", "FAIL")  # trial statuses that cost a training; --trials counts these
+FINISHED = TRAINED + ("REJECTED", "INTERRUPTED")  # statuses of trials that will not change again
 REJECTED_CAP = 50  # over-budget proposals per requested trial after which a search stops
 
 

@@ -12,10 +12,9 @@ import pandas as pd
 from nas.arch import arch_from_dict, save_arch
 from nas.files import write_atomic, write_text_atomic
 from nas.rundir import TRIAL_COLUMNS, best_row, pareto_front
-from nas.tables import markdown_table
-
-FINISHED_STATES = ("COMPLETE", "PRUNED", "FAIL", "REJECTED", "INTERRUPTED")  # others may still save a checkpoint
 from nas.search.config import SearchConfig
+from nas.search.policy import FINISHED
+from nas.tables import markdown_table
 
 
 
@@ -64,7 +63,7 @@ def write_results(records: list[TrialRecord], config: SearchConfig) -> dict:
         write_atomic(out / "best.json", lambda tmp: save_arch(arch, tmp))
     # A trial still running (or not yet recorded) may already have written its checkpoint: another
     # worker's trial finishing first must not remove it. Only finished trials off the front go.
-    finished = set(frame[frame["state"].isin(FINISHED_STATES)]["number"])
+    finished = set(frame[frame["state"].isin(FINISHED)]["number"])
     keep = set(front["number"]) | ({int(best["number"])} if best is not None else set())
     _prune_checkpoints(out, finished - keep)
     summary = summarize(frame, config, best)
