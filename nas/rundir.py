@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pandas as pd
 import yaml
 
 from nas.arch import Arch, arch_from_dict, load_arch
+from nas.checkpoint import Checkpoint, load_checkpoint  # noqa: F401 (read through the run folder)
 from nas.errors import NasError
 
 ESTIMATE_COLUMN = "imagenet_estimate"  # trials.csv column and trial attribute of `--score imagenet-estimate`
@@ -24,7 +26,23 @@ DEVICE_COLUMN = "device"  # trials.csv column and trial attribute: where the tri
 ADDED_COLUMNS = (ESTIMATE_COLUMN, DEVICE_COLUMN)  # trials.csv columns newer than some run folders: read as empty
 TRIAL_COLUMNS = ["number", "state", "baseline", "arch", "block_string", "params", "madds", "latency_ms",
                  "accuracy_epochs", "accuracy", "imagenet_estimate", "seconds", "device", "trial_params"]
-TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL", "REJECTED", "RUNNING", "INTERRUPTED")
+
+
+class Status(StrEnum):
+    """A trial's outcome, as trials.csv's `state` column and a stored trial's `status` attribute
+    hold it (the two names predate this type; the values are the file format). A member is the
+    string itself: `Status.COMPLETE == Status.COMPLETE`, so frames and files read with plain strings
+    compare with it. Not Optuna's `TrialState`: REJECTED (over budget, never trained) and
+    INTERRUPTED (left by a killed process, queued again) are ours."""
+
+    COMPLETE = "COMPLETE"
+    PRUNED = "PRUNED"
+    FAIL = "FAIL"
+    REJECTED = "REJECTED"
+    RUNNING = "RUNNING"
+    INTERRUPTED = "INTERRUPTED"
+    WAITING = "WAITING"
+
 _TEXT_COLUMNS = ("state", "baseline", "arch", "block_string", "accuracy_epochs", "device", "trial_params")
 _NUMBER_COLUMNS = ("params", "madds", "latency_ms", "accuracy", "imagenet_estimate", "seconds")
 
@@ -45,22 +63,6 @@ class RunTrial:
     accuracy: float | None
     accuracy_epochs: tuple[float, ...]
     seconds: float | None
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A trained trial's weights. The weights belong to `proxy_arch` (the network actually trained:
-    small input, the proxy data set's classes, relaxed strides); `arch` is the deployment network."""
-
-    path: Path
-    arch: Arch
-    proxy_arch: Arch
-    state_dict: dict
-    accuracy: float | None
-    dataset: str
-    classes: tuple[str, ...]
-    trial: int | None = None
-    normalisation: dict | None = None  # {"mean", "std"} of 0..1 RGB input; None in older checkpoints
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ class Run:
         if rows.empty:
             raise NasError(f"trial {number} is not in {self.path}; its trials are {_number_ranges(self.trials)}")
         trial = _trial_from_row(rows.iloc[-1], self.path)
-        if trial.state == "FAIL":
+        if trial.state == Status.FAIL:
             raise NasError(f"trial {number} in {self.path} failed (state FAIL) and has no result; "
                            f"pick a completed trial: {_number_ranges(self.completed())}")
         return trial
@@ -122,7 +124,7 @@ class Run:
     def completed(self) -> pd.DataFrame:
         """The COMPLETE trials (with an accuracy)."""
         t = self.trials
-        return t[(t["state"] == "COMPLETE") & t["accuracy"].notna()]
+        return t[(t["state"] == Status.COMPLETE) & t["accuracy"].notna()]
 
     def pareto(self) -> pd.DataFrame:
         """The accuracy-vs-latency Pareto front, computed from the trials (pareto.csv is derived
@@ -217,11 +219,11 @@ def _read_trials_csv_or_note(path: Path) -> tuple[pd.DataFrame | None, str]:
 
 
 def _check_states(frame: pd.DataFrame, path: Path) -> None:
-    bad = frame[~frame["state"].isin(TRIAL_STATES)]
+    bad = frame[~frame["state"].isin(list(Status))]
     if not bad.empty:
         r = bad.iloc[0]
         raise NasError(f"{path}: trial {int(r['number'])} has state {r['state']!r}; expected one of "
-                       f"{', '.join(TRIAL_STATES)}")
+                       f"{', '.join(Status)}")
 
 
 _COMPARED = ("state", "arch", "accuracy", "latency_ms")
@@ -276,7 +278,7 @@ def _best_json_disagreement(run_dir: Path, study: pd.DataFrame, config: dict) ->
     except NasError as e:
         return f"best.json is unreadable ({e}); the winner was taken from the study"
     budget = config.get("budget_ms")
-    done = study[(study["state"] == "COMPLETE") & study["accuracy"].notna()]
+    done = study[(study["state"] == Status.COMPLETE) & study["accuracy"].notna()]
     if budget is not None:
         done = done[done["latency_ms"] <= float(budget)]
     if done.empty:
@@ -333,7 +335,7 @@ def _typed_trials(source: Any, where: str) -> pd.DataFrame:
 def pareto_front(frame: pd.DataFrame) -> pd.DataFrame:
     """COMPLETE trials that no other COMPLETE trial beats on both accuracy (higher) and
     predicted latency (lower), sorted by latency."""
-    done = frame[(frame["state"] == "COMPLETE") & frame["accuracy"].notna()]
+    done = frame[(frame["state"] == Status.COMPLETE) & frame["accuracy"].notna()]
     done = done.sort_values(["latency_ms", "accuracy"], ascending=[True, False])
     keep, best = [], float("-inf")
     for idx, acc in done["accuracy"].items():
@@ -341,33 +343,6 @@ def pareto_front(frame: pd.DataFrame) -> pd.DataFrame:
             keep.append(idx)
             best = acc
     return done.loc[keep]
-
-
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read `checkpoints/trial_<n>.pt` (tensors, architecture dicts and numbers only)."""
-    import torch
-
-    path = Path(path)
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a truncated or foreign file: say which file, not torch's internals
-        raise NasError(f"{path}: not a readable trial checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
-    if not isinstance(data, dict) or not {"arch", "proxy_arch", "state_dict"} <= set(data):
-        raise NasError(f"{path}: not a trial checkpoint; expected the keys arch, proxy_arch, state_dict")
-    accuracy, trial = data.get("accuracy"), data.get("trial")
-    return Checkpoint(path=path, arch=arch_from_dict(data["arch"]), proxy_arch=arch_from_dict(data["proxy_arch"]),
-                      state_dict=data["state_dict"], accuracy=None if accuracy is None else float(accuracy),
-                      dataset=str(data.get("dataset", "")), classes=tuple(data.get("classes", ()) or ()),
-                      trial=trial if isinstance(trial, int) and not isinstance(trial, bool) else None,
-                      normalisation=_normalisation(data.get("normalisation")))
-
-
-def _normalisation(value: Any) -> dict | None:
-    """A checkpoint's {"mean": [3 numbers], "std": [3 numbers]}, or None when absent or malformed."""
-    ok = isinstance(value, dict) and all(
-        isinstance(value.get(k), (list, tuple)) and len(value[k]) == 3
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value[k]) for k in ("mean", "std"))
-    return {"mean": [float(v) for v in value["mean"]], "std": [float(v) for v in value["std"]]} if ok else None
 
 
 def _trial_from_row(row: pd.Series, run_dir: Path) -> RunTrial:
@@ -386,7 +361,7 @@ def _trial_from_row(row: pd.Series, run_dir: Path) -> RunTrial:
 def _trial_with_arch(frame: pd.DataFrame, arch: Arch) -> int | None:
     """The last COMPLETE trial whose architecture equals `arch` (names ignored)."""
     target = replace(arch, name="")
-    for _, row in frame[frame["state"] == "COMPLETE"].iloc[::-1].iterrows():
+    for _, row in frame[frame["state"] == Status.COMPLETE].iloc[::-1].iterrows():
         try:
             if replace(arch_from_dict(json.loads(row["arch"])), name="") == target:
                 return int(row["number"])
@@ -433,7 +408,7 @@ def number_ranges(numbers: list[int]) -> str:
 def ranking_column(frame: pd.DataFrame) -> str:
     """The trials.csv column the winner is chosen by: the ImageNet estimate when the run scored
     by it (its completed trials carry one), else the proxy accuracy."""
-    done = frame[frame["state"] == "COMPLETE"]
+    done = frame[frame["state"] == Status.COMPLETE]
     if ESTIMATE_COLUMN in frame and len(done) and done[ESTIMATE_COLUMN].notna().all():
         return ESTIMATE_COLUMN
     return "accuracy"
@@ -455,7 +430,7 @@ def best_row(frame: pd.DataFrame, budget_ms: float | None) -> pd.Series | None:
     """The winner of a trials table: the completed trial within the budget (all, when None) with
     the highest `ranking_column` value, then the lowest latency, then the lowest number (the
     order of `winner_key`); None when no completed trial fits."""
-    ok = frame[(frame["state"] == "COMPLETE") & frame["accuracy"].notna()]
+    ok = frame[(frame["state"] == Status.COMPLETE) & frame["accuracy"].notna()]
     if budget_ms is not None:
         ok = ok[ok["latency_ms"] <= budget_ms]
     if ok.empty:

@@ -131,8 +131,12 @@ def test_a_mismatch_is_an_error_not_a_success(tmp_path, monkeypatch):
 def test_load_refuses_a_file_that_is_not_an_export(tmp_path):
     bad = tmp_path / "x.pt"
     bad.write_bytes(b"not torch")
-    with pytest.raises(NasError, match="not a nas pytorch export"):
+    with pytest.raises(NasError, match="not a readable nas checkpoint.*torch.jit.load"):
         load(bad)
+    other = tmp_path / "y.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(NasError, match="not a nas checkpoint; expected a dict with arch and state_dict"):
+        load(other)
 
 
 def test_load_of_missing_file_is_an_error(tmp_path):

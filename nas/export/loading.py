@@ -8,8 +8,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nas.arch import arch_from_dict, load_arch
+from nas.arch import load_arch
 from nas.builder import build
+from nas.checkpoint import load_checkpoint
 from nas.errors import NasError
 from nas.export.source import INIT_SEED, ExportSource
 
@@ -28,19 +29,12 @@ def load(path: str | Path) -> nn.Module:
     (`checkpoints/trial_<n>.pt`: the trained proxy network) or an architecture JSON (initialised).
     The module's `.arch` is its architecture."""
     path = Path(path)
-    if not path.is_file():
-        raise NasError(f"{path}: no such file; expected a .pt written by `nas export --format pytorch`")
     if path.suffix == ".json":
+        if not path.is_file():
+            raise NasError(f"{path}: no such file; expected an architecture JSON or a .pt written by nas")
         return network(ExportSource(load_arch(path), None, "initialised", ""))
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a TorchScript archive, a truncated file, or not torch at all
-        raise NasError(f"{path}: not a nas pytorch export ({type(e).__name__}); a torchscript export loads "
-                       "with torch.jit.load") from None
-    if isinstance(data, dict) and "state_dict" in data and ("proxy_arch" in data or "arch" in data):
-        arch = arch_from_dict(data["proxy_arch"] if "proxy_arch" in data else data["arch"])
-        return network(ExportSource(arch, data["state_dict"], "trained", ""))
-    raise NasError(f"{path}: not a nas pytorch export; expected a dict with arch and state_dict")
+    c = load_checkpoint(path)
+    return network(ExportSource(c.proxy_arch, c.state_dict, "trained", ""))
 
 def load_weights(model: nn.Module, state_dict: dict, name: str) -> None:
     try:

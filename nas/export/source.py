@@ -10,6 +10,7 @@ from nas.arch import Arch
 from nas.blockstring import looks_like_block_string
 from nas.cost import arch_cost
 from nas.errors import NasError
+from nas.rundir import Status
 
 INIT_SEED = 0              # initialised weights are reproducible
 
@@ -76,7 +77,7 @@ def _source_from_run(run_dir: str, trial: int | None, width: float | None, resol
     if ckpt is not None:
         why = ("--width/--resolution/--num-classes change the shapes the checkpoint was trained at"
                if reshaped else "--deploy-arch asked for the deployment architecture")
-    elif t.state == "COMPLETE":
+    elif t.state == Status.COMPLETE:
         why = "no checkpoint: the search keeps the weights of Pareto-front trials only"
     else:
         why = f"the trial was not trained to the end (state {t.state})"

@@ -13,7 +13,7 @@ import pandas as pd
 from nas.baselines import load_baseline
 from nas.errors import NasError
 from nas.latency import predict_latency
-from nas.rundir import Run
+from nas.rundir import Run, Status
 
 REPORT_BASELINES = {"mobilenet_v3_large": "V3-Large", "mobilenet_v3_small": "V3-Small"}
 
@@ -85,12 +85,12 @@ def baseline_marks(run: Run, t: pd.DataFrame, notes: list[str]) -> list[dict]:
     marks = []
     for name, label in REPORT_BASELINES.items():
         rows = t[t["baseline"] == name]
-        done = rows[(rows["state"] == "COMPLETE") & rows["accuracy"].notna()]
+        done = rows[(rows["state"] == Status.COMPLETE) & rows["accuracy"].notna()]
         if not done.empty:
             r = done.iloc[-1]
             marks.append({"baseline": name, "label": label, "trial": int(r["number"]), "arch": r["name"],
                           "latency_ms": float(r["latency_ms"]), "accuracy": float(r["accuracy"]),
-                          "state": "COMPLETE"})
+                          "state": Status.COMPLETE})
             continue
         if not rows.empty and pd.notna(rows.iloc[-1]["latency_ms"]):
             r = rows.iloc[-1]
@@ -168,7 +168,7 @@ def best_so_far(t: pd.DataFrame) -> pd.DataFrame:
     """Searched (non-baseline) trials by number with `best`: the highest accuracy of a completed
     trial within the budget up to and including that trial (NaN before the first)."""
     searched = t[~t["is_baseline"]].sort_values("number")
-    ok = searched["accuracy"].where((searched["state"] == "COMPLETE") & searched["within_budget"])
+    ok = searched["accuracy"].where((searched["state"] == Status.COMPLETE) & searched["within_budget"])
     return searched.assign(best=ok.cummax().ffill())
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from nas.report.facts import arch_field, as_int
+from nas.rundir import Status
 from nas.tables import markdown_table
 
 
@@ -70,7 +71,7 @@ def _winner_section(facts: dict) -> list[str]:
 
 def top_trials(t: pd.DataFrame, k: int) -> list[dict]:
     """The `k` most accurate completed trials (baselines included and named), as table rows."""
-    done = t[(t["state"] == "COMPLETE") & t["accuracy"].notna()]
+    done = t[(t["state"] == Status.COMPLETE) & t["accuracy"].notna()]
     done = done.sort_values(["accuracy", "latency_ms"], ascending=[False, True]).head(k)
     return [{"rank": i + 1, **_trial_row(r)} for i, (_, r) in enumerate(done.iterrows())]
 

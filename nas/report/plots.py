@@ -12,6 +12,7 @@ from pathlib import Path
 
 from nas.plotting import figure, save_png
 from nas.report.facts import best_so_far, last_epoch
+from nas.rundir import Status
 
 
 def plot_pareto(facts: dict, path: Path) -> Path:
@@ -19,7 +20,7 @@ def plot_pareto(facts: dict, path: Path) -> Path:
     the baselines and the winner."""
     run, t = facts["run"], facts["trials"]
     fig, ax = figure(10.0, 5.5)
-    done = t[(t["state"] == "COMPLETE") & t["accuracy"].notna() & ~t["is_baseline"]]
+    done = t[(t["state"] == Status.COMPLETE) & t["accuracy"].notna() & ~t["is_baseline"]]
     ax.scatter(done["latency_ms"], 100 * done["accuracy"], s=22, color="tab:blue", alpha=0.55,
                label=f"trained trials ({len(done)})")
     front = facts["front"]
@@ -27,7 +28,7 @@ def plot_pareto(facts: dict, path: Path) -> Path:
         ax.plot(front["latency_ms"], 100 * front["accuracy"], "-o", color="tab:orange", ms=6, lw=1.8,
                 drawstyle="steps-post",
                 label=f"Pareto front ({len(front)})", zorder=3)
-    rejected = t[(t["state"] == "REJECTED") & t["latency_ms"].notna()]
+    rejected = t[(t["state"] == Status.REJECTED) & t["latency_ms"].notna()]
     if not rejected.empty:
         ax.plot(rejected["latency_ms"], [0.02] * len(rejected), "v", color="tab:gray", ms=7, ls="none",
                 transform=ax.get_xaxis_transform(), label=f"rejected over budget, not trained ({len(rejected)})")
@@ -65,14 +66,14 @@ def plot_progress(facts: dict, path: Path) -> Path:
     run, t = facts["run"], facts["trials"]
     fig, ax = figure(10.0, 4.8)
     s = best_so_far(t)
-    done = s[(s["state"] == "COMPLETE") & s["accuracy"].notna()]
+    done = s[(s["state"] == Status.COMPLETE) & s["accuracy"].notna()]
     inside, outside = done[done["within_budget"]], done[~done["within_budget"]]
     ax.scatter(inside["number"], 100 * inside["accuracy"], s=20, color="tab:blue", alpha=0.6,
                label="trained, within budget")
     if not outside.empty:
         ax.scatter(outside["number"], 100 * outside["accuracy"], s=20, facecolor="none", edgecolor="tab:blue",
                    label="trained, over budget")
-    pruned = s[s["state"] == "PRUNED"]
+    pruned = s[s["state"] == Status.PRUNED]
     last = [last_epoch(e) for e in pruned["accuracy_epochs"]]
     keep = [i for i, v in enumerate(last) if v is not None]
     if keep:

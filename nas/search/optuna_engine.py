@@ -19,6 +19,7 @@ import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from nas.device import worker_device
+from nas.rundir import Status
 from nas.search.config import DEFAULT_STUDY, SearchConfig
 from nas.search.policy import (directions, first_prunable_report, is_constrained, prunes, search_done,
                                trained_count, trial_score)
@@ -119,16 +120,16 @@ def objective_fn(config: SearchConfig, space: Space, device: str | None = None
             if prunable:
                 trial.report(trial_score(arch, accuracy, config), epoch)
                 if trial.should_prune():
-                    trial.set_user_attr("status", "PRUNED")
+                    trial.set_user_attr("status", Status.PRUNED)
                     trial.set_user_attr("seconds", round(time.perf_counter() - start, 2))
                     raise optuna.TrialPruned(f"accuracy {accuracy:.3f} after epoch {epoch + 1}")
 
         start = time.perf_counter()
         outcome = run_trial(arch, config, report, on_scored=store, device=device)
         store(outcome)
-        if outcome.status == "FAIL":
+        if outcome.status == Status.FAIL:
             raise _TrialFailed(outcome.error)
-        if outcome.status == "COMPLETE":
+        if outcome.status == Status.COMPLETE:
             kept = keep_checkpoint(outcome, config, trial.number)
             if kept.checkpoint_error:
                 trial.set_user_attr("checkpoint_error", kept.checkpoint_error)

@@ -30,10 +30,11 @@ from functools import lru_cache
 from nas.arch import Arch
 from nas.estimate import ImagenetEstimate, estimate_for
 from nas.recipe import Recipe, make_recipe
+from nas.rundir import Status
 
 
-TRAINED = ("COMPLETE", "PRUNED", "FAIL")  # trial statuses that cost a training; --trials counts these
-FINISHED = TRAINED + ("REJECTED", "INTERRUPTED")  # statuses of trials that will not change again
+TRAINED = (Status.COMPLETE, Status.PRUNED, Status.FAIL)  # trial statuses that cost a training; --trials counts these
+FINISHED = TRAINED + (Status.REJECTED, Status.INTERRUPTED)  # statuses of trials that will not change again
 REJECTED_CAP = 50  # over-budget proposals per requested trial after which a search stops
 
 
@@ -44,7 +45,7 @@ def trained_count(counts: dict[str, int]) -> int:
 
 def search_done(counts: dict[str, int], trials: int) -> bool:
     """True when `trials` trials were trained or the rejection cap is reached."""
-    return trained_count(counts) >= trials or counts.get("REJECTED", 0) >= REJECTED_CAP * trials
+    return trained_count(counts) >= trials or counts.get(Status.REJECTED, 0) >= REJECTED_CAP * trials
 
 
 def is_pareto(config) -> bool:

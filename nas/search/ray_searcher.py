@@ -15,6 +15,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from nas.rundir import Status
 from nas.search.config import SearchConfig
 from nas.search.optuna_engine import enqueue_baselines, make_sampler
 from nas.search.progress import SearchProgress, status_counts
@@ -140,14 +141,14 @@ class NasSearch(OptunaSearch):
         if result.get("phase") == "final":
             status = json.loads(result["attrs"])["status"]
         elif error:
-            status = "FAIL"
+            status = Status.FAIL
             trial.set_user_attr("error", "the Ray trial crashed; see its error.txt under ray/")
         else:
-            status = "PRUNED"
+            status = Status.PRUNED
         trial.set_user_attr("status", status)
-        if status == "PRUNED":
+        if status == Status.PRUNED:
             self._ot_study.tell(trial, state=TrialState.PRUNED)
-        elif status == "FAIL":
+        elif status == Status.FAIL:
             self._ot_study.tell(trial, state=TrialState.FAIL)
         else:
             values = [result["score"], result["latency_ms"]] if self._pareto else result["objective"]

@@ -10,6 +10,7 @@ from dataclasses import replace
 import ray
 from ray import tune
 
+from nas.rundir import Status
 from nas.search.config import SearchConfig
 from nas.search.policy import trial_score
 from nas.search.trial import (TrialOutcome, fit_baseline, keep_checkpoint, objective_values, recipe_of,
@@ -62,11 +63,11 @@ def trainable(params: dict, config: SearchConfig) -> None:
         tune.report(_result("scored", outcome, config))
 
     def report(epoch: int, accuracy: float) -> None:
-        partial = replace(scored[0], status="COMPLETE", accuracy=accuracy)
+        partial = replace(scored[0], status=Status.COMPLETE, accuracy=accuracy)
         tune.report(_result("epoch", partial, config, epoch=epoch + 1))
 
     outcome = run_trial(arch, config, report, on_scored=on_scored, device=_trial_device(config))
-    if outcome.status == "COMPLETE":
+    if outcome.status == Status.COMPLETE:
         outcome = keep_checkpoint(outcome, config, number)
     tune.report(_result("final", outcome, config, epoch=len(outcome.epochs)))
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from nas.arch import arch_from_dict, save_arch
 from nas.files import write_atomic, write_text_atomic
-from nas.rundir import TRIAL_COLUMNS, best_row, pareto_front
+from nas.rundir import TRIAL_COLUMNS, Status, best_row, pareto_front
 from nas.search.config import SearchConfig
 from nas.search.policy import FINISHED
 from nas.tables import markdown_table
@@ -40,8 +40,8 @@ def trials_frame(records: list[TrialRecord]) -> pd.DataFrame:
                      "arch": a["arch"], "block_string": a.get("block_string", ""),
                      "params": a.get("params"), "madds": a.get("madds"), "latency_ms": a.get("latency_ms"),
                      "accuracy_epochs": json.dumps(epochs),
-                     "accuracy": epochs[-1] if r.status == "COMPLETE" and epochs else None,
-                     "imagenet_estimate": a.get("imagenet_estimate") if r.status == "COMPLETE" else None,
+                     "accuracy": epochs[-1] if r.status == Status.COMPLETE and epochs else None,
+                     "imagenet_estimate": a.get("imagenet_estimate") if r.status == Status.COMPLETE else None,
                      "seconds": a.get("seconds"), "device": a.get("device", ""),
                      "trial_params": json.dumps(r.params)})
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)

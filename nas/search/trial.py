@@ -24,7 +24,7 @@ from nas.errors import NasError
 from nas.latency import predict_latency
 from nas.recipe import Recipe, proxy_arch, recipe_from_record
 from nas.search.config import MNAS_W, SearchConfig
-from nas.rundir import DEVICE_COLUMN, ESTIMATE_COLUMN
+from nas.rundir import DEVICE_COLUMN, ESTIMATE_COLUMN, Status
 from nas.search.policy import is_pareto, trial_score
 from nas.train import TrainingFailed, train_arch
 
@@ -76,20 +76,20 @@ def run_trial(arch: Arch, config: SearchConfig, report: Report | None = None,
     killed."""
     latency = predict_latency(arch, config.target).latency_ms
     cost = arch_cost(arch)
-    outcome = TrialOutcome("REJECTED", arch, latency, cost.params, cost.madds)
+    outcome = TrialOutcome(Status.REJECTED, arch, latency, cost.params, cost.madds)
     if latency > config.budget_ms:
         return outcome
     recipe = recipe_of(config)
     place = resolve(device or recipe.device)
     outcome = replace(outcome, device=describe(place))
     if on_scored is not None:
-        on_scored(replace(outcome, status="RUNNING"))
+        on_scored(replace(outcome, status=Status.RUNNING))
     try:
         result = train_arch(arch, recipe, report=report, device=str(place))
     except TrainingFailed as e:
-        return replace(outcome, status="FAIL", error=str(e))
+        return replace(outcome, status=Status.FAIL, error=str(e))
     estimate = trial_score(arch, result.accuracy, config) if config.score == "imagenet-estimate" else None
-    return replace(outcome, status="COMPLETE", accuracy=result.accuracy, epochs=result.epochs,
+    return replace(outcome, status=Status.COMPLETE, accuracy=result.accuracy, epochs=result.epochs,
                    seconds=result.seconds, model=result.model, imagenet_estimate=estimate,
                    normalisation=result.normalisation)
 
@@ -103,7 +103,7 @@ def objective_values(outcome: TrialOutcome, config: SearchConfig) -> float | tup
     """The value(s) the sampler maximises, from the trial's score S (`policy.trial_score`: proxy
     accuracy or ImageNet estimate): S (constrained), MnasNet's reward S x (LAT/T)^-0.07 (mnas),
     or (S, latency) (pareto). Rejected and failed trials score 0."""
-    accuracy = trial_score(outcome.arch, outcome.accuracy, config) if outcome.status == "COMPLETE" else 0.0
+    accuracy = trial_score(outcome.arch, outcome.accuracy, config) if outcome.status == Status.COMPLETE else 0.0
     if is_pareto(config):
         return accuracy, outcome.latency_ms
     if config.objective == "mnas":
