@@ -14,6 +14,14 @@ TINY_RECIPE_FILE = FIXTURES / "tiny_recipe.yaml"
 TINY_RECIPE = TINY_RECIPE_FILE.read_text()
 
 
+@pytest.fixture(autouse=True)
+def short_pace_start(monkeypatch) -> None:
+    """A new latency table sets its pace reference from a few readings, not 3 seconds of them."""
+    import nas.latency.measure
+
+    monkeypatch.setattr(nas.latency.measure, "PACE_START_S", 0.05)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def nas_cache(tmp_path_factory) -> Path:
     """$NAS_CACHE_DIR for the whole session: a temporary folder, so no test writes to the user's

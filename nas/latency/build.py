@@ -21,7 +21,7 @@ from nas.arch import Arch, Layer
 from nas.baselines import baseline_names, load_baseline
 from nas.errors import NasError
 from nas.latency.machine import differences, describe, this_machine
-from nas.latency.measure import (Canary, TimingPlan, arch_runner, check_runtime, cpu_name,
+from nas.latency.measure import (Canary, Pace, TimingPlan, arch_runner, check_runtime, cpu_name,
                                  layer_runner, load_average, runtime_version, wait_for_quiet)
 from nas.latency.model import (OpModel, choose_block, cross_validate, fit_op_model, fit_overhead,
                                loo_overhead, network_terms)
@@ -105,7 +105,9 @@ def _measured_header(target: str, runtime: str, threads: int, space: Space, samp
                 f"({plan.min_samples}-{plan.max_samples}, about {plan.budget_s}s per op) in "
                 f"{plan.rounds} interleaved rounds over batches of {BATCH} ops plus 2 canary ops "
                 f"(a batch is timed again when the canaries run over 8 % slow); 1-thread runs are "
-                f"timed on the thread's CPU clock, others on the wall clock; ms is the "
+                f"timed on the thread's CPU clock, others on the wall clock; each op's run of "
+                f"samples in a round is scaled by the pace op's reference time over its time just "
+                f"before (the machine's speed drifts; see pace), so ms are at the reference pace; ms is the "
                 f"{plan.quantile:.0%} quantile of the samples left after rejecting those beyond 3 "
                 f"scaled MADs (interference only adds time). Ops: the baselines', "
                 f"{'every head signature, ' if heads else ''}and those of {samples} random "
@@ -162,12 +164,15 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     load_before = load_average()
     header = _measured_header(target, runtime, threads, space, samples, plan, heads=not quick)
     header["build"] = "quick" if quick else "full"
+    pace = _build_pace(existing, runtime, threads)
+    if pace:
+        header["pace"] = pace.header()
     table = start_table(path, header)
     wanted = build_layers(space, samples, baselines, heads=not quick)
     todo = [l for l in wanted if l.key not in table.rows]
     reused = len(wanted) - len(todo)
     batches = [todo[i:i + BATCH] for i in range(0, len(todo), BATCH)]
-    canary = Canary(runtime, threads, plan)
+    canary = Canary(runtime, threads, plan, pace=pace)
     bar = progress(batches, len(todo)) if progress else batches
     for i, batch in enumerate(bar):
         runners = {l.key: layer_runner(l, runtime, threads) for l in batch}
@@ -185,13 +190,24 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     if calibration > 0:
         quiet = wait_for_quiet(max_wait_s=max_wait_s)
         reference = table.header.get("contention", {}).get("canary_ms") or canary.summary()["canary_ms"]
-        cal_canary = Canary(runtime, threads, network_plan(plan), networks=True, reference=reference)
+        cal_canary = Canary(runtime, threads, network_plan(plan), networks=True, reference=reference, pace=pace)
         cal_mape = calibrate(table, calibration_archs(space, calibration), runtime, threads, plan, cal_canary)
         table.header["calibration_contention"] = {**cal_canary.summary(), **quiet}
+    if pace:
+        table.header["pace"] = pace.summary()
     table.header["load_average"] = {"before": load_before, "after": load_average()}
     table.header["build_seconds"] = {"ops": round(ops_s), "total": round(time.monotonic() - started)}
     write_table(table, path)
     return BuildResult(path, len(todo), reused, cv, cal_mape)
+
+
+def _build_pace(existing: Table | None, runtime: str, threads: int) -> Pace | None:
+    """The pace a build keeps: the table's stored reference when resuming one, a new reference
+    for a new table, none for a table whose rows were measured without one (so they stay in one
+    unit)."""
+    if existing is None or not existing.rows:
+        return Pace(runtime, threads)
+    return Pace.for_table(existing.header, runtime, threads)
 
 
 def _set_aside_if_foreign(existing: Table, runtime: str, threads: int, path: Path) -> Table | None:
@@ -235,18 +251,27 @@ def network_plan(plan: TimingPlan) -> TimingPlan:
     return replace(plan, rounds=max(plan.rounds, 12), min_samples=36, max_samples=120, budget_s=0.4)
 
 
+NETWORK_PASSES = 2  # a network batch is timed this many times, apart; each network keeps its fastest
+
+
 def measure_archs(archs: list[Arch], runtime: str, threads: int, plan: TimingPlan,
-                  canary: Canary | None = None) -> list[float]:
+                  canary: Canary | None = None, passes: int = NETWORK_PASSES) -> list[float]:
     """End-to-end milliseconds of each network (the plan's quantile), timed interleaved in
-    batches of NETWORK_BATCH with the canaries (pass one made with networks=True)."""
+    batches of NETWORK_BATCH with the canaries (pass one made with networks=True). Each batch is
+    timed in `passes` passes and each network keeps its fastest: interference only adds time,
+    and a pass that a neighbour's burst slowed (here up to 1.6x for one network, which the
+    canaries did not catch) is outvoted by one that it did not."""
     plan = network_plan(plan)
     canary = canary or Canary(runtime, threads, plan, networks=True)
     out: list[float] = []
     for i in range(0, len(archs), NETWORK_BATCH):
         chunk = archs[i:i + NETWORK_BATCH]
         runners = {j: arch_runner(a, runtime, threads) for j, a in enumerate(chunk)}
-        timings = canary.time(runners, seed=1000 + i, plan=plan)
-        out.extend(timings[j].ms for j in range(len(chunk)))
+        best = [float("inf")] * len(chunk)
+        for p in range(max(1, passes)):
+            timings = canary.time(runners, seed=1000 + i + 104729 * p, plan=plan)
+            best = [min(b, timings[j].ms) for j, b in enumerate(best)]
+        out.extend(best)
     return out
 
 

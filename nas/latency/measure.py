@@ -14,7 +14,15 @@ Timings on a shared, loaded CPU are noisy, so every measurement here
     wall clock for this compute-bound work); several threads are timed on the wall clock;
   * times "canary" ops (and for networks a canary network) with every batch and times the batch
     again, after a pause, while they run slow against their reference (Canary). Contention for
-    cache and memory bandwidth, which the CPU clock does count, shows up there.
+    cache and memory bandwidth, which the CPU clock does count, shows up there;
+  * keeps pace (Pace): the virtual CPU itself runs faster and slower from second to second
+    (on an idle Intel Xeon VM here a network's 10th percentile over 3-second windows went
+    8.9 -> 12.4 ms and back within a minute, and a single op's with it, their ratio steady to
+    +-4 %), so just before each run of samples a pace op is timed, and the samples are scaled by
+    its reference time over its time now. A table stores the reference; everything later
+    measured against that table (calibration, validation, a search's winner) is scaled to the
+    same reference, so predictions and measurements are in one unit: milliseconds at the
+    machine's reference pace.
 """
 
 from __future__ import annotations
@@ -235,9 +243,10 @@ def _one(run: Runner) -> float:
 
 
 def time_interleaved(runners: dict[Hashable, Runner], plan: TimingPlan = TimingPlan(),
-                     seed: int = 0) -> dict[Hashable, Timing]:
+                     seed: int = 0, pace: "Pace | None" = None) -> dict[Hashable, Timing]:
     """Time every runner: warm up, size its samples to the budget, then `plan.rounds` rounds in
-    shuffled order, each taking a share of every runner's samples. Milliseconds per inference."""
+    shuffled order, each taking a share of every runner's samples. Milliseconds per inference;
+    with `pace`, each share of samples is scaled by the pace factor read just before it."""
     rng = random.Random(seed)
     per_round: dict[Hashable, int] = {}
     for key, run in runners.items():
@@ -251,14 +260,69 @@ def time_interleaved(runners: dict[Hashable, Runner], plan: TimingPlan = TimingP
         rng.shuffle(keys)
         for key in keys:
             run = runners[key]
-            samples[key].extend(_one(run) for _ in range(per_round[key]))
+            scale = pace.factor() if pace else 1.0
+            samples[key].extend(_one(run) * scale for _ in range(per_round[key]))
     return {k: robust_stats(v, plan.quantile) for k, v in samples.items()}
+
+
+# ---------------------------------------------------------------- keeping pace with the machine
+
+PACE_LAYER = Layer("ir", 28, 40, 40, 5, 1, 120, True, "hswish")  # about 0.5 ms: compute, SE, h-swish
+PACE_READS = 3       # runs of the pace op per reading; the fastest is the reading
+PACE_START_S = 3.0   # seconds of pace readings that set a new reference
+
+
+class Pace:
+    """The machine's speed now against a reference: `factor()` times the pace op (the fastest of
+    PACE_READS runs) and returns reference / now, by which the next samples are scaled.
+
+    Without `reference_ms` the reference is set from PACE_START_S seconds of readings (their
+    median), and stored with a table (`header()`), so later measurements against that table use
+    the same one."""
+
+    def __init__(self, runtime: str, threads: int, reference_ms: float | None = None) -> None:
+        self.run = layer_runner(PACE_LAYER, runtime, threads)
+        for _ in range(5):
+            _one(self.run)
+        self.readings: list[float] = []
+        if reference_ms is None:
+            start = time.monotonic()
+            while time.monotonic() - start < PACE_START_S or len(self.readings) < 5:
+                self.readings.append(self._read())
+            reference_ms = float(np.median(self.readings))
+        self.reference_ms = float(reference_ms)
+
+    def _read(self) -> float:
+        return min(_one(self.run) for _ in range(PACE_READS))
+
+    def factor(self) -> float:
+        now = self._read()
+        self.readings.append(now)
+        return self.reference_ms / now
+
+    def header(self) -> dict:
+        """What a table stores: the pace op and its reference milliseconds."""
+        return {"op": PACE_LAYER.key, "reference_ms": round(self.reference_ms, 5)}
+
+    def summary(self) -> dict:
+        """The reference and the spread of the factors applied (1.0 = the reference pace)."""
+        factors = self.reference_ms / np.array(self.readings or [self.reference_ms])
+        return {**self.header(), "readings": len(self.readings),
+                "factor_min": round(float(factors.min()), 3), "factor_max": round(float(factors.max()), 3)}
+
+    @classmethod
+    def for_table(cls, header: dict, runtime: str, threads: int) -> "Pace | None":
+        """The pace a table's measurements keep: its stored reference, or None for a table
+        measured without one (its rows are raw milliseconds, and so must be what is compared)."""
+        stored = header.get("pace")
+        if isinstance(stored, dict) and stored.get("op") == PACE_LAYER.key:
+            return cls(runtime, threads, float(stored["reference_ms"]))
+        return None
 
 
 # ---------------------------------------------------------------- guarding against contention
 
-CANARY_LAYERS = (Layer("ir", 28, 40, 40, 5, 1, 120, True, "hswish"),
-                 Layer("conv", 7, 160, 960, act="hswish"))
+CANARY_LAYERS = (PACE_LAYER, Layer("conv", 7, 160, 960, act="hswish"))
 CANARY_ARCH = "mobilenet_v3_small"  # with networks: its weights do not fit in a core's cache
 
 
@@ -272,17 +336,18 @@ class Canary:
     with the table) exposes such a batch, which is timed again after a pause."""
 
     def __init__(self, runtime: str, threads: int, plan: TimingPlan, tolerance: float = 1.08,
-                 networks: bool = False, reference: dict[str, float] | None = None) -> None:
+                 networks: bool = False, reference: dict[str, float] | None = None,
+                 pace: Pace | None = None) -> None:
         self.runners = {f"canary:{l.key}": layer_runner(l, runtime, threads) for l in CANARY_LAYERS}
         if networks:
             from nas.baselines import load_baseline
             self.runners[f"canary:{CANARY_ARCH}"] = arch_runner(load_baseline(CANARY_ARCH), runtime, threads)
-        self.plan, self.tolerance, self.retries = plan, tolerance, plan.retries
+        self.plan, self.tolerance, self.retries, self.pace = plan, tolerance, plan.retries, pace
         self.best: dict[Hashable, float] = {k: v for k, v in (reference or {}).items() if k in self.runners}
         self.retimed = 0
         self.accepted: list[float] = []
         for seed in range(3):  # the baseline: the best of a few quick timings (and the reference)
-            self._update(time_interleaved(self.runners, plan, seed=seed))
+            self._update(time_interleaved(self.runners, plan, seed=seed, pace=pace))
 
     def _update(self, timings: dict[Hashable, Timing]) -> float:
         ratios = []
@@ -299,7 +364,7 @@ class Canary:
         best_attempt, best_ratio = None, float("inf")
         for attempt in range(self.retries + 1):
             timings = time_interleaved({**runners, **self.runners}, plan or self.plan,
-                                       seed=seed + 7919 * attempt)
+                                       seed=seed + 7919 * attempt, pace=self.pace)
             ratio = self._update(timings)
             if ratio < best_ratio:
                 best_attempt, best_ratio = timings, ratio

@@ -30,7 +30,7 @@ from nas.baselines import baseline_names, load_baseline
 from nas.errors import NasError
 from nas.latency.build import (BATCH, NETWORK_BATCH, calibration_archs, measure_archs, network_plan,
                                validation_archs)
-from nas.latency.measure import Canary, TimingPlan, layer_runner, load_average, wait_for_quiet
+from nas.latency.measure import Canary, Pace, TimingPlan, layer_runner, load_average, wait_for_quiet
 from nas.latency.model import network_terms
 from nas.latency.predict import load_target, predict_latency
 from nas.paths import EXPERIMENTS
@@ -97,8 +97,9 @@ def validate(target: str, space: Space, samples: int = 50, measure_missing: bool
     quiet = wait_for_quiet(max_wait_s=max_wait_s)
     load_before = load_average()
     reference = h.get("calibration_contention", h.get("contention", {})).get("canary_ms")
+    pace = Pace.for_table(h, runtime, threads)
     canary = Canary(runtime, threads, replace(network_plan(plan), retries=max(plan.retries, 6)),
-                    networks=True, reference=reference)
+                    networks=True, reference=reference, pace=pace)
     measured, factors = _measure_with_references(archs, target, space, runtime, threads, plan, canary)
     preds = [predict_latency(a, target) for a in archs]
     predicted = np.array([p.latency_ms for p in preds])
@@ -130,10 +131,11 @@ def validate(target: str, space: Space, samples: int = 50, measure_missing: bool
               "overhead_model": h.get("overhead"), "op_model_fit": h.get("op_model_fit"),
               "modelled_ops_per_network": round(float(np.mean([p.n_modelled for p in preds])), 1)}
     if measure_missing:
-        op_canary = Canary(runtime, threads, plan, reference=reference)
+        op_canary = Canary(runtime, threads, plan, reference=reference, pace=pace)
         report.update(_table_complete(t, archs, measured, adjusted, rows, op_canary, plan, progress))
     report["load_average"] = {"before": load_before, "after": load_average(), "waited_s": quiet["waited_s"]}
     report["contention"] = canary.summary()
+    report["pace"] = pace.summary() if pace else "none: the table stores no pace reference, so its ms are raw"
     if report["contention"]["worst_accepted_slowdown"] > canary.tolerance:
         report["warning"] = (f"the canaries ran up to {report['contention']['worst_accepted_slowdown']:.2f}x "
                              f"slower than when the table was built: the machine was busier, and "

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from nas.arch import Arch
 from nas.latency.machine import check_here, is_compared, runtime_version_here
-from nas.latency.measure import Canary, TimingPlan, load_average
+from nas.latency.measure import Canary, Pace, TimingPlan, load_average
 from nas.latency.predict import load_target, predict_latency
 from nas.tables import markdown_table
 
@@ -56,7 +56,9 @@ def measure_against_prediction(archs: list[Arch], target: str, plan: TimingPlan 
     h = load_target(target).header
     runtime, threads = str(h["runtime"]), int(h.get("threads", 1))
     before = load_average()
-    canary = Canary(runtime, threads, plan, networks=True)
+    foreign = check_here(target, h)
+    pace = None if foreign else Pace.for_table(h, runtime, threads)
+    canary = Canary(runtime, threads, plan, networks=True, pace=pace)
     measured = measure_archs(archs, runtime, threads, plan, canary)
     rows = []
     for arch, ms in zip(archs, measured):
@@ -66,8 +68,10 @@ def measure_against_prediction(archs: list[Arch], target: str, plan: TimingPlan 
     out = {"target": target, "measured": True, "runtime": runtime_version_here(runtime), "threads": threads,
            "load_average": {"before": before, "after": load_average()}, "networks": rows,
            "how": "end to end on this machine, batch 1, interleaved with a canary network; "
-                  "the 10th percentile of the kept samples"}
-    foreign = check_here(target, h)
+                  "the 10th percentile of the kept samples, the faster of 2 passes"
+                  + ("; scaled to the table's reference pace (pace)" if pace else "")}
+    if pace:
+        out["pace"] = pace.summary()
     if foreign:
         out["note"] = foreign
     return out

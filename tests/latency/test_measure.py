@@ -1,0 +1,87 @@
+"""nas.latency.measure: keeping pace with a machine whose speed drifts."""
+
+import pytest
+
+import nas.latency.measure as measure
+from nas.latency.build import _build_pace
+from nas.latency.measure import PACE_LAYER, Pace, TimingPlan, time_interleaved
+from nas.latency.table import Table
+
+PLAN = TimingPlan(warmup=1, rounds=3, min_samples=6, max_samples=6, budget_s=0.001, quantile=0.5)
+
+
+class Scripted:
+    """A pace whose readings are given: factor() = reference / next reading."""
+
+    def __init__(self, readings, reference_ms=1.0):
+        self.readings, self.reference_ms, self.read = list(readings), reference_ms, 0
+
+    def factor(self):
+        self.read += 1
+        return self.reference_ms / self.readings[(self.read - 1) % len(self.readings)]
+
+
+@pytest.fixture
+def one_ms(monkeypatch):
+    """Every run takes exactly 1 ms, or `slow` ms while the machine is slow."""
+    state = {"slow": 1.0}
+    monkeypatch.setattr(measure, "_one", lambda run: state["slow"])
+    return state
+
+
+def test_samples_are_scaled_by_the_pace_read_before_them(one_ms):
+    # the machine runs at half speed: runs take 2 ms, and so does the pace op (2 x its 1 ms reference)
+    one_ms["slow"] = 2.0
+    raw = time_interleaved({"a": None}, PLAN)["a"]
+    paced = time_interleaved({"a": None}, PLAN, pace=Scripted([2.0]))["a"]
+    assert raw.ms == 2.0 and paced.ms == pytest.approx(1.0)
+
+
+def test_one_pace_reading_per_run_of_samples(one_ms):
+    pace = Scripted([1.0])
+    time_interleaved({"a": None, "b": None}, PLAN, pace=pace)
+    assert pace.read == 2 * PLAN.rounds
+
+
+def test_a_new_pace_sets_its_reference_from_the_median_reading(monkeypatch):
+    monkeypatch.setattr(measure, "PACE_START_S", 0.0)
+    readings = iter([3.0, 1.0, 2.0, 5.0, 4.0, 9.0])
+    monkeypatch.setattr(Pace, "_read", lambda self: next(readings))
+    pace = Pace("torch", 1)
+    assert pace.reference_ms == 3.0                 # median of the first five readings
+    assert pace.factor() == pytest.approx(3.0 / 9.0)
+    assert pace.header() == {"op": PACE_LAYER.key, "reference_ms": 3.0}
+    s = pace.summary()
+    assert s["readings"] == 6 and s["factor_min"] == pytest.approx(0.333) and s["factor_max"] == 3.0
+
+
+def test_a_table_keeps_its_stored_reference_and_a_raw_table_stays_raw(monkeypatch):
+    monkeypatch.setattr(Pace, "_read", lambda self: 0.5)
+    stored = Pace.for_table({"pace": {"op": PACE_LAYER.key, "reference_ms": 0.25}}, "torch", 1)
+    assert stored.reference_ms == 0.25 and stored.factor() == 0.5
+    assert Pace.for_table({}, "torch", 1) is None
+    # another pace op: its reference says nothing about this one
+    assert Pace.for_table({"pace": {"op": "ir-8x8x8-e8-o8-k3-s1-se0-relu", "reference_ms": 1}}, "torch", 1) is None
+    raw_rows = Table({"target": "old"}, rows={"k": object()})
+    assert _build_pace(raw_rows, "torch", 1) is None  # resuming a table measured without pace
+    resumed = Table({"pace": {"op": PACE_LAYER.key, "reference_ms": 0.25}}, rows={"k": object()})
+    assert _build_pace(resumed, "torch", 1).reference_ms == 0.25
+
+
+def test_each_network_keeps_its_fastest_pass(monkeypatch):
+    import nas.latency.build as build
+    from nas.latency.measure import Timing
+
+    class Passes:  # pass 1: the first network slowed by a neighbour; pass 2: the second
+        def __init__(self):
+            self.calls = 0
+
+        def time(self, runners, seed=0, plan=None):
+            self.calls += 1
+            slow = {1: 0, 2: 1}[self.calls]
+            return {j: Timing(2.0 if j == slow else 1.0, 1, 1, 0, 1, 0) for j in runners}
+
+    monkeypatch.setattr(build, "arch_runner", lambda arch, runtime, threads: None)
+    canary = Passes()
+    assert build.measure_archs(["a", "b"], "torch", 1, TimingPlan(), canary, passes=2) == [1.0, 1.0]
+    assert canary.calls == 2
