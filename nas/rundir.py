@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 
 from nas.arch import Arch, arch_from_dict, load_arch
-from nas.checkpoint import Checkpoint, load_checkpoint  # noqa: F401 (read through the run folder)
+from nas.checkpoint import Checkpoint, load_checkpoint
 from nas.errors import NasError
 
 ESTIMATE_COLUMN = "imagenet_estimate"  # trials.csv column and trial attribute of `--score imagenet-estimate`
@@ -31,7 +31,7 @@ TRIAL_COLUMNS = ["number", "state", "baseline", "arch", "block_string", "params"
 class Status(StrEnum):
     """A trial's outcome, as trials.csv's `state` column and a stored trial's `status` attribute
     hold it (the two names predate this type; the values are the file format). A member is the
-    string itself: `Status.COMPLETE == Status.COMPLETE`, so frames and files read with plain strings
+    string itself: `Status.COMPLETE == "COMPLETE"`, so frames and files read with plain strings
     compare with it. Not Optuna's `TrialState`: REJECTED (over budget, never trained) and
     INTERRUPTED (left by a killed process, queued again) are ours."""
 

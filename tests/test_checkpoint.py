@@ -10,7 +10,7 @@ from nas.baselines import load_baseline
 from nas.builder import build
 from nas.checkpoint import save_checkpoint
 from nas.errors import NasError
-from nas.rundir import load_checkpoint
+from nas.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from nas.blockstring import decode_blocks
 from nas.cli import main
 from nas.errors import NasError
 from nas.export import CHECK_ATOL, check_input, export, load, network, select_source
-from nas.rundir import load_checkpoint
+from nas.checkpoint import load_checkpoint
 from test_report import make_run_folder
 
 HAS_LITERT = importlib.util.find_spec("litert_torch") is not None

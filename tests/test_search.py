@@ -120,7 +120,7 @@ def test_search_leaves_a_complete_run_folder(tmp_path, tiny_recipe):
     pareto = pd.read_csv(out / "pareto.csv")
     assert set(pareto["number"]) <= set(trials[trials["state"] == "COMPLETE"]["number"])
     assert {f"trial_{n}.pt" for n in pareto["number"]} <= {p.name for p in (out / "checkpoints").iterdir()}
-    from nas.rundir import load_checkpoint
+    from nas.checkpoint import load_checkpoint
     kept = load_checkpoint(out / "checkpoints" / f"trial_{int(pareto['number'].iloc[0])}.pt")
     assert kept.normalisation is not None and len(kept.normalisation["mean"]) == 3
 
