@@ -5,8 +5,8 @@
 
 Measures once, interleaved with a canary network: `--samples` random networks of the space (the
 validation stream, disjoint from every build's networks), the 4 baselines (V1, V2, V3-Large,
-V3-Small), the published networks of latency_tables/published_archs/ (MnasNet-A1,
-ProxylessNAS-mobile) and hand-made variants outside the space (other widths and resolutions of
+V3-Small), the published networks of latency_tables/published_archs/ (MnasNet-A1 and
+-B1, ProxylessNAS GPU, mobile and mobile 1.4) and hand-made variants outside the space (other widths and resolutions of
 the baselines). Then reports, per table, Spearman, MAPE, share within +-10 % and worst error for
 the networks inside the space and for those outside it. Writes <out>.csv (one row per network)
 and <out>.json, and records the load average before and after: the machine is shared.

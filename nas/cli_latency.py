@@ -157,8 +157,8 @@ def derive(target: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def validate(target: str, samples: int, space_file: str | None, no_missing: bool, max_wait: float,
              as_json: bool) -> None:
-    """Measure random networks of the space and networks outside it (baselines, MnasNet-A1,
-    ProxylessNAS-mobile, hand-made variants) end to end; compare with predictions, per group."""
+    """Measure random networks of the space and networks outside it (baselines, MnasNet,
+    ProxylessNAS, hand-made variants) end to end; compare with predictions, per group."""
     from nas.latency.validate import validate as run
     from nas.space import load_space
 

@@ -76,22 +76,32 @@ def networks(networks_path: str | None, only: tuple[str, ...], as_json: bool) ->
                                           "rerunning into it trains only what is missing.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
+@click.option("--estimate", "estimate_path", default=None, metavar="FILE",
+              help="Score the networks with the ImageNet estimates fitted in FILE (an estimate.json; "
+                   "'shipped': the one nas search uses) instead of fitting on them: the check that a fit "
+                   "generalises to networks kept aside (e.g. --networks nas/_data/imagenet_top1/held_out.yaml).")
 @click.option("--json", "as_json", is_flag=True, help="Print fidelity.json instead of the table.")
 def fidelity(recipe_path: str | None, networks_path: str | None, only: tuple[str, ...], workers: int,
-             out: str | None, progress: bool | None, as_json: bool) -> None:
+             out: str | None, progress: bool | None, estimate_path: str | None, as_json: bool) -> None:
     """Train every network with the recipe and compare its proxy accuracy with ImageNet top-1."""
-    from nas.estimate import write_estimate
+    from nas.estimate import ESTIMATE_FILE, estimate_for, write_estimate
     from nas.fidelity import check_workers, run_fidelity
     from nas.recipe import DEFAULT_RECIPE, load_recipe
 
     check_workers(workers)
     recipe = load_recipe(recipe_path)
     nets = _networks(networks_path, only)
+    fitted, fitted_file = (), None
+    if estimate_path is not None:
+        fitted_file = ESTIMATE_FILE if estimate_path == "shipped" else Path(estimate_path)
+        est = estimate_for(recipe, fitted_file, option="--estimate")
+        fitted = (est.estimate,) if est.cost_only is None else (est.cost_only, est.estimate)
     out = out or str(Path("runs") / "fidelity" / Path(recipe_path or DEFAULT_RECIPE).stem)
     result = run_fidelity(recipe, nets, out, workers=workers,
                           progress=sys.stderr.isatty() if progress is None else progress,
-                          networks_file=networks_path)
-    write_estimate(result, Path(out) / "estimate.json")
+                          networks_file=networks_path, fitted=fitted, fitted_file=fitted_file)
+    if not fitted:
+        write_estimate(result, Path(out) / "estimate.json")
     if as_json:
         print_json(result)
         return
@@ -103,7 +113,11 @@ def fidelity(recipe_path: str | None, networks_path: str | None, only: tuple[str
     for name, status in result["failed"].items():
         click.echo(f"  {name}: {status}")
     print_table(score_rows(result["scores"]), _SCORE_COLUMNS)
-    click.echo(f"written: {out}/fidelity.json, fidelity.csv, fidelity.png, accuracies.csv, estimate.json")
+    if fitted:
+        click.echo(f"'fitted elsewhere': the estimates of {fitted_file} ({est.networks} networks), "
+                   f"not fitted on these networks")
+    click.echo(f"written: {out}/fidelity.json, fidelity.csv, fidelity.png, accuracies.csv"
+               + ("" if fitted else ", estimate.json"))
 
 
 def register(main: click.Group) -> None:

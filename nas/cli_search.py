@@ -6,7 +6,7 @@ import click
 
 from nas.cli import print_json, print_table
 
-from nas.search.config import ENGINES, OBJECTIVES, PRUNERS, SAMPLERS, SCHEDULERS, SCORES
+from nas.search.config import AUTO_SCORE, ENGINES, OBJECTIVES, PRUNERS, SAMPLERS, SCHEDULERS, SCORES
 from nas.search.config import SearchConfig as Defaults  # the settings' defaults, declared there once
 
 
@@ -32,9 +32,10 @@ from nas.search.config import SearchConfig as Defaults  # the settings' defaults
               help="Accuracy under a hard latency budget, MnasNet's reward, or accuracy and latency.")
 @click.option("--pruner", type=click.Choice(PRUNERS), default=Defaults.pruner, show_default=True,
               help="Early stopping of poor trials (Optuna engine).")
-@click.option("--score", type=click.Choice(SCORES), default=Defaults.score, show_default=True,
-              help="What trials are ranked by: proxy accuracy, or the ImageNet top-1 estimated from it and "
-                   "the network's cost (fitted for the default recipe; see docs/training.md).")
+@click.option("--score", type=click.Choice((AUTO_SCORE, *SCORES)), default=Defaults.score, show_default=True,
+              help="What trials are ranked by: the ImageNet top-1 estimated from proxy accuracy and the "
+                   "network's cost (fitted for the default recipe on CIFAR-10; see docs/training.md), or the "
+                   "proxy accuracy itself. auto: the estimate where it was fitted for the recipe, else proxy.")
 @click.option("--workers", default=Defaults.workers, show_default=True, help="Processes sharing the study storage.")
 @click.option("--storage", default=None, help="Optuna storage URL (default: sqlite in the run folder).")
 @click.option("--study", default=None,
@@ -57,6 +58,7 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
     """Find the most accurate architecture whose predicted latency on TARGET fits the budget."""
     from nas.recipe import load_recipe, recipe_to_dict
     from nas.search import SearchConfig, ignored_settings, parse_budget, parse_duration, prepare, run_search
+    from nas.search.policy import resolve_score
     from nas.space import DEFAULT_SPACE
 
     from nas.latency.machine import require_here
@@ -71,6 +73,11 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
                           objective=objective, pruner=pruner, workers=workers, storage=storage, engine=engine,
                           ray_address=ray_address, scheduler=scheduler, study=study, score=score,
                           trials_per_gpu=trials_per_gpu)
+    if config.score == AUTO_SCORE:
+        config = resolve_score(config)
+        if config.score == "proxy":
+            click.echo("--score auto: trials are ranked by proxy accuracy (the shipped ImageNet estimate was "
+                       "fitted for the default recipe on CIFAR-10, not this recipe)", err=True)
     asked, given = config, _given_settings(click.get_current_context())
     config, resumed = prepare(config, resume, given)
     if resumed:

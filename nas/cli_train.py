@@ -66,14 +66,28 @@ def train(arch: str, width: float | None, resolution: int | None, recipe_path: s
     except TrainingFailed as e:
         click.echo(f"error: training failed: {e}", err=True)
         sys.exit(1)
-    _print_result(net, result, recipe_to_dict(recipe), evaluate_test, as_json)
+    _print_result(net, result, recipe_to_dict(recipe), evaluate_test, as_json, _imagenet_estimate(net, recipe, result))
     if checkpoint:  # after the result is out, so a checkpoint that cannot be written loses no result
         _save_checkpoint(checkpoint, result.model, recipe_to_dict(recipe), result.normalisation)
 
 
-def _print_result(net: Any, result: Any, recipe: dict, evaluate_test: bool, as_json: bool) -> None:
+def _imagenet_estimate(net: Any, recipe: Any, result: Any) -> float | None:
+    """The ImageNet top-1 estimate (%) `nas search` ranks this network by, or None when the
+    shipped estimate was fitted for another recipe (see nas.estimate)."""
+    from nas.errors import NasError
+    from nas.estimate import estimate_for
+
+    try:
+        return round(estimate_for(recipe).predict(net, result.accuracy), 2)
+    except NasError:
+        return None
+
+
+def _print_result(net: Any, result: Any, recipe: dict, evaluate_test: bool, as_json: bool,
+                  estimate: float | None) -> None:
     if as_json:
-        out = {"accuracy": result.accuracy, "epochs": result.epochs, "seconds": round(result.seconds, 3)}
+        out = {"accuracy": result.accuracy, "epochs": result.epochs, "seconds": round(result.seconds, 3),
+               "imagenet_estimate": estimate}
         if evaluate_test:
             out["test_accuracy"] = result.test_accuracy
         print_json({**out, "arch": net.name, "recipe": recipe})
@@ -83,6 +97,8 @@ def _print_result(net: Any, result: Any, recipe: dict, evaluate_test: bool, as_j
     line = f"{net.name}: val accuracy {result.accuracy:.4f} in {result.seconds:.1f} s"
     if result.test_accuracy is not None:
         line += f", test accuracy {result.test_accuracy:.4f}"
+    if estimate is not None:
+        line += f"; ImageNet top-1 estimate {estimate:.1f} % (what nas search ranks by)"
     click.echo(line)
 
 

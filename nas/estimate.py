@@ -39,7 +39,9 @@ FREE_KNOBS = ("seed", "threads", "data_dir", "channels_last", "compile", "eval_b
 @dataclass(frozen=True)
 class ImagenetEstimate:
     """A fitted `proxy+cost` estimate and the recipe it belongs to. `fidelity`: its held-out
-    figures on the networks it was fitted on (Kendall tau, matched pairs, MAE in top-1 points)."""
+    figures on the networks it was fitted on (Kendall tau, matched pairs, MAE in top-1 points).
+    `cost_only`: the cost-only fit on the same networks (files written before it was recorded
+    have none)."""
 
     estimate: Estimate
     recipe_fingerprint: str
@@ -47,6 +49,7 @@ class ImagenetEstimate:
     networks: int
     fidelity: dict
     path: str
+    cost_only: Estimate | None = None  # the cost-only fit on the same networks, for comparison
 
     def predict(self, arch: Arch, proxy_accuracy: float) -> float:
         """Estimated ImageNet top-1 (%) of `arch` (at its own resolution) from its proxy
@@ -57,11 +60,12 @@ class ImagenetEstimate:
 
 def estimate_record(result: dict) -> dict:
     """The estimate.json record of one `run_fidelity` result (its fidelity.json dict)."""
-    fit = result["estimates"][MODEL]
+    fit, cost = result["estimates"][MODEL], result["estimates"]["cost-only"]
     held_out = result["scores"].get(f"{MODEL} (leave-one-out)", {})
     return {"model": MODEL, "features": fit["features"], "coefficients": fit["coefficients"],
             "recipe_fingerprint": result["recipe_fingerprint"], "recipe": result["recipe"],
-            "networks": result["networks"], "leave_one_out": held_out}
+            "networks": result["networks"], "leave_one_out": held_out,
+            "cost_only": {"features": cost["features"], "coefficients": cost["coefficients"]}}
 
 
 def write_estimate(result: dict, path: str | Path) -> Path:
@@ -77,18 +81,26 @@ def load_estimate(path: str | Path | None = None) -> ImagenetEstimate:
         coefficients = tuple(float(c) for c in data["coefficients"])
         if data["model"] != MODEL or len(coefficients) != len(MODELS[MODEL]):
             raise ValueError(f"expected the {MODEL} model with {len(MODELS[MODEL])} coefficients")
+        cost_only = None
+        if "cost_only" in data:
+            cost = tuple(float(c) for c in data["cost_only"]["coefficients"])
+            if len(cost) != len(MODELS["cost-only"]):
+                raise ValueError(f"cost_only: expected {len(MODELS['cost-only'])} coefficients")
+            cost_only = Estimate("cost-only", MODELS["cost-only"], cost)
         return ImagenetEstimate(Estimate(MODEL, MODELS[MODEL], coefficients), str(data["recipe_fingerprint"]),
                                 dict(data["recipe"]), int(data["networks"]), dict(data.get("leave_one_out", {})),
-                                str(path))
+                                str(path), cost_only)
     except OSError as e:
         raise NasError(f"{path}: cannot read the ImageNet estimate: {e.strerror}") from None
     except (ValueError, KeyError, TypeError) as e:
         raise NasError(f"{path}: not an ImageNet estimate written by nas proxy fidelity ({e})") from None
 
 
-def estimate_for(recipe: Recipe, path: str | Path | None = None) -> ImagenetEstimate:
-    """The estimate fitted for exactly this recipe; NasError naming both fingerprints and the way
-    out otherwise (the recipe it was fitted for, or scoring by proxy accuracy)."""
+def estimate_for(recipe: Recipe, path: str | Path | None = None,
+                 option: str = "--score imagenet-estimate") -> ImagenetEstimate:
+    """The estimate fitted for exactly this recipe; NasError naming the knobs that differ and the
+    way out otherwise (the recipe it was fitted for, or scoring by proxy accuracy). `option`:
+    the command-line option the error names."""
     est = load_estimate(path)
     mine = recipe_to_dict(recipe)
     fitted = ADDED_KNOBS | est.recipe  # knobs newer than the fit at the values it ran with
@@ -96,6 +108,7 @@ def estimate_for(recipe: Recipe, path: str | Path | None = None) -> ImagenetEsti
                     if k not in FREE_KNOBS and fitted.get(k) != mine.get(k))
     if differ:
         shown = ", ".join(f"{k} {fitted.get(k)!r} (this search: {mine.get(k)!r})" for k in differ[:4])
-        raise NasError(f"--score imagenet-estimate: {est.path} was fitted for another recipe ({shown}); "
-                       f"search with the recipe it was fitted for (the default when it shipped), or use --score proxy")
+        way_out = ("search with the recipe it was fitted for (the default when it shipped), or use --score proxy"
+                   if option.startswith("--score") else "use the recipe it was fitted for")
+        raise NasError(f"{option}: {est.path} was fitted for another recipe ({shown}); {way_out}")
     return est

@@ -58,7 +58,7 @@ import yaml
 from scipy.stats import kendalltau, spearmanr
 
 from nas.arch import Arch
-from nas.baselines import baseline_names, load_baseline
+from nas.baselines import load_reference, reference_names
 from nas.cost import arch_cost
 from nas.errors import NasError
 from nas.files import write_text_atomic
@@ -70,8 +70,11 @@ from nas.recipe import Recipe, recipe_to_dict
 from nas.transforms import SCALINGS, apply_variant, scale_like
 
 DEFAULT_NETWORKS = PACKAGE_DATA / "imagenet_top1" / "imagenet_top1.yaml"
+HELD_OUT_NETWORKS = PACKAGE_DATA / "imagenet_top1" / "held_out.yaml"  # kept aside: checks, never fits
 FAMILIES = {"mobilenet_v1": "V1", "mobilenet_v2": "V2", "mobilenet_v3_large": "V3-Large",
-            "mobilenet_v3_small": "V3-Small"}
+            "mobilenet_v3_small": "V3-Small", "mnasnet_a1": "MnasNet-A1", "mnasnet_b1": "MnasNet-B1",
+            "proxylessnas_gpu": "ProxylessNAS", "proxylessnas_mobile": "ProxylessNAS",
+            "proxylessnas_mobile_14": "ProxylessNAS"}
 LATENCY_TARGET = "pixel"
 PAIR_TOLERANCE = 0.25  # matched-latency pairs: |La - Lb| <= 0.25 * mean(La, Lb)
 ZERO_COST = ("latency", "params", "madds")
@@ -160,8 +163,8 @@ def _network(entry: Any, where: str) -> Network:
     base, width, res = entry.get("base"), entry.get("width"), entry.get("resolution")
     top1, source = entry.get("top1"), entry.get("source")
     scaling, variant = entry.get("scaling", "v3"), entry.get("variant")
-    if base not in baseline_names():
-        raise bad("base", f"one of {', '.join(baseline_names())}")
+    if base not in reference_names():
+        raise bad("base", f"one of {', '.join(reference_names())}")
     if not _is_number(width) or not 0 < width <= _MAX_WIDTH:
         raise bad("width", f"a number in (0, {_MAX_WIDTH:g}]")
     lo, hi = _RESOLUTION_RANGE
@@ -176,7 +179,7 @@ def _network(entry: Any, where: str) -> Network:
     if variant is not None and (not isinstance(variant, str) or not variant):
         raise bad("variant", "relu, minimalistic or hswish_from_N")
     try:
-        arch = apply_variant(scale_like(load_baseline(base), float(width), scaling), variant)
+        arch = apply_variant(scale_like(load_reference(base), float(width), scaling), variant)
     except NasError as e:
         raise NasError(f"{where}: {e}") from None
     arch = dataclasses.replace(arch, name=slug(name), resolution=res)
@@ -360,23 +363,32 @@ def held_out_estimates(networks: Sequence[Network], proxy: Sequence[float] | Non
 
 # ---------------------------------------------------------------- evaluation of one recipe
 
-def evaluate(networks: Sequence[Network], proxy: dict[str, float]) -> dict:
+def evaluate(networks: Sequence[Network], proxy: dict[str, float], fitted: Sequence[Estimate] = ()) -> dict:
     """Every statistic of the proxy accuracies `proxy` (network name -> 0..1; networks missing
     from it are left out) next to the zero-cost scores and the fitted estimates, as plain data:
     {"networks", "matched_pairs", "resolution_pairs", "scores": {score: Fidelity dict},
-    "held_out": {name: {estimate: top-1 %}}, "estimates": {model: Estimate dict}}."""
+    "held_out": {name: {estimate: top-1 %}}, "estimates": {model: Estimate dict}}.
+
+    With `fitted` (estimates fitted on other networks, e.g. the shipped ones), those are scored
+    as "MODEL (fitted elsewhere)" instead, and nothing is fitted on these networks: the check
+    that a fit generalises to networks kept aside from it."""
     nets = [n for n in networks if n.name in proxy]
     acc = [proxy[n.name] for n in nets]
     top1, pairs, res = [n.top1 for n in nets], matched_pairs([n.latency_ms for n in nets]), resolution_pairs(nets)
     scores = {"proxy": rank_fidelity(acc, top1, pairs, res)}
     scores.update({k: rank_fidelity(s, top1, pairs, res) for k, s in zero_cost_scores(nets).items()})
     held_out: dict[str, dict[str, float]] = {n.name: {} for n in nets}
-    for label, pred in held_out_estimates(nets, acc).items():
+    if fitted:
+        predictions = {f"{e.model} (fitted elsewhere)": [e.predict(n.params, n.madds, n.resolution, a)
+                                                         for n, a in zip(nets, acc)] for e in fitted}
+    else:
+        predictions = held_out_estimates(nets, acc)
+    for label, pred in predictions.items():
         scores[label] = rank_fidelity(pred, top1, pairs, res, estimate=True)
         for n, p in zip(nets, pred):
             held_out[n.name][label] = round(float(p), 3)
     estimates = {m: dataclasses.asdict(fit_estimate(m, nets, acc)) for m in MODELS
-                 if len(nets) > len(MODELS[m])}
+                 if not fitted and len(nets) > len(MODELS[m])}
     return {"networks": len(nets), "matched_pairs": len(pairs), "resolution_pairs": len(res),
             "scores": {k: dataclasses.asdict(v) for k, v in scores.items()},
             "held_out": held_out, "estimates": estimates}
@@ -526,12 +538,16 @@ def _train_each(todo: list[Network], recipe: Recipe, workers: int) -> Iterable[d
 
 
 def run_fidelity(recipe: Recipe, networks: Sequence[Network], out_dir: str | Path, workers: int = 1,
-                 progress: bool = True, networks_file: str | Path | None = None) -> dict:
+                 progress: bool = True, networks_file: str | Path | None = None,
+                 fitted: Sequence[Estimate] = (), fitted_file: str | Path | None = None) -> dict:
     """Train (resumably) and score every network; write OUT/fidelity.json (returned), fidelity.csv
-    (per network) and fidelity.png (proxy accuracy vs ImageNet top-1)."""
+    (per network) and fidelity.png (proxy accuracy vs ImageNet top-1). `fitted` (read from
+    `fitted_file`): estimates fitted elsewhere, scored here instead of fitting (see `evaluate`)."""
     rows, trained = train_all(recipe, networks, out_dir, workers, progress)
     proxy = {r["name"]: float(r["proxy_accuracy"]) for r in rows if r["status"] == "ok"}
-    result = evaluate(networks, proxy)
+    result = evaluate(networks, proxy, fitted)
+    if fitted:
+        result["fitted_file"] = str(fitted_file)
     cpu = {r["name"]: float(r["cpu_seconds"]) for r in rows}
     result.update({
         "networks_file": str(networks_file or DEFAULT_NETWORKS),
@@ -561,7 +577,8 @@ def _write_network_table(path: Path, networks: Sequence[Network], rows: list[dic
 
 # ---------------------------------------------------------------- the scatter plot
 
-_FAMILY_COLOURS = {"V1": "tab:gray", "V2": "tab:blue", "V3-Large": "tab:orange", "V3-Small": "tab:green"}
+_FAMILY_COLOURS = {"V1": "tab:gray", "V2": "tab:blue", "V3-Large": "tab:orange", "V3-Small": "tab:green",
+                   "MnasNet-A1": "tab:red", "MnasNet-B1": "tab:purple", "ProxylessNAS": "tab:brown"}
 
 
 def plot_fidelity(networks: Sequence[Network], proxy: dict[str, float], result: dict, path: Path) -> Path:
@@ -573,7 +590,7 @@ def plot_fidelity(networks: Sequence[Network], proxy: dict[str, float], result: 
         nets = [n for n in networks if n.family == family and n.name in proxy]
         if nets:
             ax.scatter([n.top1 for n in nets], [100 * proxy[n.name] for n in nets], s=30, alpha=0.8,
-                       color=_FAMILY_COLOURS.get(family, "tab:purple"), edgecolor="black", linewidth=0.4,
+                       color=_FAMILY_COLOURS.get(family, "tab:olive"), edgecolor="black", linewidth=0.4,
                        label=f"{family} ({len(nets)})")
     if not proxy:
         ax.text(0.5, 0.5, "no trained networks", transform=ax.transAxes, ha="center", fontsize=12)

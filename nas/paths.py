@@ -46,6 +46,7 @@ else:
 SEARCH_SPACES = ROOT / "search_spaces"
 BASELINES = SEARCH_SPACES / "baselines"
 LATENCY_TABLES = ROOT / "latency_tables"              # read: the shipped (or checkout's) tables
+PUBLISHED_ARCHS = LATENCY_TABLES / "published_archs"  # published networks that are not baselines
 PROXY_RECIPE = ROOT / "experiments" / "proxy_recipe.yaml"
 
 WORK = USER_HOME or ROOT                              # where generated files go
@@ -60,7 +61,7 @@ def shipped_files() -> list[Path]:
     the `nas/_data` files."""
     return [SEARCH_SPACES / "mobilenet_v3.yaml", *sorted(BASELINES.glob("*.json")),
             *sorted(LATENCY_TABLES.glob("*.csv")), LATENCY_TABLES / "pixel1_proxylessnas_lut.yaml",
-            LATENCY_TABLES / "pixel1_published.yaml", *sorted((LATENCY_TABLES / "published_archs").glob("*.json")),
+            LATENCY_TABLES / "pixel1_published.yaml", *sorted(PUBLISHED_ARCHS.glob("*.json")),
             PROXY_RECIPE, PACKAGE_DATA / "cifar10" / "cifar10-jpeg.tar.gz",
             PACKAGE_DATA / "cifar10" / "cifar10_original_order_labels.npz",
-            PACKAGE_DATA / "imagenet_top1" / "imagenet_top1.yaml"]
+            *(PACKAGE_DATA / "imagenet_top1" / f for f in ("imagenet_top1.yaml", "held_out.yaml", "estimate.json"))]

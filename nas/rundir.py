@@ -278,12 +278,9 @@ def _best_json_disagreement(run_dir: Path, study: pd.DataFrame, config: dict) ->
     except NasError as e:
         return f"best.json is unreadable ({e}); the winner was taken from the study"
     budget = config.get("budget_ms")
-    done = study[(study["state"] == Status.COMPLETE) & study["accuracy"].notna()]
-    if budget is not None:
-        done = done[done["latency_ms"] <= float(budget)]
-    if done.empty:
+    best = best_row(study, None if budget is None else float(budget))
+    if best is None:
         return ""
-    best = done.sort_values(["accuracy", "latency_ms"], ascending=[False, True]).iloc[0]
     try:
         same = replace(arch_from_dict(json.loads(best["arch"])), name="") == replace(arch, name="")
     except (NasError, ValueError, TypeError):
@@ -333,12 +330,14 @@ def _typed_trials(source: Any, where: str) -> pd.DataFrame:
 
 
 def pareto_front(frame: pd.DataFrame) -> pd.DataFrame:
-    """COMPLETE trials that no other COMPLETE trial beats on both accuracy (higher) and
-    predicted latency (lower), sorted by latency."""
+    """COMPLETE trials that no other COMPLETE trial beats on both score (higher; the
+    `ranking_column`: the ImageNet estimate or the proxy accuracy) and predicted latency (lower),
+    sorted by latency."""
+    score = ranking_column(frame)
     done = frame[(frame["state"] == Status.COMPLETE) & frame["accuracy"].notna()]
-    done = done.sort_values(["latency_ms", "accuracy"], ascending=[True, False])
+    done = done.sort_values(["latency_ms", score], ascending=[True, False])
     keep, best = [], float("-inf")
-    for idx, acc in done["accuracy"].items():
+    for idx, acc in done[score].items():
         if acc > best:
             keep.append(idx)
             best = acc
@@ -403,6 +402,11 @@ def number_ranges(numbers: list[int]) -> str:
         if n is not None:
             start = prev = n
     return ", ".join(parts)
+
+
+def score_label(column: str) -> str:
+    """How a report names the `ranking_column` it ranks by."""
+    return "ImageNet top-1 estimate" if column == ESTIMATE_COLUMN else "proxy accuracy"
 
 
 def ranking_column(frame: pd.DataFrame) -> str:

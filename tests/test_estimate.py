@@ -86,3 +86,47 @@ def load_arch_from_row(row):
     from nas.arch import arch_from_dict
 
     return arch_from_dict(json.loads(row["arch"]))
+
+
+def test_the_default_score_is_the_estimate_for_the_default_recipe_and_proxy_for_another():
+    from nas.search.config import SearchConfig
+    from nas.recipe import recipe_to_dict
+
+    default = SearchConfig(target="pixel", budget_ms=60, out="x", space="s", recipe=recipe_to_dict(load_recipe()))
+    assert default.score == "auto" and policy.resolve_score(default).score == "imagenet-estimate"
+    other = SearchConfig(target="pixel", budget_ms=60, out="x", space="s",
+                         recipe=recipe_to_dict(load_recipe(epochs=8)))
+    assert policy.resolve_score(other).score == "proxy"
+    explicit = SearchConfig(target="pixel", budget_ms=60, out="x", space="s", score="proxy",
+                            recipe=recipe_to_dict(load_recipe()))
+    assert policy.resolve_score(explicit).score == "proxy"
+
+
+def test_a_search_with_the_default_score_ranks_summary_front_and_report_by_the_estimate(tmp_path, monkeypatch):
+    reverse = ImagenetEstimate(Estimate("proxy+cost", MODELS["proxy+cost"], (50.0, 0, 0, 0, -100.0, 0)),
+                               "test", {}, 0, {}, "test")
+    monkeypatch.setattr(policy, "_estimate", lambda recipe_items: reverse)  # fits any recipe
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY_RECIPE)
+    run = tmp_path / "run"
+    code, out = _search("--budget", "60ms", "--trials", "3", "--recipe", str(recipe), "--pruner", "none",
+                        "--out", str(run))
+    assert code == 0, out
+    assert "score: imagenet-estimate" in (run / "config.yaml").read_text()
+    summary = (run / "summary.md").read_text()
+    assert "Ranked by: ImageNet top-1 estimate" in summary and "| ImageNet estimate (%) |" in summary
+    front = pd.read_csv(run / "pareto.csv")  # sorted by latency: the estimate rises along it
+    assert len(front) >= 1 and front["imagenet_estimate"].is_monotonic_increasing
+    report = CliRunner().invoke(main, ["report", str(run)])
+    assert report.exit_code == 0, report.output
+    md = (run / "report.md").read_text()
+    assert "## Top 10 trials by ImageNet top-1 estimate" in md and "ImageNet est. %" in md
+
+
+def test_another_recipe_with_the_default_score_says_it_ranks_by_proxy_accuracy(tmp_path):
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY_RECIPE)
+    code, out = _search("--budget", "60ms", "--trials", "1", "--recipe", str(recipe), "--out", str(tmp_path / "run"))
+    assert code == 0, out
+    assert "--score auto: trials are ranked by proxy accuracy" in out
+    assert "Ranked by: proxy accuracy" in (tmp_path / "run" / "summary.md").read_text()

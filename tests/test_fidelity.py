@@ -190,6 +190,33 @@ def test_fitted_estimate_predicts_like_its_coefficients(shipped):
     assert est.predict(n.params, n.madds, n.resolution, proxy[0]) == pytest.approx(x @ est.coefficients)
 
 
+# Parameter counts of the kept-aside networks in their sources: osmr/imgclsmob pytorchcv
+# proxylessnas.py (its own asserts, 1000 classes) and torchvision's MNASNet weight docs.
+HELD_OUT_PARAMS = {"ProxylessNAS-mobile": 4_080_512, "ProxylessNAS-mobile 1.4": 6_857_568,
+                   "ProxylessNAS-GPU": 7_119_848, "MnasNet-B1 0.5": 2_218_512, "MnasNet-B1 0.75": 3_170_208,
+                   "MnasNet-B1 1.0": 4_383_312, "MnasNet-B1 1.3": 6_282_256}
+
+
+def test_held_out_networks_are_built_as_published_and_disjoint_from_the_yardstick(shipped):
+    held = load_networks(fidelity.HELD_OUT_NETWORKS)
+    assert {n.name: n.params for n in held if n.name in HELD_OUT_PARAMS} == HELD_OUT_PARAMS
+    assert len(held) == 11 and {n.family for n in held} == {"V1", "ProxylessNAS", "MnasNet-B1"}
+    key = lambda n: (n.base, n.width, n.scaling, n.resolution)
+    assert not {key(n) for n in held} & {key(n) for n in shipped}
+
+
+def test_a_fit_from_elsewhere_is_scored_as_it_stands_and_nothing_is_fitted(shipped):
+    fitted = fidelity.fit_estimate("proxy+cost", shipped, [n.top1 / 200 for n in shipped])
+    held = load_networks(fidelity.HELD_OUT_NETWORKS)
+    proxy = {n.name: n.top1 / 200 for n in held}
+    result = evaluate(held, proxy, fitted=[fitted])
+    assert not any("leave" in k for k in result["scores"]) and result["estimates"] == {}
+    n = held[0]
+    expected = fitted.predict(n.params, n.madds, n.resolution, proxy[n.name])
+    assert result["held_out"][n.name]["proxy+cost (fitted elsewhere)"] == pytest.approx(expected, abs=1e-3)
+    assert result["scores"]["proxy+cost (fitted elsewhere)"]["mae"] < 1e-6  # a perfect proxy, fitted on it
+
+
 # ---------------------------------------------------------------- resumable training
 
 def test_rerun_trains_nothing(tmp_path, monkeypatch, recipe, small):
@@ -358,3 +385,22 @@ def test_fidelity_json_holds_the_recipe_and_fitted_coefficients(tmp_path, monkey
 def test_workers_beyond_the_cpu_count_exit_2(tmp_path):
     code, out = run("proxy", "fidelity", "--workers", "1000", "--out", str(tmp_path / "o"))
     assert code == 2 and "workers: 1000 is not allowed" in out
+
+
+def test_fidelity_with_estimate_scores_the_shipped_fit_and_writes_no_estimate(tmp_path, monkeypatch):
+    monkeypatch.setattr(fidelity, "_train", fake_train([]))
+    code, out = run("proxy", "fidelity", "--networks", str(fidelity.HELD_OUT_NETWORKS), "--estimate", "shipped",
+                    "--only", "MnasNet", "--out", str(tmp_path / "o"), "--no-progress")
+    assert code == 0, out
+    assert "proxy+cost (fitted elsewhere)" in out and "cost-only (fitted elsewhere)" in out
+    assert "leave-one-out" not in out and not (tmp_path / "o" / "estimate.json").exists()
+    assert json.loads((tmp_path / "o" / "fidelity.json").read_text())["fitted_file"].endswith("estimate.json")
+
+
+def test_an_estimate_for_another_recipe_exits_2_naming_the_option(tmp_path):
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY_RECIPE)
+    code, out = run("proxy", "fidelity", "--recipe", str(recipe), "--estimate", "shipped",
+                    "--out", str(tmp_path / "o"))
+    assert code == 2 and out.startswith("error: --estimate: ") and "fitted for another recipe" in out
+    assert out.count("\n") == 1 and not (tmp_path / "o").exists()

@@ -235,7 +235,7 @@ def test_report_headline_names_the_winner_and_baselines(written, run_folder):
 
 def test_report_markdown_has_top_k_table_and_dashboard_command(written, run_folder):
     md = written["md"]
-    assert "## Top 10 trials by accuracy" in md
+    assert "## Top 10 trials by proxy accuracy" in md
     top = [l for l in md.split("## Top 10")[1].splitlines() if l.startswith("| 1 |")][0]
     assert f"| {run_folder['winner']} |" in top and "66.0" in top
     assert f"optuna-dashboard sqlite:///{run_folder['path'] / 'study.db'}" in md
@@ -245,7 +245,7 @@ def test_report_markdown_has_top_k_table_and_dashboard_command(written, run_fold
 def test_top_k_limits_the_table(run_folder, tmp_path):
     result = write_report(run_folder["path"], top_k=2)
     md = result.files[0].read_text()
-    table = md.split("## Top 2 trials by accuracy")[1].split("##")[0]
+    table = md.split("## Top 2 trials by proxy accuracy")[1].split("##")[0]
     assert [l.split("|")[1].strip() for l in table.splitlines() if l.startswith("| ")][1:] == ["1", "2"]
 
 
@@ -254,7 +254,7 @@ def test_best_so_far_never_decreases_and_ignores_baselines(run_folder):
     s = best_so_far(facts["trials"])
     assert 0 not in set(s["number"]) and 1 not in set(s["number"])
     best = s["best"].dropna().tolist()
-    assert best == sorted(best) and best[-1] == pytest.approx(0.66)
+    assert best == sorted(best) and best[-1] == pytest.approx(66.0)  # percent
 
 
 def test_report_of_missing_run_is_an_error(tmp_path):

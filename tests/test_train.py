@@ -161,6 +161,21 @@ def test_cli_json_has_accuracy_epochs_and_seconds():
     assert {"accuracy", "epochs", "seconds"} <= set(data)
     assert len(data["epochs"]) == 2 and data["accuracy"] == data["epochs"][-1]
     assert data["recipe"]["epochs"] == 2
+    assert data["imagenet_estimate"] is None  # the shipped estimate belongs to the default recipe only
+
+
+def test_cli_gives_the_imagenet_estimate_where_it_was_fitted_for_the_recipe(monkeypatch):
+    import nas.estimate
+    from nas.fidelity import MODELS, Estimate
+
+    reverse = nas.estimate.ImagenetEstimate(Estimate("proxy+cost", MODELS["proxy+cost"], (50.0, 0, 0, 0, -100.0, 0)),
+                                            "test", {}, 0, {}, "test")
+    monkeypatch.setattr(nas.estimate, "estimate_for", lambda recipe: reverse)
+    result = _cli("mobilenet_v3_small", "--train-subset", "256", "--val-size", "200", "--epochs", "1",
+                  "--relax-strides", "0", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["imagenet_estimate"] == pytest.approx(50 - 100 * data["accuracy"], abs=0.01)
 
 
 def test_cli_prints_one_row_per_epoch():

@@ -29,8 +29,8 @@ import numpy as np
 import yaml
 from scipy.optimize import nnls
 
-from nas.arch import Arch, Layer, load_arch
-from nas.baselines import baseline_names, load_baseline
+from nas.arch import Arch, Layer
+from nas.baselines import load_reference
 from nas.errors import NasError
 from nas.latency.model import OpModel, Overhead, feature_matrix, op_features
 from nas.latency.predict import sum_of_ops
@@ -41,7 +41,6 @@ from nas.transforms import apply_variant, scale_like
 
 LUT_FILE = LATENCY_TABLES / "pixel1_proxylessnas_lut.yaml"
 PUBLISHED_FILE = LATENCY_TABLES / "pixel1_published.yaml"
-PUBLISHED_ARCHS = LATENCY_TABLES / "published_archs"
 LUT_FEATURES = ("pw_madds", "dw3_madds", "dw5_madds", "dw7_madds", "conv_weights", "act_mem",
                 "add_elems", "kernels")
 _BLOCK_KEY = re.compile(r"expanded_conv-input:(\d+)x\d+x(\d+)-output:\d+x\d+x(\d+)-expand:(\d+)"
@@ -98,15 +97,6 @@ class Published:
     group: str = ""
 
 
-def _base_arch(name: str) -> Arch:
-    if name in baseline_names():
-        return load_baseline(name)
-    path = PUBLISHED_ARCHS / f"{name}.json"
-    if not path.is_file():
-        raise NasError(f"published network base {name!r} is neither a baseline nor {path}")
-    return load_arch(path)
-
-
 def load_published(path: Path = PUBLISHED_FILE) -> list[Published]:
     """The published networks of `pixel1_published.yaml`, built as architectures."""
     entries = yaml.safe_load(Path(path).read_text())["networks"]
@@ -114,7 +104,7 @@ def load_published(path: Path = PUBLISHED_FILE) -> list[Published]:
     for e in entries:
         if e.get("role") not in ("fit", "holdout") or e.get("era") not in (2018, 2019):
             raise NasError(f"{path}: {e.get('name')}: role must be fit/holdout and era 2018/2019")
-        arch = _base_arch(e["base"])
+        arch = load_reference(e["base"])
         arch = scale_like(arch, float(e.get("width", 1.0)), e.get("scaling", "v3"))
         arch = apply_variant(arch, e.get("variant"))
         arch = arch.with_overrides(resolution=int(e.get("resolution", 224)))

@@ -26,7 +26,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from nas.arch import Arch
-from nas.baselines import baseline_names, load_baseline
+from nas.baselines import baseline_names, load_baseline, load_reference, reference_names
 from nas.errors import NasError
 from nas.latency.build import (BATCH, NETWORK_BATCH, calibration_archs, measure_archs, network_plan,
                                validation_archs)
@@ -44,16 +44,12 @@ OUTSIDE_VARIANTS = (("mobilenet_v1", 0.5, 160), ("mobilenet_v2", 0.75, 192), ("m
 
 def outside_networks() -> list[Arch]:
     """Networks the search space cannot produce, in order: the 4 baselines (V1, V2, V3-Large,
-    V3-Small), the published ones of latency_tables/published_archs/ (MnasNet-A1,
-    ProxylessNAS-mobile), and hand-made variants (OUTSIDE_VARIANTS: baselines at other widths
+    V3-Small), the published ones of latency_tables/published_archs/ (MnasNet-A1
+    and -B1, ProxylessNAS GPU, mobile and mobile 1.4), and hand-made variants (OUTSIDE_VARIANTS: baselines at other widths
     and resolutions). No table's overhead model is fitted on any of them."""
     from dataclasses import replace as with_name
 
-    from nas.arch import load_arch
-    from nas.paths import LATENCY_TABLES
-
-    nets = [load_baseline(n) for n in baseline_names()]
-    nets += [load_arch(p) for p in sorted((LATENCY_TABLES / "published_archs").glob("*.json"))]
+    nets = [load_reference(n) for n in reference_names()]
     for name, width, res in OUTSIDE_VARIANTS:
         a = load_baseline(name).with_overrides(width=width, resolution=res)
         nets.append(with_name(a, name=f"{name}-{width:g}-{res}"))

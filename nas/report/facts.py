@@ -13,7 +13,7 @@ import pandas as pd
 from nas.baselines import load_baseline
 from nas.errors import NasError
 from nas.latency import predict_latency
-from nas.rundir import Run, Status
+from nas.rundir import ESTIMATE_COLUMN, Run, Status, ranking_column
 
 REPORT_BASELINES = {"mobilenet_v3_large": "V3-Large", "mobilenet_v3_small": "V3-Small"}
 
@@ -43,9 +43,11 @@ def gather(run: Run) -> dict:
     else:
         notes.append("no completed trial within the budget yet: no winner, no latency breakdown")
     measured = measured_latency(run, t, winner, notes)
+    ranked_by = ranking_column(t)
+    t["score"] = t[ranked_by] * (100 if ranked_by == "accuracy" else 1)  # what the run ranks by, in %
     return {"run": run, "trials": t, "front": t[t["pareto"]].sort_values("latency_ms"), "winner": winner,
             "baselines": baseline_marks(run, t, notes), "breakdown": breakdown, "notes": notes,
-            "measured": measured,
+            "measured": measured, "ranked_by": ranked_by,
             "dataset": run.config.get("dataset") or "proxy data", "target": run.target or "target"}
 
 
@@ -80,8 +82,9 @@ def measured_latency(run: Run, t: pd.DataFrame, winner: int | None, notes: list[
 
 
 def baseline_marks(run: Run, t: pd.DataFrame, notes: list[str]) -> list[dict]:
-    """One mark per V3-Large / V3-Small: the trained trial's (latency, accuracy) when the run
-    trained it, else its predicted latency on the target only (accuracy None)."""
+    """One mark per V3-Large / V3-Small: the trained trial's (latency, accuracy, score: what the
+    run ranks by, in %) when the run trained it, else its predicted latency on the target only
+    (accuracy and score None). `t` carries the `score` column of `gather`."""
     marks = []
     for name, label in REPORT_BASELINES.items():
         rows = t[t["baseline"] == name]
@@ -90,19 +93,21 @@ def baseline_marks(run: Run, t: pd.DataFrame, notes: list[str]) -> list[dict]:
             r = done.iloc[-1]
             marks.append({"baseline": name, "label": label, "trial": int(r["number"]), "arch": r["name"],
                           "latency_ms": float(r["latency_ms"]), "accuracy": float(r["accuracy"]),
-                          "state": Status.COMPLETE})
+                          "score": float(r["score"]) if pd.notna(r["score"]) else None,
+                          ESTIMATE_COLUMN: _float(r.get(ESTIMATE_COLUMN)), "state": Status.COMPLETE})
             continue
         if not rows.empty and pd.notna(rows.iloc[-1]["latency_ms"]):
             r = rows.iloc[-1]
             marks.append({"baseline": name, "label": label, "trial": int(r["number"]), "arch": r["name"],
-                          "latency_ms": float(r["latency_ms"]), "accuracy": None, "state": r["state"]})
+                          "latency_ms": float(r["latency_ms"]), "accuracy": None, "score": None,
+                          ESTIMATE_COLUMN: None, "state": r["state"]})
             continue
         ms = _predicted_baseline_ms(name, run.target)
         if ms is None:
             notes.append(f"{label} is not in this run and its latency on {run.target!r} cannot be predicted")
             continue
         marks.append({"baseline": name, "label": label, "trial": None, "arch": name, "latency_ms": ms,
-                      "accuracy": None, "state": "not in run"})
+                      "accuracy": None, "score": None, ESTIMATE_COLUMN: None, "state": "not in run"})
     return marks
 
 
@@ -147,12 +152,14 @@ def headline(facts: dict) -> dict:
     run, t = facts["run"], facts["trials"]
     out = {"run": str(run.path), "target": run.target, "budget_ms": run.budget_ms,
            "objective": run.config.get("objective"), "dataset": facts["dataset"], "trials": int(len(t)),
+           "ranked_by": facts["ranked_by"],
            "states": {k: int(v) for k, v in t["state"].value_counts().items()},
            "pareto_size": int(len(facts["front"])), "winner": None,
            "baselines": {b["baseline"]: _clean(b) for b in facts["baselines"]}}
     if facts["winner"] is not None:
         r = t[t["number"] == facts["winner"]].iloc[-1]
         out["winner"] = {"trial": int(r["number"]), "arch": r["name"], "accuracy": float(r["accuracy"]),
+                         ESTIMATE_COLUMN: _float(r.get(ESTIMATE_COLUMN)),
                          "latency_ms": float(r["latency_ms"]), "params": as_int(r["params"]),
                          "madds": as_int(r["madds"]), "block_string": r["block_string"],
                          "checkpoint": bool(r["checkpoint"])}
@@ -165,10 +172,11 @@ def headline(facts: dict) -> dict:
 
 
 def best_so_far(t: pd.DataFrame) -> pd.DataFrame:
-    """Searched (non-baseline) trials by number with `best`: the highest accuracy of a completed
-    trial within the budget up to and including that trial (NaN before the first)."""
+    """Searched (non-baseline) trials by number with `best`: the highest `score` (what the run
+    ranks by, %) of a completed trial within the budget up to and including that trial (NaN
+    before the first)."""
     searched = t[~t["is_baseline"]].sort_values("number")
-    ok = searched["accuracy"].where((searched["state"] == Status.COMPLETE) & searched["within_budget"])
+    ok = searched["score"].where((searched["state"] == Status.COMPLETE) & searched["within_budget"])
     return searched.assign(best=ok.cummax().ffill())
 
 
@@ -196,6 +204,10 @@ def last_epoch(text: str) -> float | None:
     except json.JSONDecodeError:
         return None
     return float(epochs[-1]) if epochs else None
+
+
+def _float(v: Any) -> float | None:
+    return float(v) if v is not None and pd.notna(v) else None
 
 
 def as_int(v: Any) -> int | None:

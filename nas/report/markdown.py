@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from nas.report.facts import arch_field, as_int
-from nas.rundir import Status
+from nas.rundir import ESTIMATE_COLUMN, Status, score_label
 from nas.tables import markdown_table
 
 
@@ -20,7 +20,10 @@ def report_markdown(facts: dict, images: list[str], top_k: int) -> str:
              f"data set {facts['dataset']}, created {c.get('created', '?')}.",
              "Trials: " + (", ".join(f"{int(n)} {s.lower()}" for s, n in counts.items()) or "none") + ".",
              "Accuracies are validation accuracies of the proxy training on the data set above; latencies "
-             f"are predicted for `{facts['target']}` from its latency table.", ""]
+             f"are predicted for `{facts['target']}` from its latency table.",
+             f"Trials are ranked by {score_label(facts['ranked_by'])}"
+             + (" (% ImageNet top-1 estimated from proxy accuracy and cost, fitted on 53 published networks; "
+                "`--score imagenet-estimate`, docs/training.md)." if _estimated(facts) else "."), ""]
     lines += _winner_section(facts)
     if facts.get("measured") is not None:
         from nas.latency.winner import measured_markdown
@@ -32,13 +35,14 @@ def report_markdown(facts: dict, images: list[str], top_k: int) -> str:
             lines += [f"## {title}", "", f"![{title}]({name})", ""]
             if name == "latency_blocks.png":
                 lines += _breakdown_table(facts["breakdown"]) + [""]
-    top = top_trials(t, top_k)
-    lines += [f"## Top {top_k} trials by accuracy", ""]
+    top = top_trials(t, top_k, facts["ranked_by"])
+    lines += [f"## Top {top_k} trials by {score_label(facts['ranked_by'])}", ""]
     lines += markdown_table([_without(r, "blocks") for r in top]) + [""]
     lines += [f"- trial {r['trial']}: {r['blocks']}" for r in top if r["blocks"]] + [""]
-    lines += ["## Pareto front", "", "Trials no other trained trial beats on both accuracy and latency; "
-              "the search keeps their checkpoints.", ""]
-    lines += markdown_table([_without(_trial_row(r), "blocks", "Pareto") for _, r in facts["front"].iterrows()]) + [""]
+    lines += ["## Pareto front", "", f"Trials no other trained trial beats on both {score_label(facts['ranked_by'])} "
+              "and latency; the search keeps their checkpoints.", ""]
+    lines += markdown_table([_without(_trial_row(r, facts["ranked_by"]), "blocks", "Pareto")
+                             for _, r in facts["front"].iterrows()]) + [""]
     if facts["notes"]:
         lines += ["## Notes", ""] + [f"- {n}" for n in facts["notes"]] + [""]
     storage = c.get("storage") or f"sqlite:///{run.path / 'study.db'}"
@@ -56,28 +60,44 @@ def _winner_section(facts: dict) -> list[str]:
     w = t[t["number"] == facts["winner"]].iloc[-1]
     weights = ("trained weights kept in `checkpoints/`" if w["checkpoint"]
                else "no checkpoint kept (export gives initialised weights)")
-    lines += [f"Trial {int(w['number'])} (`{w['name']}`): {100 * w['accuracy']:.2f} % at "
+    estimate = f"ImageNet top-1 estimate {w[ESTIMATE_COLUMN]:.1f} %, " if _estimated(facts) else ""
+    lines += [f"Trial {int(w['number'])} (`{w['name']}`): {estimate}{100 * w['accuracy']:.2f} % proxy accuracy at "
               f"{w['latency_ms']:.2f} ms, {as_int(w['params']) or 0:,} parameters, "
               f"{(as_int(w['madds']) or 0) / 1e6:.1f} M multiply-adds; {weights}.", "",
               f"Blocks: `{w['block_string']}`", ""]
-    rows = [{"network": f"winner (trial {int(w['number'])})", "accuracy %": round(100 * w["accuracy"], 2),
-             "latency ms": round(float(w["latency_ms"]), 2)}]
+    rows = [{"network": f"winner (trial {int(w['number'])})", **_estimate_cell(facts, w.get(ESTIMATE_COLUMN)),
+             "accuracy %": round(100 * w["accuracy"], 2), "latency ms": round(float(w["latency_ms"]), 2)}]
     for b in facts["baselines"]:
         rows.append({"network": f"{b['label']} ({b['arch']}, {b['state'].lower()})",
+                     **_estimate_cell(facts, b[ESTIMATE_COLUMN]),
                      "accuracy %": None if b["accuracy"] is None else round(100 * b["accuracy"], 2),
                      "latency ms": round(b["latency_ms"], 2)})
     return lines + markdown_table(rows) + [""]
 
 
-def top_trials(t: pd.DataFrame, k: int) -> list[dict]:
-    """The `k` most accurate completed trials (baselines included and named), as table rows."""
+def _estimated(facts: dict) -> bool:
+    return facts["ranked_by"] == ESTIMATE_COLUMN
+
+
+def _estimate_cell(facts: dict, value) -> dict:
+    """The "ImageNet est. %" cell of a table row, on runs ranked by the estimate only."""
+    if not _estimated(facts):
+        return {}
+    return {"ImageNet est. %": round(float(value), 1) if value is not None and pd.notna(value) else None}
+
+
+def top_trials(t: pd.DataFrame, k: int, ranked_by: str = "accuracy") -> list[dict]:
+    """The `k` best completed trials by `ranked_by` (a trials.csv column: accuracy or the ImageNet
+    estimate; baselines included and named), as table rows."""
     done = t[(t["state"] == Status.COMPLETE) & t["accuracy"].notna()]
-    done = done.sort_values(["accuracy", "latency_ms"], ascending=[False, True]).head(k)
-    return [{"rank": i + 1, **_trial_row(r)} for i, (_, r) in enumerate(done.iterrows())]
+    done = done.sort_values([ranked_by, "latency_ms"], ascending=[False, True]).head(k)
+    return [{"rank": i + 1, **_trial_row(r, ranked_by)} for i, (_, r) in enumerate(done.iterrows())]
 
 
-def _trial_row(r: pd.Series) -> dict:
-    return {"trial": int(r["number"]), "network": r["baseline"] or r["name"],
+def _trial_row(r: pd.Series, ranked_by: str = "accuracy") -> dict:
+    estimate = ({"ImageNet est. %": round(float(r[ESTIMATE_COLUMN]), 1) if pd.notna(r[ESTIMATE_COLUMN]) else None}
+                if ranked_by == ESTIMATE_COLUMN else {})
+    return {"trial": int(r["number"]), "network": r["baseline"] or r["name"], **estimate,
             "accuracy %": round(100 * float(r["accuracy"]), 2) if pd.notna(r["accuracy"]) else None,
             "latency ms": round(float(r["latency_ms"]), 2) if pd.notna(r["latency_ms"]) else None,
             "in budget": "yes" if r["within_budget"] else "no",

@@ -48,9 +48,10 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
     refused naming the settings.
     A damaged config.yaml or study, a study of another search, and an `--out` that is a file or
     a read-only folder are refused too; nothing in the folder is changed then."""
-    from nas.search.policy import check_score
+    from nas.search.policy import check_score, resolve_score
     from nas.search.study import ensure_study
 
+    config = resolve_score(config)
     out = Path(config.out)
     check_out_folder(out)
     if (out / "config.yaml").exists():

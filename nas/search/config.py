@@ -23,6 +23,7 @@ PRUNERS = ("median", "halving", "none")
 ENGINES = ("optuna", "ray")
 SCHEDULERS = ("asha", "none")  # the Ray engine's early stopping
 SCORES = ("proxy", "imagenet-estimate")  # what trials are ranked by; see nas.search.policy
+AUTO_SCORE = "auto"  # --score default: the estimate where it was fitted for the recipe, else proxy
 DEFAULT_STUDY = "nas"  # the study name in a run folder's own study.db
 MNAS_W = -0.07  # MnasNet's latency exponent in ACC x (LAT / T)^w
 MAX_RAY_WORKERS = 1024  # trials at once on a Ray cluster (Tune also caps at the free CPUs)
@@ -69,7 +70,7 @@ class SearchConfig:
     ray_address: str | None = None
     scheduler: str = "asha"
     study: str | None = None
-    score: str = "proxy"
+    score: str = AUTO_SCORE  # made concrete by nas.search.policy.resolve_score before it is stored
     trials_per_gpu: int = 1
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
@@ -89,7 +90,7 @@ class SearchConfig:
     def check(self) -> None:
         """Raise NasError for a choice outside its allowed values."""
         for name, allowed in (("sampler", SAMPLERS), ("objective", OBJECTIVES), ("pruner", PRUNERS),
-                              ("engine", ENGINES), ("scheduler", SCHEDULERS), ("score", SCORES)):
+                              ("engine", ENGINES), ("scheduler", SCHEDULERS), ("score", (AUTO_SCORE, *SCORES))):
             if getattr(self, name) not in allowed:
                 raise NasError(f"--{name} {getattr(self, name)!r} is not allowed; expected one of {', '.join(allowed)}")
         if self.trials < 1:

@@ -2,7 +2,10 @@
 
 `trial_score(arch, accuracy, config)`: what a trial is ranked by, on every report and at its end:
 the proxy accuracy (0..1, `--score proxy`) or the ImageNet top-1 estimate of `nas.estimate` (%,
-`--score imagenet-estimate`). The samplers' objective, the pruners' reports, ASHA's metric and the
+`--score imagenet-estimate`). The default, `--score auto` (`resolve_score`), is the estimate
+wherever the shipped one was fitted for the search's recipe (the default recipe on CIFAR-10), and
+the proxy accuracy otherwise (another dataset or recipe, where an ImageNet estimate means nothing):
+the estimate ranks the 53 published networks with Kendall tau 0.89 held out, the proxy alone 0.69. The samplers' objective, the pruners' reports, ASHA's metric and the
 choice of the winner all read it (the winner through `nas.rundir.ranking_column`, since a run
 folder is read without a search).
 
@@ -25,12 +28,15 @@ and `prunes` say what the samplers optimise and whether a pruner may stop trials
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 from nas.arch import Arch
+from nas.errors import NasError
 from nas.estimate import ImagenetEstimate, estimate_for
 from nas.recipe import Recipe, make_recipe
 from nas.rundir import Status
+from nas.search.config import AUTO_SCORE
 
 
 TRAINED = (Status.COMPLETE, Status.PRUNED, Status.FAIL)  # trial statuses that cost a training; --trials counts these
@@ -88,6 +94,19 @@ def trial_score(arch: Arch, accuracy: float, config) -> float:
 @lru_cache(maxsize=4)
 def _estimate(recipe_items: tuple) -> ImagenetEstimate:
     return estimate_for(make_recipe(**dict(recipe_items)))
+
+
+def resolve_score(config):
+    """`config` (a SearchConfig) with `--score auto` made concrete: "imagenet-estimate" when the
+    shipped estimate was fitted for its recipe, else "proxy". Other scores are returned as they are."""
+    if config.score != AUTO_SCORE:
+        return config
+    try:
+        _estimate(tuple(sorted(config.recipe.items())))
+        score = "imagenet-estimate"
+    except NasError:
+        score = "proxy"
+    return replace(config, score=score)
 
 
 def check_score(config) -> None:

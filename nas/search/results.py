@@ -11,7 +11,8 @@ import pandas as pd
 
 from nas.arch import arch_from_dict, save_arch
 from nas.files import write_atomic, write_text_atomic
-from nas.rundir import TRIAL_COLUMNS, Status, best_row, pareto_front
+from nas.rundir import (ESTIMATE_COLUMN, TRIAL_COLUMNS, Status, best_row, pareto_front, ranking_column,
+                        score_label)
 from nas.search.config import SearchConfig
 from nas.search.policy import FINISHED
 from nas.tables import markdown_table
@@ -41,7 +42,7 @@ def trials_frame(records: list[TrialRecord]) -> pd.DataFrame:
                      "params": a.get("params"), "madds": a.get("madds"), "latency_ms": a.get("latency_ms"),
                      "accuracy_epochs": json.dumps(epochs),
                      "accuracy": epochs[-1] if r.status == Status.COMPLETE and epochs else None,
-                     "imagenet_estimate": a.get("imagenet_estimate") if r.status == Status.COMPLETE else None,
+                     ESTIMATE_COLUMN: a.get(ESTIMATE_COLUMN) if r.status == Status.COMPLETE else None,
                      "seconds": a.get("seconds"), "device": a.get("device", ""),
                      "trial_params": json.dumps(r.params)})
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
@@ -86,8 +87,10 @@ def _prune_checkpoints(out: Path, drop: set[int]) -> None:
 
 
 def _row_summary(row: pd.Series) -> dict:
+    estimate = row.get(ESTIMATE_COLUMN)
     return {"trial": int(row["number"]), "name": json.loads(row["arch"])["name"],
             "accuracy": float(row["accuracy"]) if pd.notna(row["accuracy"]) else None,
+            ESTIMATE_COLUMN: float(estimate) if pd.notna(estimate) else None,
             "latency_ms": float(row["latency_ms"]), "params": int(row["params"]), "madds": int(row["madds"]),
             "block_string": row["block_string"]}
 
@@ -102,6 +105,7 @@ def summarize(frame: pd.DataFrame, config: SearchConfig, best: pd.Series | None)
             baselines[name] = _row_summary(rows.iloc[-1]) | {"state": rows.iloc[-1]["state"]}
     return {"out": config.out, "target": config.target, "budget_ms": config.budget_ms,
             "objective": config.objective, "sampler": config.sampler, "engine": config.engine,
+            "ranked_by": ranking_column(frame),
             "trials": int(len(frame)), "counts": {k: int(v) for k, v in counts.items()},
             "best": _row_summary(best) if best is not None else None, "baselines": baselines}
 
@@ -113,9 +117,15 @@ def summary_markdown(s: dict) -> str:
              f"Target `{s['target']}`, budget {s['budget_ms']:g} ms, objective {s['objective']}, "
              f"sampler {s['sampler']}, engine {s['engine']}.",
              f"Trials: {s['trials']} ({c.get('COMPLETE', 0)} complete, {c.get('PRUNED', 0)} pruned, "
-             f"{c.get('REJECTED', 0)} rejected over budget, {c.get('FAIL', 0)} failed).", ""]
+             f"{c.get('REJECTED', 0)} rejected over budget, {c.get('FAIL', 0)} failed).",
+             f"Ranked by: {score_label(s['ranked_by'])}" + (
+                 " (proxy accuracy and cost, fitted on 53 published networks; docs/training.md)."
+                 if s["ranked_by"] == ESTIMATE_COLUMN else " (validation split of the proxy training)."), ""]
     entries = ([("winner", s["best"])] if s["best"] else []) + list(s["baselines"].items())
+    with_estimate = s["ranked_by"] == ESTIMATE_COLUMN
     lines += markdown_table([{"network": f"{label} ({r['name']})", "trial": r["trial"],
+                              **({"ImageNet estimate (%)": "-" if r.get(ESTIMATE_COLUMN) is None
+                                  else f"{r[ESTIMATE_COLUMN]:.1f}"} if with_estimate else {}),
                               "val accuracy": f"{r['accuracy']:.4f}" if r["accuracy"] is not None
                               else r.get("state", "-"),
                               "latency (ms)": f"{r['latency_ms']:.1f}", "params": f"{r['params']:,}",
