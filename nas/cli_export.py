@@ -81,6 +81,7 @@ def report(run_dir, top_k, as_json, no_progress):
     """Write report.md and PNG plots into RUN_DIR: accuracy vs latency with the Pareto front,
     best so far, the top trials and the winner's latency per block."""
     from nas.report import write_report
+    from nas.rundir import ESTIMATE_COLUMN
 
     result = write_report(run_dir, top_k=top_k, progress=not no_progress)
     if as_json:
@@ -90,19 +91,21 @@ def report(run_dir, top_k, as_json, no_progress):
         click.echo(f"wrote {path}")
     h = result.headline
     w = h["winner"]
+    estimated = h["ranked_by"] == ESTIMATE_COLUMN
+    est = lambda v: {"ImageNet est. %": None if v is None else round(v, 1)} if estimated else {}
     rows = []
     if w is not None:
-        rows.append({"network": f"winner (trial {w['trial']})", "accuracy %": round(100 * w["accuracy"], 2),
-                     "latency ms": w["latency_ms"]})
+        rows.append({"network": f"winner (trial {w['trial']})", **est(w[ESTIMATE_COLUMN]),
+                     "accuracy %": round(100 * w["accuracy"], 2), "latency ms": w["latency_ms"]})
     for b in h["baselines"].values():
-        rows.append({"network": f"{b['label']} ({b['state'].lower()})",
+        rows.append({"network": f"{b['label']} ({b['state'].lower()})", **est(b[ESTIMATE_COLUMN]),
                      "accuracy %": None if b["accuracy"] is None else round(100 * b["accuracy"], 2),
                      "latency ms": round(b["latency_ms"], 2)})
     states = ", ".join(f"{n} {s.lower()}" for s, n in h["states"].items())
     budget = "no budget" if h["budget_ms"] is None else f"budget {h['budget_ms']:g} ms"
     click.echo(f"{h['trials']} trials ({states}); {budget} on {h['target']}")
     if rows:
-        print_table(rows, ["network", "accuracy %", "latency ms"])
+        print_table(rows, list(rows[0]))
     for note in result.notes:
         click.echo(f"note: {note}")
 

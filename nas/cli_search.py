@@ -73,13 +73,13 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
                           objective=objective, pruner=pruner, workers=workers, storage=storage, engine=engine,
                           ray_address=ray_address, scheduler=scheduler, study=study, score=score,
                           trials_per_gpu=trials_per_gpu)
-    if config.score == AUTO_SCORE:
-        config = resolve_score(config)
-        if config.score == "proxy":
-            click.echo("--score auto: trials are ranked by proxy accuracy (the shipped ImageNet estimate was "
-                       "fitted for the default recipe on CIFAR-10, not this recipe)", err=True)
+    fell_back = config.score == AUTO_SCORE and resolve_score(config).score == "proxy"
+    config = resolve_score(config)
     asked, given = config, _given_settings(click.get_current_context())
     config, resumed = prepare(config, resume, given)
+    if fell_back and not resumed:
+        click.echo("--score auto: trials are ranked by proxy accuracy (the shipped ImageNet estimate was "
+                   "fitted for the default recipe on CIFAR-10, not this recipe)", err=True)
     if resumed:
         ignored = ignored_settings(config, asked, given)
         kept = f" with its saved settings: {'; '.join(ignored)}" if ignored else ""

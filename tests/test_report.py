@@ -239,7 +239,7 @@ def test_report_markdown_has_top_k_table_and_dashboard_command(written, run_fold
     top = [l for l in md.split("## Top 10")[1].splitlines() if l.startswith("| 1 |")][0]
     assert f"| {run_folder['winner']} |" in top and "66.0" in top
     assert f"optuna-dashboard sqlite:///{run_folder['path'] / 'study.db'}" in md
-    assert "![Accuracy vs predicted latency](pareto.png)" in md
+    assert "![Proxy accuracy vs predicted latency](pareto.png)" in md
 
 
 def test_top_k_limits_the_table(run_folder, tmp_path):

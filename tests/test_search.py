@@ -99,10 +99,10 @@ def test_resume_of_a_folder_without_a_search_is_refused(tmp_path):
 
 def test_search_leaves_a_complete_run_folder(tmp_path, tiny_recipe):
     out = tmp_path / "run"
-    code, text = search("--budget", "40ms", "--trials", "4", "--recipe", tiny_recipe, "--out", str(out),
-                        "--seed", "3", "--json")
-    assert code == 0, text
-    summary = json.loads(text)
+    result = CliRunner().invoke(main, ["search", "--no-progress", "--budget", "40ms", "--trials", "4", "--recipe",
+                                       tiny_recipe, "--out", str(out), "--seed", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)  # stderr says what the trials are ranked by
     trials = pd.read_csv(out / "trials.csv")
     assert list(trials.columns) == TRIAL_COLUMNS
     # the baselines run first, with the same recipe

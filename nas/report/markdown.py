@@ -29,7 +29,9 @@ def report_markdown(facts: dict, images: list[str], top_k: int) -> str:
         from nas.latency.winner import measured_markdown
 
         lines += ["## Measured latency", ""] + measured_markdown(facts["measured"]).strip("\n").splitlines() + [""]
-    for name, title in (("pareto.png", "Accuracy vs predicted latency"), ("progress.png", "Best so far"),
+    ranked = score_label(facts["ranked_by"])
+    for name, title in (("pareto.png", f"{ranked[0].upper()}{ranked[1:]} vs predicted latency"),
+                        ("progress.png", "Best so far"),
                         ("latency_blocks.png", "Winner latency per block")):
         if name in images:
             lines += [f"## {title}", "", f"![{title}]({name})", ""]
