@@ -77,14 +77,14 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
     config = resolve_score(config)
     asked, given = config, _given_settings(click.get_current_context())
     config, resumed = prepare(config, resume, given)
-    if fell_back and not resumed:
-        click.echo("--score auto: trials are ranked by proxy accuracy (the shipped ImageNet estimate was "
-                   "fitted for the default recipe on CIFAR-10, not this recipe)", err=True)
     if resumed:
         ignored = ignored_settings(config, asked, given)
         kept = f" with its saved settings: {'; '.join(ignored)}" if ignored else ""
         click.echo(f"resuming the search in {config.out}{kept}", err=True)
     summary = run_search(config, progress=not no_progress)
+    if fell_back and not resumed:  # after the search, so a refusal on the way stays one line
+        click.echo("--score auto: trials were ranked by proxy accuracy (the shipped ImageNet estimate was "
+                   "fitted for the default recipe on CIFAR-10, not this recipe)", err=True)
     if as_json:
         print_json(summary)
     else:

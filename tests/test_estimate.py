@@ -128,5 +128,5 @@ def test_another_recipe_with_the_default_score_says_it_ranks_by_proxy_accuracy(t
     recipe.write_text(TINY_RECIPE)
     code, out = _search("--budget", "60ms", "--trials", "1", "--recipe", str(recipe), "--out", str(tmp_path / "run"))
     assert code == 0, out
-    assert "--score auto: trials are ranked by proxy accuracy" in out
+    assert "--score auto: trials were ranked by proxy accuracy" in out
     assert "Ranked by: proxy accuracy" in (tmp_path / "run" / "summary.md").read_text()
