@@ -81,6 +81,7 @@ def report(run_dir, top_k, as_json, no_progress):
     """Write report.md and PNG plots into RUN_DIR: accuracy vs latency with the Pareto front,
     best so far, the top trials and the winner's latency per block."""
     from nas.report import write_report
+    from nas.report.markdown import estimate_cell
     from nas.rundir import ESTIMATE_COLUMN
 
     result = write_report(run_dir, top_k=top_k, progress=not no_progress)
@@ -91,8 +92,7 @@ def report(run_dir, top_k, as_json, no_progress):
         click.echo(f"wrote {path}")
     h = result.headline
     w = h["winner"]
-    estimated = h["ranked_by"] == ESTIMATE_COLUMN
-    est = lambda v: {"ImageNet est. %": None if v is None else round(v, 1)} if estimated else {}
+    est = lambda v: estimate_cell(h["ranked_by"], v)
     rows = []
     if w is not None:
         rows.append({"network": f"winner (trial {w['trial']})", **est(w[ESTIMATE_COLUMN]),

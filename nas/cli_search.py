@@ -73,8 +73,9 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
                           objective=objective, pruner=pruner, workers=workers, storage=storage, engine=engine,
                           ray_address=ray_address, scheduler=scheduler, study=study, score=score,
                           trials_per_gpu=trials_per_gpu)
-    fell_back = config.score == AUTO_SCORE and resolve_score(config).score == "proxy"
-    config = resolve_score(config)
+    resolved = resolve_score(config)
+    fell_back = config.score == AUTO_SCORE and resolved.score == "proxy"
+    config = resolved
     asked, given = config, _given_settings(click.get_current_context())
     config, resumed = prepare(config, resume, given)
     if resumed:

@@ -68,11 +68,11 @@ def _winner_section(facts: dict) -> list[str]:
               f"{(as_int(w['madds']) or 0) / 1e6:.1f} M multiply-adds; {weights}.", "",
               f"Blocks: `{w['block_string']}`", ""]
     rows = [{"network": f"winner (trial {int(w['number'])})",
-             **_estimate_cell(facts["ranked_by"], w.get(ESTIMATE_COLUMN)),
+             **estimate_cell(facts["ranked_by"], w.get(ESTIMATE_COLUMN)),
              "accuracy %": round(100 * w["accuracy"], 2), "latency ms": round(float(w["latency_ms"]), 2)}]
     for b in facts["baselines"]:
         rows.append({"network": f"{b['label']} ({b['arch']}, {b['state'].lower()})",
-                     **_estimate_cell(facts["ranked_by"], b[ESTIMATE_COLUMN]),
+                     **estimate_cell(facts["ranked_by"], b[ESTIMATE_COLUMN]),
                      "accuracy %": None if b["accuracy"] is None else round(100 * b["accuracy"], 2),
                      "latency ms": round(b["latency_ms"], 2)})
     return lines + markdown_table(rows) + [""]
@@ -82,8 +82,9 @@ def _estimated(facts: dict) -> bool:
     return facts["ranked_by"] == ESTIMATE_COLUMN
 
 
-def _estimate_cell(ranked_by: str, value) -> dict:
-    """The "ImageNet est. %" cell of a table row, on runs ranked by the estimate only."""
+def estimate_cell(ranked_by: str, value) -> dict:
+    """The "ImageNet est. %" cell of a table row (value: % or None/NaN), on runs ranked by the
+    estimate (`ranked_by`, a `ranking_column`) only; {} otherwise."""
     if ranked_by != ESTIMATE_COLUMN:
         return {}
     return {"ImageNet est. %": round(float(value), 1) if value is not None and pd.notna(value) else None}
@@ -99,7 +100,7 @@ def top_trials(t: pd.DataFrame, k: int, ranked_by: str = "accuracy") -> list[dic
 
 def _trial_row(r: pd.Series, ranked_by: str = "accuracy") -> dict:
     return {"trial": int(r["number"]), "network": r["baseline"] or r["name"],
-            **_estimate_cell(ranked_by, r.get(ESTIMATE_COLUMN)),
+            **estimate_cell(ranked_by, r.get(ESTIMATE_COLUMN)),
             "accuracy %": round(100 * float(r["accuracy"]), 2) if pd.notna(r["accuracy"]) else None,
             "latency ms": round(float(r["latency_ms"]), 2) if pd.notna(r["latency_ms"]) else None,
             "in budget": "yes" if r["within_budget"] else "no",

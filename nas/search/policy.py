@@ -5,9 +5,10 @@ the proxy accuracy (0..1, `--score proxy`) or the ImageNet top-1 estimate of `na
 `--score imagenet-estimate`). The default, `--score auto` (`resolve_score`), is the estimate
 wherever the shipped one was fitted for the search's recipe (the default recipe on CIFAR-10), and
 the proxy accuracy otherwise (another dataset or recipe, where an ImageNet estimate means nothing):
-the estimate ranks the 53 published networks with Kendall tau 0.89 held out, the proxy alone 0.69. The samplers' objective, the pruners' reports, ASHA's metric and the
-choice of the winner all read it (the winner through `nas.rundir.ranking_column`, since a run
-folder is read without a search).
+the estimate ranks the 53 published networks with Kendall tau 0.89 held out, the proxy alone 0.69.
+The samplers' objective, the pruners' reports, ASHA's metric and the choice of the winner all
+read it (the winner through `nas.rundir.ranking_column`, since a run folder is read without a
+search).
 
 `first_prunable_report(recipe)`: the 0-based index of the first per-epoch report a pruner may act
 on. A pruner that stops trials on reports which do not yet rank networks the way the final one
