@@ -87,17 +87,26 @@ def targets(as_json: bool) -> None:
               help="Time the ops of this many random architectures (plus the baselines' and, unless "
                    "--quick, every head op) [default: 400; 24 with --quick].")
 @click.option("--calibration", type=int, default=None,
-              help="Of those, measure this many end to end to fit the overhead model (0: skip) "
+              help="Of those, measure this many end to end, with half as many networks of "
+                   "search_spaces/calibration_wide.yaml, to fit the overhead model (0: skip) "
                    "[default: 40; 16 with --quick].")
 @click.option("--max-wait", type=float, default=None,
               help="Seconds to wait for a quiet machine (load average <= 1) before timing networks "
                    "[default: 600; 15 with --quick].")
 @click.option("--quick", is_flag=True,
               help="About 3 minutes: fewer ops, shorter timing, the op model for the rest (see docs/latency.md).")
+@click.option("--adb", "serial", default=None, metavar="SERIAL",
+              help="Time the ops on this attached Android phone (adb -s SERIAL) with TFLite's "
+                   "benchmark_model instead of on this machine; needs --runtime tflite.")
+@click.option("--benchmark-binary", default=None, metavar="PATH",
+              help="With --adb: where benchmark_model is on the phone [default: /data/local/tmp/benchmark_model].")
+@click.option("--cpu-mask", default=None, metavar="HEX",
+              help="With --adb: pin benchmark_model to these cores with taskset (e.g. f0, the big cores of many phones).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def build(target: str, runtime: str, threads: int, space_file: str | None, samples: int | None,
-          calibration: int | None, max_wait: float | None, quick: bool, as_json: bool) -> None:
-    """Time the op signatures of a search space on this machine into a table (resumable)."""
+          calibration: int | None, max_wait: float | None, quick: bool, serial: str | None,
+          benchmark_binary: str | None, cpu_mask: str | None, as_json: bool) -> None:
+    """Time the op signatures of a search space on this machine (or a phone, --adb) into a table (resumable)."""
     from nas.latency.build import QUICK_CALIBRATION, QUICK_MAX_WAIT_S, QUICK_PLAN, QUICK_SAMPLES, build_table
     from nas.latency.measure import TimingPlan
     from nas.space import load_space
@@ -107,20 +116,51 @@ def build(target: str, runtime: str, threads: int, space_file: str | None, sampl
     for name, value in (("samples", samples), ("calibration", calibration)):
         if value is not None and value < 0:
             raise NasError(f"--{name}: {value} is not allowed; expected an integer >= 0")
+    if serial is None and (benchmark_binary or cpu_mask):
+        raise NasError("--benchmark-binary and --cpu-mask are not allowed without --adb SERIAL")
+    if serial is not None:
+        _build_on_phone(target, runtime, threads, load_space(space_file), samples, calibration, serial,
+                        benchmark_binary, cpu_mask, as_json)
+        return
     r = build_table(target, load_space(space_file), runtime, threads,
                     samples if samples is not None else QUICK_SAMPLES if quick else 400,
                     calibration if calibration is not None else QUICK_CALIBRATION if quick else 40,
                     plan=QUICK_PLAN if quick else TimingPlan(),
                     progress=_progress(f"timing ops ({runtime}, {threads} thread(s))"),
                     max_wait_s=max_wait if max_wait is not None else QUICK_MAX_WAIT_S if quick else 600, quick=quick)
+    _report_build(r, as_json)
+
+
+def _report_build(r, as_json: bool) -> None:
     out = {"table": str(r.path), "timed": r.timed, "reused": r.reused,
-           "op_model_cv_mape_pct": r.op_model_cv_mape_pct, "calibration_mape_pct": r.calibration_mape_pct}
+           "op_model_cv_mape_pct": r.op_model_cv_mape_pct, "calibration_mape_pct": r.calibration_mape_pct,
+           "overhead_terms": r.overhead_terms}
     if as_json:
         print_json(out)
     else:
         click.echo(f"{r.path}: timed {r.timed} ops, kept {r.reused} already measured; op model "
                    f"cross-validated MAPE {r.op_model_cv_mape_pct} %; overhead model fit MAPE "
-                   f"{r.calibration_mape_pct} %")
+                   f"{r.calibration_mape_pct} %" + (f" (terms {' + '.join(r.overhead_terms)})"
+                                                    if r.overhead_terms else ""))
+
+
+def _build_on_phone(target: str, runtime: str, threads: int, space, samples: int | None,
+                    calibration: int | None, serial: str, binary: str | None, cpu_mask: str | None,
+                    as_json: bool) -> None:
+    from nas.latency.adb import DEFAULT_BINARY, Device, DeviceTimer, build_device_table
+    from nas.latency.build import QUICK_CALIBRATION, QUICK_SAMPLES
+    from nas.latency.measure import require_litert
+
+    if runtime != "tflite":
+        raise NasError(f"--adb: runtime {runtime!r} is not allowed; a phone runs --runtime tflite")
+    if cpu_mask is not None and not re.fullmatch(r"[0-9a-fA-F]+", cpu_mask):
+        raise NasError(f"--cpu-mask: {cpu_mask!r} is not allowed; expected a hexadecimal core mask such as f0")
+    require_litert()
+    timer = DeviceTimer(Device(serial), threads, binary or DEFAULT_BINARY, cpu_mask=cpu_mask)
+    r = build_device_table(target, space, timer, samples if samples is not None else QUICK_SAMPLES,
+                           calibration if calibration is not None else QUICK_CALIBRATION,
+                           progress=_progress(f"timing ops on {serial} (benchmark_model, {threads} thread(s))"))
+    _report_build(r, as_json)
 
 
 @latency_group.command("derive")

@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -23,15 +23,17 @@ from nas.errors import NasError
 from nas.latency.machine import differences, describe, this_machine
 from nas.latency.measure import (Canary, Pace, TimingPlan, arch_runner, check_runtime, cpu_name,
                                  layer_runner, load_average, runtime_version, wait_for_quiet)
-from nas.latency.model import (OpModel, choose_block, cross_validate, fit_op_model, fit_overhead,
-                               loo_overhead, network_terms)
+from nas.latency.model import (OpModel, choose_block, choose_overhead_terms, cross_validate, fit_op_model,
+                               fit_overhead, loo_overhead, network_terms)
 from nas.latency.predict import sum_of_ops
 from nas.latency.table import Row, Table, append_rows, read_table, start_table, write_table
-from nas.paths import EXPERIMENTS, WRITTEN_LATENCY_TABLES
-from nas.space import Space, random_arch, sample_arch
+from nas.paths import EXPERIMENTS, SEARCH_SPACES, WRITTEN_LATENCY_TABLES
+from nas.space import Space, load_space, random_arch, sample_arch
 
 CALIBRATION_SEED = 1   # the build's random architectures; the first ones calibrate the overhead
 VALIDATION_SEED = 2    # validation draws from another stream, so the two sets are disjoint
+WIDE_SEED = 3          # the wide calibration networks (search_spaces/calibration_wide.yaml)
+WIDE_SPACE = SEARCH_SPACES / "calibration_wide.yaml"
 BATCH = 40             # ops timed together (interleaved); a batch is appended when done
 
 
@@ -62,21 +64,37 @@ def calibration_archs(space: Space, count: int) -> list[Arch]:
     return [random_arch(space, rng, f"cal{i:03d}") for i in range(count)]
 
 
+def wide_archs(count: int) -> list[Arch]:
+    """Random networks of the wide calibration space (seed WIDE_SEED), in order: networks unlike
+    the search space's (plain depthwise-separable chains, wide 7x7 stages, big early activations),
+    so that the overhead model is fitted on more than one kind of network."""
+    rng = random.Random(WIDE_SEED)
+    space = load_space(WIDE_SPACE)
+    return [random_arch(space, rng, f"wide{i:03d}") for i in range(count)]
+
+
+def wide_count(calibration: int) -> int:
+    """Wide networks calibrated beside `calibration` random networks of the space."""
+    return calibration // 2
+
+
 def validation_archs(space: Space, count: int) -> list[Arch]:
     """Random architectures for validation, from a stream disjoint from the build's."""
     rng = random.Random(VALIDATION_SEED)
     return [random_arch(space, rng, f"val{i:03d}") for i in range(count)]
 
 
-def build_layers(space: Space, samples: int, baselines: bool = True, heads: bool = True) -> list[Layer]:
+def build_layers(space: Space, samples: int, baselines: bool = True, heads: bool = True,
+                 wide: int = 0) -> list[Layer]:
     """What a build times, in order: the baselines' ops, every head signature (with `heads`),
-    then the ops of `samples` random architectures (their own heads included)."""
+    the ops of `samples` random architectures (their own heads included), then those of `wide`
+    wide calibration networks (so their sums of ops are timed, not modelled)."""
     out: dict[str, Layer] = {}
     for name in baseline_names() if baselines else []:
         out.update((l.key, l) for l in load_baseline(name).layers())
     if heads:
         out.update((l.key, l) for l in head_layers(space))
-    for arch in calibration_archs(space, samples):
+    for arch in calibration_archs(space, samples) + wide_archs(wide):
         out.update((l.key, l) for l in arch.layers())
     return list(out.values())
 
@@ -90,6 +108,7 @@ class BuildResult:
     reused: int           # ops already in the table (resumed)
     op_model_cv_mape_pct: float
     calibration_mape_pct: float | None
+    overhead_terms: list[str] | None = None  # chosen by leave-one-out over the calibration networks
 
 
 def _measured_header(target: str, runtime: str, threads: int, space: Space, samples: int,
@@ -110,9 +129,10 @@ def _measured_header(target: str, runtime: str, threads: int, space: Space, samp
                 f"before (the machine's speed drifts; see pace), so ms are at the reference pace; ms is the "
                 f"{plan.quantile:.0%} quantile of the samples left after rejecting those beyond 3 "
                 f"scaled MADs (interference only adds time). Ops: the baselines', "
-                f"{'every head signature, ' if heads else ''}and those of {samples} random "
+                f"{'every head signature, ' if heads else ''}those of {samples} random "
                 f"architectures of {Path(space.path).name} "
-                f"(seed {CALIBRATION_SEED}); other ops come from op_model."),
+                f"(seed {CALIBRATION_SEED}) and of the wide calibration networks "
+                f"({WIDE_SPACE.name}, seed {WIDE_SEED}); other ops come from op_model."),
         "clock": "thread CPU time" if threads == 1 else "wall",
         "key_format": "<kind>-<H>x<W>x<C>-e<exp>-o<out>-k<kernel>-s<stride>-se<0|1>-<act>",
         "space": Path(space.path).name, "samples": samples,
@@ -132,13 +152,22 @@ QUICK_CALIBRATION = 16   # of those, networks timed end to end for the overhead 
 QUICK_MAX_WAIT_S = 15.0  # seconds a quick build waits for a quiet machine before timing networks
 
 
+def check_calibration(calibration: int, samples: int) -> None:
+    """NasError unless `calibration` networks (of `samples`) can fit an overhead model."""
+    if calibration > samples:
+        raise NasError(f"calibration: {calibration} is not allowed; expected at most --samples ({samples})")
+    if calibration == 1:
+        raise NasError("calibration: 1 is not allowed; an overhead model needs 0 (none) or at least 2 networks")
+
+
 def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads: int = 1,
                 samples: int = 100, calibration: int = 40, plan: TimingPlan = TimingPlan(),
                 path: Path | None = None, progress: Callable[[Iterable, int], Iterable] | None = None,
                 baselines: bool = True, max_wait_s: float = 600.0, quick: bool = False) -> BuildResult:
-    """Time every op of `build_layers(space, samples)` missing from the table, fit the op model
-    on the table, then measure `calibration` of the build's random networks end to end and fit
-    the overhead model (after waiting up to `max_wait_s` for the machine to be quiet). Writes
+    """Time every op of `build_layers(space, samples, wide=wide_count(calibration))` missing from
+    the table, fit the op model on the table, then measure `calibration` of the build's random
+    networks and the wide ones end to end and fit the overhead model (after waiting up to
+    `max_wait_s` for the machine to be quiet). Writes
     `latency_tables/<target>.csv` (or `path`) as it goes.
 
     `quick` times only the ops of the baselines and of the `samples` networks (not every head
@@ -149,8 +178,7 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     check_runtime(runtime)
     if threads < 1:
         raise NasError(f"threads: {threads} is not allowed; expected an integer >= 1")
-    if calibration > samples:
-        raise NasError(f"calibration: {calibration} is not allowed; expected at most --samples ({samples})")
+    check_calibration(calibration, samples)
     started = time.monotonic()
     path = Path(path or table_path(target))
     existing = read_table(path) if path.exists() else None
@@ -168,7 +196,8 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     if pace:
         header["pace"] = pace.header()
     table = start_table(path, header)
-    wanted = build_layers(space, samples, baselines, heads=not quick)
+    wide = wide_count(calibration)
+    wanted = build_layers(space, samples, baselines, heads=not quick, wide=wide)
     todo = [l for l in wanted if l.key not in table.rows]
     reused = len(wanted) - len(todo)
     batches = [todo[i:i + BATCH] for i in range(0, len(todo), BATCH)]
@@ -191,14 +220,16 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
         quiet = wait_for_quiet(max_wait_s=max_wait_s)
         reference = table.header.get("contention", {}).get("canary_ms") or canary.summary()["canary_ms"]
         cal_canary = Canary(runtime, threads, network_plan(plan), networks=True, reference=reference, pace=pace)
-        cal_mape = calibrate(table, calibration_archs(space, calibration), runtime, threads, plan, cal_canary)
+        archs = calibration_archs(space, calibration) + wide_archs(wide)
+        cal_mape = calibrate(table, archs, measure_archs(archs, runtime, threads, plan, cal_canary))
         table.header["calibration_contention"] = {**cal_canary.summary(), **quiet}
     if pace:
         table.header["pace"] = pace.summary()
     table.header["load_average"] = {"before": load_before, "after": load_average()}
     table.header["build_seconds"] = {"ops": round(ops_s), "total": round(time.monotonic() - started)}
     write_table(table, path)
-    return BuildResult(path, len(todo), reused, cv, cal_mape)
+    terms = table.header["overhead_fit"]["terms"] if cal_mape is not None else None
+    return BuildResult(path, len(todo), reused, cv, cal_mape, terms)
 
 
 def _build_pace(existing: Table | None, runtime: str, threads: int) -> Pace | None:
@@ -275,32 +306,41 @@ def measure_archs(archs: list[Arch], runtime: str, threads: int, plan: TimingPla
     return out
 
 
-def calibrate(table: Table, archs: list[Arch], runtime: str, threads: int, plan: TimingPlan,
-              canary: Canary | None = None) -> float:
-    """Measure `archs` end to end, fit the overhead model into the table header, and write the
-    measurements to experiments/latency/<target>-calibration.csv. Returns the fit's MAPE (%)."""
+def calibrate(table: Table, archs: list[Arch], measured_ms: Sequence[float]) -> float:
+    """Given `archs` measured end to end, choose the overhead model's terms by leave-one-out over
+    them, fit it into the table header, and write the measurements to
+    experiments/latency/<target>-calibration.csv. Returns the fit's MAPE (%)."""
     model = OpModel.from_dict(table.header["op_model"])
-    measured = measure_archs(archs, runtime, threads, plan, canary)
-    sums = [sum_of_ops(table, a, model) for a in archs]
+    measured = np.asarray(measured_ms, dtype=float)
+    sums = np.array([sum_of_ops(table, a, model) for a in archs])
     terms = [network_terms(a, s) for a, s in zip(archs, sums)]
-    overhead = fit_overhead(terms, measured)
+    use, candidates = choose_overhead_terms(terms, measured)
+    overhead = fit_overhead(terms, measured, use)
     pred = np.array([overhead.apply(t) for t in terms])
-    err = np.abs(pred / np.array(measured) - 1)
-    loo = np.abs(loo_overhead(terms, measured) / np.array(measured) - 1)
+    err = np.abs(pred / measured - 1)
+    loo = np.abs(loo_overhead(terms, measured, use) / measured - 1)
+    groups = np.array(["wide" if a.name.startswith("wide") else "random" for a in archs])
     table.header["overhead"] = overhead.to_dict()
     table.header["overhead_fit"] = {
-        "networks": len(archs), "mape_pct": round(float(err.mean()) * 100, 2),
+        "networks": len(archs), "terms": list(use), "mape_pct": round(float(err.mean()) * 100, 2),
         "loo_mape_pct": round(float(loo.mean()) * 100, 2),
         "loo_max_abs_error_pct": round(float(loo.max()) * 100, 1),
-        "sum_of_ops_over_measured": [round(float(min(np.array(sums) / measured)), 3),
-                                     round(float(max(np.array(sums) / measured)), 3)],
+        "loo_mape_pct_by_group": {g: round(float(loo[groups == g].mean()) * 100, 2)
+                                  for g in ("random", "wide") if (groups == g).any()},
+        "candidates_loo_mape_pct": candidates,
+        "sum_of_ops_over_measured": [round(float(min(sums / measured)), 3),
+                                     round(float(max(sums / measured)), 3)],
         "data": f"experiments/latency/{table.target}-calibration.csv",
-        "set": f"the first {len(archs)} random architectures of the build (seed {CALIBRATION_SEED})"}
+        "set": (f"the first {int((groups == 'random').sum())} random architectures of the build "
+                f"(seed {CALIBRATION_SEED}) and {int((groups == 'wide').sum())} of "
+                f"{WIDE_SPACE.name} (seed {WIDE_SEED})")}
     out = EXPERIMENTS / "latency" / f"{table.target}-calibration.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["arch", "resolution", "width_mult", "n_ops", "sum_of_ops_ms", "predicted_ms", "measured_ms"])
-        for a, t, s, p, m in zip(archs, terms, sums, pred, measured):
-            w.writerow([a.name, a.resolution, a.width_mult, int(t["n_ops"]), f"{s:.4f}", f"{p:.4f}", f"{m:.4f}"])
+        w.writerow(["arch", "group", "resolution", "width_mult", "n_ops", "sum_of_ops_ms", "predicted_ms",
+                    "measured_ms"])
+        for a, g, t, s, p, m in zip(archs, groups, terms, sums, pred, measured):
+            w.writerow([a.name, g, a.resolution, a.width_mult, int(t["n_ops"]), f"{s:.4f}", f"{p:.4f}",
+                        f"{m:.4f}"])
     return round(float(err.mean()) * 100, 2)

@@ -111,7 +111,8 @@ def wait_for_quiet(max_load: float = 1.0, max_wait_s: float = 600.0, poll_s: flo
 
 # ---------------------------------------------------------------- runners
 
-def _example_input(layer: Layer) -> torch.Tensor:
+def example_input(layer: Layer) -> torch.Tensor:
+    """The input an op is timed on (batch 1, fixed seed)."""
     gen = torch.Generator().manual_seed(0)
     shape = (1, layer.cin) if layer.kind == "fc" else (1, layer.cin, layer.size, layer.size)
     return torch.randn(shape, generator=gen)
@@ -160,17 +161,24 @@ def make_runner(module: torch.nn.Module, x: torch.Tensor, runtime: str, threads:
     return run_session
 
 
+def tflite_bytes(module: torch.nn.Module, x: torch.Tensor) -> bytes:
+    """`module` converted by litert-torch at the fixed shape of `x`: a .tflite flatbuffer."""
+    require_litert()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the converter's C++ logs a line per pass
+    import litert_torch
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.inference_mode():
+        warnings.simplefilter("ignore")
+        return litert_torch.convert(module.eval(), (x,)).model_content()
+
+
 def _litert_runner(module: torch.nn.Module, x: torch.Tensor, threads: int) -> Runner:
     """`module` converted by litert-torch (at the fixed shape of `x`) and run by the LiteRT
     interpreter with its default XNNPACK delegate on `threads` threads: the runtime phones use."""
     require_litert()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the converter's C++ logs a line per pass
-    import litert_torch
     from ai_edge_litert.interpreter import Interpreter
 
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.inference_mode():
-        warnings.simplefilter("ignore")
-        model = litert_torch.convert(module, (x,)).model_content()
+    model = tflite_bytes(module, x)
     interpreter = Interpreter(model_content=model, num_threads=threads)
     interpreter.allocate_tensors()
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x.numpy())
@@ -185,14 +193,18 @@ def _litert_runner(module: torch.nn.Module, x: torch.Tensor, threads: int) -> Ru
 def layer_runner(layer: Layer, runtime: str, threads: int) -> Runner:
     """A runner for one op, built by `nas.builder.build_layer`."""
     torch.manual_seed(0)
-    return make_runner(build_layer(layer), _example_input(layer), runtime, threads)
+    return make_runner(build_layer(layer), example_input(layer), runtime, threads)
 
 
 def arch_runner(arch: Arch, runtime: str, threads: int) -> Runner:
     """A runner for a whole network (batch 1), built by `nas.builder.build`."""
     torch.manual_seed(0)
-    x = torch.randn(1, 3, arch.resolution, arch.resolution, generator=torch.Generator().manual_seed(0))
-    return make_runner(build(arch), x, runtime, threads)
+    return make_runner(build(arch), arch_input(arch), runtime, threads)
+
+
+def arch_input(arch: Arch) -> torch.Tensor:
+    """The input a network is timed on (one image, fixed seed)."""
+    return torch.randn(1, 3, arch.resolution, arch.resolution, generator=torch.Generator().manual_seed(0))
 
 
 # ---------------------------------------------------------------- statistics and timing

@@ -24,9 +24,13 @@ the device and runtime, chosen by cross-validation when a table is fitted.
 `OpModel` is linear in these features (milliseconds per unit), fitted by non-negative least
 squares on relative error, so every coefficient reads as a cost and no op can come out negative.
 `Overhead` maps the sum of per-op times of a network to its end-to-end time:
-    latency = sum(coef[t] * term[t])  over the terms ops_ms, n_ops, const, weights_m, act_m
+    latency = sum(coef[t] * term[t])  over the terms ops_ms, n_ops, const, weights_m, act_m, boundary_m
 with ops_ms the summed per-op milliseconds, n_ops the op count, weights_m and act_m the total
-weights and activation elements of the network in millions.
+weights and activation elements of the network in millions, and boundary_m the elements entering
+and leaving its ops (millions): an op timed alone converts its input and output between the
+runtime's blocked layout and the graph's (onnxruntime's NCHWc reorders, LiteRT's NCHW/NHWC
+transposes), which inside a network happens once. Which terms a table uses is chosen by
+leave-one-out over its calibration networks (`choose_overhead_terms`).
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ FEATURES = ("kernels", "pw_madds", "dw3_madds", "dw5_madds", "dw7_madds", "conv_
             "conv_weights", "conv_pixels", "act_mem", "fc_weights", "se_elems", "hswish_elems",
             "add_elems")
 BLOCKS = (1, 4, 8, 16, 32)
-OVERHEAD_TERMS = ("ops_ms", "n_ops", "const", "weights_m", "act_m")
+OVERHEAD_TERMS = ("ops_ms", "n_ops", "const", "weights_m", "act_m", "boundary_m")
 
 
 class _Work:
@@ -244,13 +248,20 @@ def choose_block(layers: Sequence[Layer], ms: Sequence[float], blocks: Sequence[
 def network_terms(arch: Arch, ops_ms: float) -> dict[str, float]:
     """The terms of the overhead model for one network whose isolated ops sum to `ops_ms`."""
     layers = arch.layers()
-    weights = act = 0.0
+    weights = act = boundary = 0.0
     for layer in layers:
         f = op_features(layer)
         weights += f["conv_weights"] + f["fc_weights"]
         act += f["act_mem"]
+        boundary += boundary_elements(layer) / 1e6
     return {"ops_ms": ops_ms, "n_ops": float(len(layers)), "const": 1.0, "weights_m": weights,
-            "act_m": act}
+            "act_m": act, "boundary_m": boundary}
+
+
+def boundary_elements(layer: Layer) -> int:
+    """Elements of an op's input and output tensors: what timing it alone converts to and from the
+    runtime's internal layout (a pool's output and a linear layer's are 1x1)."""
+    return layer.cin * layer.size ** 2 + layer.cout * layer.out_size ** 2
 
 
 @dataclass(frozen=True)
@@ -270,6 +281,9 @@ class Overhead:
 
 
 DEFAULT_OVERHEAD_TERMS = ("ops_ms", "const", "weights_m")
+TIE_PCT = 0.1  # LOO MAPE points within which a candidate with fewer terms is preferred
+OVERHEAD_CANDIDATES = (DEFAULT_OVERHEAD_TERMS, ("ops_ms", "const", "weights_m", "boundary_m"),
+                       ("ops_ms", "const", "boundary_m"), ("ops_ms", "boundary_m"))
 
 
 def fit_overhead(terms: Iterable[dict[str, float]], measured_ms: Sequence[float],
@@ -297,3 +311,22 @@ def loo_overhead(terms: Sequence[dict[str, float]], measured_ms: Sequence[float]
         keep = [j for j in range(len(y)) if j != i]
         out[i] = fit_overhead([terms[j] for j in keep], y[keep], use).apply(terms[i])
     return out
+
+
+def choose_overhead_terms(terms: Sequence[dict[str, float]], measured_ms: Sequence[float],
+                          candidates: Sequence[Sequence[str]] = OVERHEAD_CANDIDATES
+                          ) -> tuple[tuple[str, ...], dict[str, float]]:
+    """The candidate term set with the lowest leave-one-out MAPE on these networks (of those within
+    TIE_PCT of the lowest, the one with the fewest terms), and every candidate's LOO MAPE (percent,
+    keyed by the terms joined with '+'). A candidate with as many terms as networks, or more, is
+    not tried; when none can be, the scale alone (ops_ms) is used."""
+    y = np.asarray(measured_ms, dtype=float)
+    scores = {}
+    for use in candidates:
+        if len(use) < len(y):
+            scores["+".join(use)] = float(np.mean(np.abs(loo_overhead(terms, y, use) / y - 1))) * 100
+    if not scores:
+        return ("ops_ms",), {}
+    lowest = min(scores.values())
+    best = min((k for k, v in scores.items() if v <= lowest + TIE_PCT), key=lambda k: (k.count("+"), scores[k]))
+    return tuple(best.split("+")), {k: round(v, 2) for k, v in scores.items()}

@@ -86,6 +86,9 @@ def validate(target: str, space: Space, samples: int = 50, measure_missing: bool
     if h.get("method") != "measured":
         raise NasError(f"target {target!r} is {h.get('method', 'not measured')}; validate times networks "
                        f"on this machine, so it needs a table measured here (e.g. local-cpu)")
+    if h.get("measured_on") == "device":
+        raise NasError(f"target {target!r} was measured on a device ({h.get('device', 'not this machine')}); "
+                       f"validate times networks on this machine, so it cannot check that table here")
     runtime, threads = h["runtime"], int(h["threads"])
     calib = {a.layers() for a in calibration_archs(space, int(h.get("samples", 0)))}
     randoms = [a for a in validation_archs(space, samples) if a.layers() not in calib]

@@ -32,6 +32,21 @@ def test_build_writes_rows_as_it_goes_and_resumes(tmp_path):
     assert set(read_table(path).rows) == set(full.rows)
 
 
+def test_calibration_of_one_network_is_refused(tmp_path):
+    with pytest.raises(NasError, match="calibration: 1 is not allowed"):
+        build_table("one", load_space(FIXTURES / "tiny_space.yaml"), runtime="torch", samples=3, calibration=1,
+                    plan=QUICK, path=tmp_path / "one.csv", baselines=False)
+
+
+def test_wide_calibration_networks_are_a_fixed_stream_whose_ops_a_build_times():
+    from nas.latency.build import build_layers, wide_archs, wide_count
+    wide = wide_archs(4)
+    assert [a.name for a in wide] == ["wide000", "wide001", "wide002", "wide003"] and wide_count(16) == 8
+    assert [a.layers() for a in wide] == [a.layers() for a in wide_archs(4)]  # a fixed stream
+    keys = {l.key for l in build_layers(load_space(), 2, heads=False, wide=4)}
+    assert all(l.key in keys for a in wide for l in a.layers())
+
+
 def test_build_refuses_to_mix_runtimes_in_one_table(tmp_path):
     space_file = FIXTURES / "tiny_space.yaml"
     space = load_space(space_file)
@@ -52,4 +67,9 @@ def test_onnxruntime_build_calibrates_an_overhead_model(tmp_path, monkeypatch):
     result = build_table("ort", load_space(space_file), samples=6, calibration=6, plan=QUICK, path=path,
                          baselines=False, max_wait_s=0)
     assert result.calibration_mape_pct is not None
-    assert set(read_table(path).header["overhead"]) == {"ops_ms", "const", "weights_m"}
+    from nas.latency.model import OVERHEAD_CANDIDATES
+    header = read_table(path).header
+    assert tuple(result.overhead_terms) in OVERHEAD_CANDIDATES + (("ops_ms",),)
+    assert set(header["overhead"]) == set(result.overhead_terms) == set(header["overhead_fit"]["terms"])
+    assert header["overhead_fit"]["networks"] == 9  # 6 random networks of the space, 3 wide ones
+    assert (tmp_path / "latency" / "ort-calibration.csv").read_text().count(",wide,") == 3

@@ -38,6 +38,6 @@ def test_an_op_runs_in_the_litert_interpreter_and_matches_torch():
     got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     torch.manual_seed(0)
     with torch.inference_mode():
-        want = build_layer(layer).eval()(measure._example_input(layer)).numpy()
+        want = build_layer(layer).eval()(measure.example_input(layer)).numpy()
     assert got.shape == want.shape and np.abs(got - want).max() < 1e-3
     assert measure.runtime_version("tflite").startswith("ai-edge-litert ")

@@ -41,3 +41,28 @@ def test_default_overhead_is_the_plain_sum():
 def test_robust_stats_reject_a_preempted_sample():
     t = robust_stats([1.0, 1.01, 0.99, 1.02, 0.98, 1.0, 9.0])
     assert t.rejected == 1 and t.median_ms == pytest.approx(1.0, abs=0.01)
+
+
+def test_boundary_term_counts_every_op_input_and_output():
+    from nas.latency.model import boundary_elements, network_terms
+    ir = Layer("ir", 56, 24, 24, 3, 1, 72)
+    assert boundary_elements(ir) == 24 * 56 * 56 * 2
+    assert boundary_elements(Layer("pool", 7, 576, 576)) == 576 * 49 + 576
+    assert boundary_elements(Layer("fc", 1, 576, 1024, act="hswish")) == 576 + 1024
+    arch = load_baseline("mobilenet_v3_small")
+    assert network_terms(arch, 2.0)["boundary_m"] * 1e6 == pytest.approx(
+        sum(boundary_elements(l) for l in arch.layers()))
+
+
+def test_overhead_terms_are_chosen_by_leave_one_out():
+    import numpy as np
+    from nas.latency.model import choose_overhead_terms, network_terms
+    archs = [load_baseline(n).with_overrides(width=w, resolution=r)
+             for n in ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small") for w in (0.5, 1.0) for r in (160, 224)]
+    terms = [network_terms(a, 1.0 + i) for i, a in enumerate(archs)]
+    truth = Overhead({"ops_ms": 0.9, "boundary_m": -0.3})   # what isolated timing adds at the boundaries
+    measured = np.array([truth.apply(t) for t in terms])
+    use, scores = choose_overhead_terms(terms, measured)
+    assert use == ("ops_ms", "boundary_m") and scores["ops_ms+boundary_m"] < 1e-6
+    assert scores["ops_ms+const+weights_m"] > scores["ops_ms+boundary_m"]
+    assert choose_overhead_terms(terms[:2], measured[:2]) == (("ops_ms",), {})  # too few networks
