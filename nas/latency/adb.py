@@ -28,10 +28,10 @@ from typing import Callable, Iterable
 from nas.arch import Arch, Layer
 from nas.builder import build, build_layer
 from nas.errors import NasError
-from nas.latency.build import (BATCH, BuildResult, build_layers, calibrate, calibration_archs,
-                               check_calibration, fit_table_model, table_path, wide_archs, wide_count)
+from nas.latency.build import (BATCH, BuildResult, build_layers, calibrate, calibration_set,
+                               check_calibration, fit_table_model, table_path, wide_count)
 from nas.latency.measure import CANARY_LAYERS, Timing, arch_input, example_input, tflite_bytes
-from nas.latency.table import Row, append_rows, read_table, start_table, write_table
+from nas.latency.table import KEY_FORMAT, Row, append_rows, read_table, start_table, write_table
 from nas.space import Space
 
 DEVICE_DIR = "/data/local/tmp/nas"
@@ -129,10 +129,10 @@ class DeviceTimer:
         return parse_benchmark_output(self.device.shell(self.command(remote)))
 
     def time_layer(self, layer: Layer) -> Timing:
-        return self.time_model(self.convert(build_layer(layer).eval(), example_input(layer)), "op")
+        return self.time_model(self.convert(build_layer(layer), example_input(layer)), "op")
 
     def time_arch(self, arch: Arch) -> Timing:
-        return self.time_model(self.convert(build(arch).eval(), arch_input(arch)), "net")
+        return self.time_model(self.convert(build(arch), arch_input(arch)), "net")
 
 
 def build_device_table(target: str, space: Space, timer: DeviceTimer, samples: int = 24,
@@ -161,11 +161,10 @@ def build_device_table(target: str, space: Space, timer: DeviceTimer, samples: i
                 f"ms is benchmark_model's p5 (its average where it prints no p5). Ops: the baselines' and "
                 f"those of {samples} random architectures of {Path(space.path).name}; a canary op is "
                 f"re-timed every {BATCH} ops (canary_ms) to show throttling."),
-        "key_format": "<kind>-<H>x<W>x<C>-e<exp>-o<out>-k<kernel>-s<stride>-se<0|1>-<act>",
+        "key_format": KEY_FORMAT,
         "space": Path(space.path).name, "samples": samples}
     table = start_table(path, header)
-    wide = wide_count(calibration)
-    wanted = build_layers(space, samples, baselines, heads=False, wide=wide)
+    wanted = build_layers(space, samples, baselines, heads=False, wide=wide_count(calibration))
     todo = [l for l in wanted if l.key not in table.rows]
     canary = CANARY_LAYERS[0]
     canary_ms = list(table.header.get("canary_ms", []))
@@ -180,7 +179,7 @@ def build_device_table(target: str, space: Space, timer: DeviceTimer, samples: i
     cv = fit_table_model(table)
     cal_mape = terms = None
     if calibration > 0:
-        archs = calibration_archs(space, calibration) + wide_archs(wide)
+        archs = calibration_set(space, calibration)
         cal_mape = calibrate(table, archs, [timer.time_arch(a).ms for a in archs])
         terms = table.header["overhead_fit"]["terms"]
     table.header["build_seconds"] = {"total": round(time.monotonic() - started)}

@@ -26,7 +26,7 @@ from nas.latency.measure import (Canary, Pace, TimingPlan, arch_runner, check_ru
 from nas.latency.model import (OpModel, choose_block, choose_overhead_terms, cross_validate, fit_op_model,
                                fit_overhead, loo_overhead, network_terms)
 from nas.latency.predict import sum_of_ops
-from nas.latency.table import Row, Table, append_rows, read_table, start_table, write_table
+from nas.latency.table import KEY_FORMAT, Row, Table, append_rows, read_table, start_table, write_table
 from nas.paths import EXPERIMENTS, SEARCH_SPACES, WRITTEN_LATENCY_TABLES
 from nas.space import Space, load_space, random_arch, sample_arch
 
@@ -76,6 +76,12 @@ def wide_archs(count: int) -> list[Arch]:
 def wide_count(calibration: int) -> int:
     """Wide networks calibrated beside `calibration` random networks of the space."""
     return calibration // 2
+
+
+def calibration_set(space: Space, calibration: int) -> list[Arch]:
+    """The networks a build times end to end for its overhead model: the first `calibration`
+    random ones of the space and `wide_count(calibration)` wide ones."""
+    return calibration_archs(space, calibration) + wide_archs(wide_count(calibration))
 
 
 def validation_archs(space: Space, count: int) -> list[Arch]:
@@ -134,7 +140,7 @@ def _measured_header(target: str, runtime: str, threads: int, space: Space, samp
                 f"(seed {CALIBRATION_SEED}) and of the wide calibration networks "
                 f"({WIDE_SPACE.name}, seed {WIDE_SEED}); other ops come from op_model."),
         "clock": "thread CPU time" if threads == 1 else "wall",
-        "key_format": "<kind>-<H>x<W>x<C>-e<exp>-o<out>-k<kernel>-s<stride>-se<0|1>-<act>",
+        "key_format": KEY_FORMAT,
         "space": Path(space.path).name, "samples": samples,
     }
 
@@ -196,8 +202,7 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     if pace:
         header["pace"] = pace.header()
     table = start_table(path, header)
-    wide = wide_count(calibration)
-    wanted = build_layers(space, samples, baselines, heads=not quick, wide=wide)
+    wanted = build_layers(space, samples, baselines, heads=not quick, wide=wide_count(calibration))
     todo = [l for l in wanted if l.key not in table.rows]
     reused = len(wanted) - len(todo)
     batches = [todo[i:i + BATCH] for i in range(0, len(todo), BATCH)]
@@ -220,7 +225,7 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
         quiet = wait_for_quiet(max_wait_s=max_wait_s)
         reference = table.header.get("contention", {}).get("canary_ms") or canary.summary()["canary_ms"]
         cal_canary = Canary(runtime, threads, network_plan(plan), networks=True, reference=reference, pace=pace)
-        archs = calibration_archs(space, calibration) + wide_archs(wide)
+        archs = calibration_set(space, calibration)
         cal_mape = calibrate(table, archs, measure_archs(archs, runtime, threads, plan, cal_canary))
         table.header["calibration_contention"] = {**cal_canary.summary(), **quiet}
     if pace:

@@ -34,7 +34,7 @@ from nas.baselines import load_reference
 from nas.errors import NasError
 from nas.latency.model import OpModel, Overhead, feature_matrix, op_features
 from nas.latency.predict import sum_of_ops
-from nas.latency.table import Row, Table, write_table
+from nas.latency.table import KEY_FORMAT, Row, Table, write_table
 from nas.paths import LATENCY_TABLES, WRITTEN_LATENCY_TABLES
 from nas.tables import markdown_table
 from nas.transforms import apply_variant, scale_like
@@ -265,7 +265,7 @@ def _pixel_header() -> dict:
                 "networks marked 'fit'. overhead.ops_ms scales a "
                 "network's 2018 sum to the TFLite of the MobileNetV3 paper. Re-derive with "
                 "'nas latency derive --target pixel'."),
-        "key_format": "<kind>-<H>x<W>x<C>-e<exp>-o<out>-k<kernel>-s<stride>-se<0|1>-<act>",
+        "key_format": KEY_FORMAT,
         "act_aliases": {"relu": "relu6"},
     }
 

@@ -33,6 +33,7 @@ from nas.fileio import read_text, short
 COLUMNS = ("key", "kind", "size", "cin", "exp", "cout", "kernel", "stride", "se", "act",
            "ms", "mean_ms", "std_ms", "count", "source")
 SOURCES = ("measured", "model")
+KEY_FORMAT = "<kind>-<H>x<W>x<C>-e<exp>-o<out>-k<kernel>-s<stride>-se<0|1>-<act>"  # what Layer.key spells, for table headers
 KINDS = ("stem", "ir", "ds", "conv", "pool", "fc")
 _INT_COLUMNS = ("size", "cin", "exp", "cout", "kernel", "stride", "count")
 
