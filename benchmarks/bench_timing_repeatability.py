@@ -22,7 +22,7 @@ import numpy as np
 
 from nas.baselines import baseline_names, load_baseline
 from nas.latency.build import network_plan, validation_archs
-from nas.latency.measure import Pace, TimingPlan, arch_runner, cpu_name, load_average, time_interleaved
+from nas.latency.measure import CANARY_ARCH, Pace, TimingPlan, arch_runner, cpu_name, load_average, time_interleaved
 from nas.paths import SEARCH_SPACES
 from nas.space import load_space
 
@@ -45,27 +45,30 @@ def main() -> None:
     nets = [load_baseline(n) for n in baseline_names()] + validation_archs(load_space(SEARCH_SPACES / "mobilenet_v3.yaml"), 4)
     runs = {a.name: arch_runner(a, args.runtime, 1) for a in nets}
     pace = Pace(args.runtime, 1)
+    net_pace = Pace(args.runtime, 1, arch=load_baseline(CANARY_ARCH))
     plan = network_plan(TimingPlan())
     raw: dict[str, list[float]] = {k: [] for k in runs}
     paced: dict[str, list[float]] = {k: [] for k in runs}
+    net_paced: dict[str, list[float]] = {k: [] for k in runs}
     before, started = load_average(), time.monotonic()
     for p in range(args.passes):
-        for store, with_pace, seed in ((raw, None, p), (paced, pace, 100 + p)):
+        for store, with_pace, seed in ((raw, None, p), (paced, pace, 100 + p), (net_paced, net_pace, 200 + p)):
             timings = time_interleaved(runs, plan, seed=seed, pace=with_pace)
             for k in runs:
                 store[k].append(round(timings[k].ms, 4))
         print(f"pass {p + 1}/{args.passes}: mobilenet_v1 raw {raw['mobilenet_v1'][-1]:.2f} ms, "
-              f"paced {paced['mobilenet_v1'][-1]:.2f} ms", flush=True)
+              f"paced {paced['mobilenet_v1'][-1]:.2f} ms, network-paced {net_paced['mobilenet_v1'][-1]:.2f} ms", flush=True)
     out = {"command": f"python benchmarks/bench_timing_repeatability.py --passes {args.passes} --out {args.out}",
            "cpu": cpu_name(), "runtime": args.runtime, "passes": args.passes,
            "seconds": round(time.monotonic() - started), "load_average": {"before": before, "after": load_average()},
-           "raw": spread(raw), "paced": spread(paced), "pace": pace.summary(),
-           "raw_ms": raw, "paced_ms": paced}
+           "raw": spread(raw), "paced": spread(paced), "network_paced": spread(net_paced),
+           "pace": pace.summary(), "network_pace": net_pace.summary(),
+           "raw_ms": raw, "paced_ms": paced, "network_paced_ms": net_paced}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{args.out}.json").write_text(json.dumps(out, indent=1) + "\n")
-    for name in ("raw", "paced"):
+    for name in ("raw", "paced", "network_paced"):
         s = out[name]
-        print(f"{name:5s}: mean CV {s['mean_cv_pct']:.2f} %, max/min {s['mean_max_over_min_pct']:.1f} %, "
+        print(f"{name:13s}: mean CV {s['mean_cv_pct']:.2f} %, max/min {s['mean_max_over_min_pct']:.1f} %, "
               f"within ±5 % {s['within_5pct_of_own_median']:.1f} %, within ±10 % {s['within_10pct_of_own_median']:.1f} %")
 
 

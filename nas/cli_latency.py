@@ -95,6 +95,9 @@ def targets(as_json: bool) -> None:
                    "[default: 600; 15 with --quick].")
 @click.option("--quick", is_flag=True,
               help="About 3 minutes: fewer ops, shorter timing, the op model for the rest (see docs/latency.md).")
+@click.option("--edges", is_flag=True,
+              help="onnxruntime: take off each op's time the layout reorders at its edges, which a network "
+                   "pays once (measured with onnxruntime's profiler; an experiment, see docs/latency.md).")
 @click.option("--adb", "serial", default=None, metavar="SERIAL",
               help="Time the ops on this attached Android phone (adb -s SERIAL) with TFLite's "
                    "benchmark_model instead of on this machine; needs --runtime tflite.")
@@ -104,7 +107,7 @@ def targets(as_json: bool) -> None:
               help="With --adb: pin benchmark_model to these cores with taskset (e.g. f0, the big cores of many phones).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def build(target: str, runtime: str, threads: int, space_file: str | None, samples: int | None,
-          calibration: int | None, max_wait: float | None, quick: bool, serial: str | None,
+          calibration: int | None, max_wait: float | None, quick: bool, edges: bool, serial: str | None,
           benchmark_binary: str | None, cpu_mask: str | None, as_json: bool) -> None:
     """Time the op signatures of a search space on this machine (or a phone, --adb) into a table (resumable)."""
     from nas.latency.build import QUICK_CALIBRATION, QUICK_MAX_WAIT_S, QUICK_PLAN, QUICK_SAMPLES, build_table
@@ -127,7 +130,8 @@ def build(target: str, runtime: str, threads: int, space_file: str | None, sampl
                     calibration if calibration is not None else QUICK_CALIBRATION if quick else 40,
                     plan=QUICK_PLAN if quick else TimingPlan(),
                     progress=_progress(f"timing ops ({runtime}, {threads} thread(s))"),
-                    max_wait_s=max_wait if max_wait is not None else QUICK_MAX_WAIT_S if quick else 600, quick=quick)
+                    max_wait_s=max_wait if max_wait is not None else QUICK_MAX_WAIT_S if quick else 600, quick=quick,
+                    edges=edges)
     _report_build(r, as_json)
 
 

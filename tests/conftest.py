@@ -22,6 +22,16 @@ def short_pace_start(monkeypatch) -> None:
     monkeypatch.setattr(nas.latency.measure, "PACE_START_S", 0.05)
 
 
+@pytest.fixture(autouse=True)
+def denormals_restored():
+    """Timing code flushes denormals to zero on the calling thread (torch runners, and onnxruntime's
+    set_denormal_as_zero on one thread); later tests (hypothesis's float strategies) need them back."""
+    yield
+    import torch
+
+    torch.set_flush_denormal(False)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def nas_cache(tmp_path_factory) -> Path:
     """$NAS_CACHE_DIR for the whole session: a temporary folder, so no test writes to the user's

@@ -21,8 +21,9 @@ from nas.arch import Arch, Layer
 from nas.baselines import baseline_names, load_baseline
 from nas.errors import NasError
 from nas.latency.machine import differences, describe, this_machine
-from nas.latency.measure import (Canary, Pace, TimingPlan, arch_runner, check_runtime, cpu_name,
-                                 layer_runner, load_average, runtime_version, wait_for_quiet)
+from nas.latency.measure import (Canary, Pace, Runner, Timing, TimingPlan, arch_runner, boundary_share,
+                                 check_runtime, cpu_name, layer_runner, load_average, runtime_version,
+                                 wait_for_quiet)
 from nas.latency.model import (OpModel, choose_block, choose_overhead_terms, cross_validate, fit_op_model,
                                fit_overhead, loo_overhead, network_terms)
 from nas.latency.predict import sum_of_ops
@@ -169,7 +170,8 @@ def check_calibration(calibration: int, samples: int) -> None:
 def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads: int = 1,
                 samples: int = 100, calibration: int = 40, plan: TimingPlan = TimingPlan(),
                 path: Path | None = None, progress: Callable[[Iterable, int], Iterable] | None = None,
-                baselines: bool = True, max_wait_s: float = 600.0, quick: bool = False) -> BuildResult:
+                baselines: bool = True, max_wait_s: float = 600.0, quick: bool = False,
+                edges: bool = False) -> BuildResult:
     """Time every op of `build_layers(space, samples, wide=wide_count(calibration))` missing from
     the table, fit the op model on the table, then measure `calibration` of the build's random
     networks and the wide ones end to end and fit the overhead model (after waiting up to
@@ -201,6 +203,9 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     pace = _build_pace(existing, runtime, threads)
     if pace:
         header["pace"] = pace.header()
+    edges = _subtracts_edges(existing, runtime, edges)
+    if edges:
+        header["edges"] = EDGES_SUBTRACTED
     table = start_table(path, header)
     wanted = build_layers(space, samples, baselines, heads=not quick, wide=wide_count(calibration))
     todo = [l for l in wanted if l.key not in table.rows]
@@ -211,8 +216,7 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     for i, batch in enumerate(bar):
         runners = {l.key: layer_runner(l, runtime, threads) for l in batch}
         timings = canary.time(runners, seed=i)
-        rows = [Row(l, t.ms, t.mean_ms, t.std_ms, t.count, "measured")
-                for l, t in ((l, timings[l.key]) for l in batch)]
+        rows = [op_row(l, timings[l.key], runners[l.key], edges) for l in batch]
         append_rows(path, rows)
         table.rows.update((r.key, r) for r in rows)
     table = read_table(path)
@@ -235,6 +239,27 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     write_table(table, path)
     terms = table.header["overhead_fit"]["terms"] if cal_mape is not None else None
     return BuildResult(path, len(todo), reused, cv, cal_mape, terms)
+
+
+EDGES_SUBTRACTED = ("onnxruntime profiler: each op's ms and mean_ms are less the share of its node time "
+                    "spent in the layout reorders at its edges, which a network pays once, not per op")
+
+
+def _subtracts_edges(existing: Table | None, runtime: str, wanted: bool = True) -> bool:
+    """Whether a build takes each op's edge reorders off its time (nas.latency.measure.
+    boundary_share): a new onnxruntime table when `wanted` (`nas latency build --edges`), or a
+    resumed one whose rows were measured so; never a resumed table whose rows kept them."""
+    if runtime != "onnxruntime":
+        return False
+    if existing is None or not existing.rows:
+        return wanted
+    return existing.header.get("edges") == EDGES_SUBTRACTED
+
+
+def op_row(layer: Layer, timing: Timing, run: Runner, edges: bool) -> Row:
+    """A measured row; with `edges`, its times less the op's boundary share (measured now)."""
+    keep = 1.0 - boundary_share(run) if edges else 1.0
+    return Row(layer, timing.ms * keep, timing.mean_ms * keep, timing.std_ms * keep, timing.count, "measured")
 
 
 def _build_pace(existing: Table | None, runtime: str, threads: int) -> Pace | None:

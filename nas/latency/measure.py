@@ -158,7 +158,67 @@ def make_runner(module: torch.nn.Module, x: torch.Tensor, runtime: str, threads:
     def run_session() -> object:
         return session.run(None, feed)
     run_session.cpu_clock = threads == 1
+    run_session.onnx, run_session.feed, run_session.threads = model, feed, threads
     return run_session
+
+
+# ---------------------------------------------------------------- what an isolated op pays at its edges
+
+BOUNDARY_RUNS = 25  # profiled runs per op (the first is dropped as warm-up)
+
+
+def boundary_share(run: Runner, runs: int = BOUNDARY_RUNS) -> float:
+    """The share of an onnxruntime op's node time spent converting its input into the runtime's
+    blocked layout and its output back (the ReorderInput that runs first and the last
+    ReorderOutput, which yields the graph's output shape), read from onnxruntime's profiler.
+    Inside a network consecutive ops stay in the blocked layout, so that share is time the op
+    alone pays and the network does not. 0.0 for runners of other runtimes."""
+    model = getattr(run, "onnx", None)
+    if model is None:
+        return 0.0
+    import json
+    import tempfile
+
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = run.threads, 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.enable_profiling = True
+    options.profile_file_prefix = os.path.join(tempfile.gettempdir(), f"nas-boundary-{os.getpid()}")
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    out_shape = [list(o.shape) for o in session.get_outputs()][0]
+    for _ in range(runs):
+        session.run(None, run.feed)
+    path = session.end_profiling()
+    try:
+        with open(path) as f:
+            events = json.load(f)
+    finally:
+        os.remove(path)
+    nodes = [e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+    return _boundary_share(nodes, out_shape, runs)
+
+
+def _boundary_share(nodes: list[dict], out_shape: list, runs: int) -> float:
+    """`boundary_share` from the profiler's node events (in execution order) of `runs` runs: the
+    median over the runs after the first of the edge reorders' share of the run's node time."""
+    if runs < 2 or not nodes or len(nodes) % runs:
+        return 0.0
+    per_run = len(nodes) // runs
+    first = nodes[:per_run]
+    edges = set()
+    if first[0]["args"]["op_name"] == "ReorderInput":
+        edges.add(first[0]["args"]["node_index"])
+    outs = [e for e in first if e["args"]["op_name"] == "ReorderOutput"]
+    if outs and list(outs[-1]["args"]["output_type_shape"][0].values())[0] == out_shape:
+        edges.add(outs[-1]["args"]["node_index"])
+    shares = []
+    for r in range(1, runs):
+        run = nodes[r * per_run:(r + 1) * per_run]
+        total = sum(e["dur"] for e in run)
+        shares.append(sum(e["dur"] for e in run if e["args"]["node_index"] in edges) / total if total else 0.0)
+    return float(np.median(shares))
 
 
 def tflite_bytes(module: torch.nn.Module, x: torch.Tensor) -> bytes:
@@ -290,10 +350,15 @@ class Pace:
 
     Without `reference_ms` the reference is set from PACE_START_S seconds of readings (their
     median), and stored with a table (`header()`), so later measurements against that table use
-    the same one."""
+    the same one. With `arch`, that network is the pace instead of the op (what
+    benchmarks/bench_timing_repeatability.py compares: a network feels the shared cache and memory
+    as other networks do, the small op barely)."""
 
-    def __init__(self, runtime: str, threads: int, reference_ms: float | None = None) -> None:
-        self.run = layer_runner(PACE_LAYER, runtime, threads)
+    def __init__(self, runtime: str, threads: int, reference_ms: float | None = None,
+                 arch: Arch | None = None) -> None:
+        self.op = arch.name if arch is not None else PACE_LAYER.key
+        self.run = (arch_runner(arch, runtime, threads) if arch is not None
+                    else layer_runner(PACE_LAYER, runtime, threads))
         for _ in range(5):
             _one(self.run)
         self.readings: list[float] = []
@@ -314,7 +379,7 @@ class Pace:
 
     def header(self) -> dict:
         """What a table stores: the pace op and its reference milliseconds."""
-        return {"op": PACE_LAYER.key, "reference_ms": round(self.reference_ms, 5)}
+        return {"op": self.op, "reference_ms": round(self.reference_ms, 5)}
 
     def summary(self) -> dict:
         """The reference and the spread of the factors applied (1.0 = the reference pace)."""

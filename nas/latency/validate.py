@@ -28,8 +28,8 @@ from scipy.stats import spearmanr
 from nas.arch import Arch
 from nas.baselines import baseline_names, load_baseline, load_reference, reference_names
 from nas.errors import NasError
-from nas.latency.build import (BATCH, NETWORK_BATCH, calibration_archs, measure_archs, network_plan,
-                               validation_archs)
+from nas.latency.build import (BATCH, EDGES_SUBTRACTED, NETWORK_BATCH, calibration_archs, measure_archs,
+                               network_plan, op_row, validation_archs)
 from nas.latency.measure import Canary, Pace, TimingPlan, layer_runner, load_average, wait_for_quiet
 from nas.latency.model import network_terms
 from nas.latency.predict import load_target, predict_latency
@@ -175,9 +175,11 @@ def _table_complete(t, archs: list[Arch], measured: np.ndarray, adjusted: np.nda
     layers = list(missing.values())
     batches = [layers[i:i + BATCH] for i in range(0, len(layers), BATCH)]
     timed: dict[str, float] = {}
+    edges = t.header.get("edges") == EDGES_SUBTRACTED  # timed as the table's rows were
     for i, batch in enumerate(progress(batches, len(layers)) if progress else batches):
         runners = {l.key: layer_runner(l, t.header["runtime"], int(t.header["threads"])) for l in batch}
-        timed.update((k, v.ms) for k, v in canary.time(runners, seed=500 + i, plan=plan).items())
+        timings = canary.time(runners, seed=500 + i, plan=plan)
+        timed.update((l.key, op_row(l, timings[l.key], runners[l.key], edges).ms) for l in batch)
     out: dict = {"modelled_ops_timed": len(layers)}
     if layers:
         model_ms = np.array([t.op_model.predict(l) for l in layers])

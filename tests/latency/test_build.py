@@ -3,7 +3,7 @@
 import pytest
 
 from nas.errors import NasError
-from nas.latency.build import build_table
+from nas.latency.build import EDGES_SUBTRACTED, _subtracts_edges, build_table
 from nas.latency.measure import TimingPlan
 from nas.latency.table import read_table
 from nas.space import load_space
@@ -65,11 +65,22 @@ def test_onnxruntime_build_calibrates_an_overhead_model(tmp_path, monkeypatch):
     space_file = FIXTURES / "tiny_space.yaml"
     path = tmp_path / "ort.csv"
     result = build_table("ort", load_space(space_file), samples=6, calibration=6, plan=QUICK, path=path,
-                         baselines=False, max_wait_s=0)
+                         baselines=False, max_wait_s=0, edges=True)
     assert result.calibration_mape_pct is not None
     from nas.latency.model import OVERHEAD_CANDIDATES
     header = read_table(path).header
     assert tuple(result.overhead_terms) in OVERHEAD_CANDIDATES + (("ops_ms",),)
     assert set(header["overhead"]) == set(result.overhead_terms) == set(header["overhead_fit"]["terms"])
     assert header["overhead_fit"]["networks"] == 9  # 6 random networks of the space, 3 wide ones
+    assert header["edges"] == EDGES_SUBTRACTED  # its op rows are less their edge reorders
     assert (tmp_path / "latency" / "ort-calibration.csv").read_text().count(",wide,") == 3
+
+
+def test_edge_reorders_come_off_new_onnxruntime_tables_only():
+    from nas.latency.table import Table
+    assert _subtracts_edges(None, "onnxruntime") and not _subtracts_edges(None, "torch")
+    assert not _subtracts_edges(None, "onnxruntime", wanted=False)  # off unless --edges
+    assert not _subtracts_edges(None, "tflite")
+    # a table resumed keeps its unit: rows measured with the edges in stay so
+    assert not _subtracts_edges(Table({"target": "old"}, rows={"k": object()}), "onnxruntime")
+    assert _subtracts_edges(Table({"edges": EDGES_SUBTRACTED}, rows={"k": object()}), "onnxruntime")

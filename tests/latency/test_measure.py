@@ -85,3 +85,40 @@ def test_each_network_keeps_its_fastest_pass(monkeypatch):
     canary = Passes()
     assert build.measure_archs(["a", "b"], "torch", 1, TimingPlan(), canary, passes=2) == [1.0, 1.0]
     assert canary.calls == 2
+
+
+def test_a_network_can_be_the_pace(monkeypatch):
+    # bench_timing_repeatability paces networks by a network: the reading runs it, the header names it
+    from nas.baselines import load_baseline
+    monkeypatch.setattr(measure, "PACE_START_S", 0.0)
+    arch = load_baseline("mobilenet_v3_small")
+    pace = Pace("onnxruntime", 1, arch=arch)  # (a torch runner would flush denormals process-wide)
+    assert pace.header()["op"] == "mobilenet_v3_small" and len(pace.readings) >= 5
+    assert pace.reference_ms > 0 and pace.factor() > 0
+    # a table's pace is an op: a network-paced header is not taken for one
+    assert Pace.for_table({"pace": pace.header()}, "onnxruntime", 1) is None
+
+
+def _node(op, index, dur, out_shape=(1, 8, 4, 4)):
+    return {"cat": "Node", "name": f"{op}_kernel_time", "dur": dur,
+            "args": {"op_name": op, "node_index": str(index), "output_type_shape": [{"float": list(out_shape)}]}}
+
+
+def test_the_boundary_share_counts_only_the_reorders_at_the_ops_edges():
+    one_run = [_node("ReorderInput", 0, 10), _node("Conv", 1, 60), _node("ReorderOutput", 2, 5, (1, 16, 4, 4)),
+               _node("Mul", 3, 10, (1, 16, 4, 4)), _node("ReorderInput", 4, 5), _node("Conv", 5, 0),
+               _node("ReorderOutput", 6, 10)]
+    warm_up = [dict(n, dur=n["dur"] * 50) for n in one_run]  # the first run is dropped
+    assert measure._boundary_share(warm_up + one_run * 2, [1, 8, 4, 4], 3) == pytest.approx(0.2)
+    # the last reorder does not yield the graph's output: only the input edge counts
+    assert measure._boundary_share(one_run * 2, [1, 8, 2, 2], 2) == pytest.approx(0.1)
+    assert measure._boundary_share([_node("Gemm", 0, 5)] * 2, [1, 8], 2) == 0.0
+
+
+def test_a_real_op_pays_reorders_at_its_edges_and_a_classifier_none():
+    from nas.arch import Layer
+    from nas.latency.measure import boundary_share, layer_runner
+    conv = boundary_share(layer_runner(Layer("conv", 14, 32, 64, act="hswish"), "onnxruntime", 1), runs=4)
+    assert 0.0 < conv < 1.0
+    assert boundary_share(layer_runner(Layer("fc", 1, 64, 10, act="none"), "onnxruntime", 1), runs=4) == 0.0
+    assert boundary_share(lambda: None) == 0.0  # a runner of another runtime: nothing to profile
