@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import random
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -176,9 +178,6 @@ def boundary_share(run: Runner, runs: int = BOUNDARY_RUNS) -> float:
     model = getattr(run, "onnx", None)
     if model is None:
         return 0.0
-    import json
-    import tempfile
-
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -187,7 +186,7 @@ def boundary_share(run: Runner, runs: int = BOUNDARY_RUNS) -> float:
     options.enable_profiling = True
     options.profile_file_prefix = os.path.join(tempfile.gettempdir(), f"nas-boundary-{os.getpid()}")
     session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    out_shape = [list(o.shape) for o in session.get_outputs()][0]
+    out_shape = list(session.get_outputs()[0].shape)
     for _ in range(runs):
         session.run(None, run.feed)
     path = session.end_profiling()
