@@ -3,12 +3,13 @@
     python benchmarks/bench_timing_repeatability.py --passes 12 --out experiments/latency/pace/repeatability
 
 The 4 baselines and 4 random networks of the space are timed in `--passes` passes, one after the
-other (a few minutes in all); every pass times them twice, interleaved as a build does: once raw,
-once with each run of samples scaled by the pace op. Per network, the spread of its timings
-across passes is the noise a latency table and its validation are up against: a table cannot be
-truer than the timings that check it. Reports the mean coefficient of variation, the mean
-max/min - 1, and the share of timings within +-5 % and +-10 % of the network's own median; writes
-<out>.json with every timing and the load average.
+other (a few minutes in all); every pass times them three times, interleaved as a build does:
+raw, with each run of samples scaled by the pace op, and scaled by the pace network
+(`pace_network()`, as builds, validation and a measured winner pace networks). Per network, the
+spread of its timings across passes is the noise a latency table and its validation are up
+against: a table cannot be truer than the timings that check it. Reports the mean coefficient of
+variation, the mean max/min - 1, and the share of timings within +-5 % and +-10 % of the
+network's own median; writes <out>.json with every timing and the load average.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import numpy as np
 
 from nas.baselines import baseline_names, load_baseline
 from nas.latency.build import network_plan, validation_archs
-from nas.latency.measure import CANARY_ARCH, Pace, TimingPlan, arch_runner, cpu_name, load_average, time_interleaved
+from nas.latency.measure import (Pace, TimingPlan, arch_runner, cpu_name, load_average, pace_network,
+                                 time_interleaved)
 from nas.paths import SEARCH_SPACES
 from nas.space import load_space
 
@@ -45,7 +47,7 @@ def main() -> None:
     nets = [load_baseline(n) for n in baseline_names()] + validation_archs(load_space(SEARCH_SPACES / "mobilenet_v3.yaml"), 4)
     runs = {a.name: arch_runner(a, args.runtime, 1) for a in nets}
     pace = Pace(args.runtime, 1)
-    net_pace = Pace(args.runtime, 1, arch=load_baseline(CANARY_ARCH))
+    net_pace = Pace(args.runtime, 1, arch=pace_network())  # as builds and validation pace networks
     plan = network_plan(TimingPlan())
     raw: dict[str, list[float]] = {k: [] for k in runs}
     paced: dict[str, list[float]] = {k: [] for k in runs}

@@ -22,10 +22,10 @@ from nas.baselines import baseline_names, load_baseline
 from nas.errors import NasError
 from nas.latency.machine import differences, describe, this_machine
 from nas.latency.measure import (Canary, Pace, Runner, Timing, TimingPlan, arch_runner, boundary_share,
-                                 check_runtime, cpu_name, layer_runner, load_average, runtime_version,
-                                 wait_for_quiet)
-from nas.latency.model import (OpModel, choose_block, choose_overhead_terms, cross_validate, fit_op_model,
-                               fit_overhead, loo_overhead, network_terms)
+                                 check_runtime, cpu_name, layer_runner, load_average, pace_network,
+                                 runtime_version, wait_for_quiet)
+from nas.latency.model import (OVERHEAD_CANDIDATES, OpModel, choose_block, choose_overhead_terms,
+                               cross_validate, fit_op_model, fit_overhead, loo_overhead, network_terms)
 from nas.latency.predict import sum_of_ops
 from nas.latency.table import KEY_FORMAT, Row, Table, append_rows, read_table, start_table, write_table
 from nas.paths import EXPERIMENTS, SEARCH_SPACES, WRITTEN_LATENCY_TABLES
@@ -228,10 +228,15 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     if calibration > 0:
         quiet = wait_for_quiet(max_wait_s=max_wait_s)
         reference = table.header.get("contention", {}).get("canary_ms") or canary.summary()["canary_ms"]
-        cal_canary = Canary(runtime, threads, network_plan(plan), networks=True, reference=reference, pace=pace)
+        net_pace = _network_pace(pace, runtime, threads)
+        # canaries scaled by the pace network are in another unit than the op batches' canaries
+        cal_canary = Canary(runtime, threads, network_plan(plan), networks=True,
+                            reference=None if net_pace else reference, pace=net_pace)
         archs = calibration_set(space, calibration)
         cal_mape = calibrate(table, archs, measure_archs(archs, runtime, threads, plan, cal_canary))
         table.header["calibration_contention"] = {**cal_canary.summary(), **quiet}
+        if net_pace:
+            table.header["network_pace"] = net_pace.summary()
     if pace:
         table.header["pace"] = pace.summary()
     table.header["load_average"] = {"before": load_before, "after": load_average()}
@@ -269,6 +274,13 @@ def _build_pace(existing: Table | None, runtime: str, threads: int) -> Pace | No
     if existing is None or not existing.rows:
         return Pace(runtime, threads)
     return Pace.for_table(existing.header, runtime, threads)
+
+
+def _network_pace(op_pace: Pace | None, runtime: str, threads: int) -> Pace | None:
+    """The pace a build's calibration networks keep: the pace network with a new reference
+    (every build times its calibration afresh), stored as `network_pace` so that validation and
+    a search's measured winner are scaled to it; none for a table without an op pace."""
+    return Pace(runtime, threads, arch=pace_network()) if op_pace else None
 
 
 def _set_aside_if_foreign(existing: Table, runtime: str, threads: int, path: Path) -> Table | None:
@@ -336,6 +348,15 @@ def measure_archs(archs: list[Arch], runtime: str, threads: int, plan: TimingPla
     return out
 
 
+def overhead_candidates(header: dict) -> tuple[tuple[str, ...], ...]:
+    """The overhead term sets a table chooses among: all of OVERHEAD_CANDIDATES, or for a table
+    whose rows are less their edge reorders (`edges`) those without `boundary_m`, which stands
+    for the same cost and would count it twice."""
+    if header.get("edges") == EDGES_SUBTRACTED:
+        return tuple(c for c in OVERHEAD_CANDIDATES if "boundary_m" not in c)
+    return OVERHEAD_CANDIDATES
+
+
 def calibrate(table: Table, archs: list[Arch], measured_ms: Sequence[float]) -> float:
     """Given `archs` measured end to end, choose the overhead model's terms by leave-one-out over
     them, fit it into the table header, and write the measurements to
@@ -344,7 +365,7 @@ def calibrate(table: Table, archs: list[Arch], measured_ms: Sequence[float]) -> 
     measured = np.asarray(measured_ms, dtype=float)
     sums = np.array([sum_of_ops(table, a, model) for a in archs])
     terms = [network_terms(a, s) for a, s in zip(archs, sums)]
-    use, candidates = choose_overhead_terms(terms, measured)
+    use, candidates = choose_overhead_terms(terms, measured, overhead_candidates(table.header))
     overhead = fit_overhead(terms, measured, use)
     pred = np.array([overhead.apply(t) for t in terms])
     err = np.abs(pred / measured - 1)

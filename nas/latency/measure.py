@@ -35,7 +35,7 @@ import random
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Hashable, Sequence
 
 import numpy as np
@@ -341,6 +341,18 @@ def time_interleaved(runners: dict[Hashable, Runner], plan: TimingPlan = TimingP
 PACE_LAYER = Layer("ir", 28, 40, 40, 5, 1, 120, True, "hswish")  # about 0.5 ms: compute, SE, h-swish
 PACE_READS = 3       # runs of the pace op per reading; the fastest is the reading
 PACE_START_S = 3.0   # seconds of pace readings that set a new reference
+PACE_NETWORK = ("mobilenet_v3_small", 0.75, 192)  # the pace of networks (about 1.5 ms): no build
+# calibrates on it and no validation checks it, so no network it paces is paced by itself
+
+
+def pace_network() -> Arch:
+    """The network whose speed paces end-to-end timings (PACE_NETWORK: a baseline at another
+    width and resolution, named pace:<baseline>-<width>-<resolution>)."""
+    from nas.baselines import load_baseline
+
+    name, width, res = PACE_NETWORK
+    arch = load_baseline(name).with_overrides(width=width, resolution=res)
+    return replace(arch, name=f"pace:{name}-{width:g}-{res}")
 
 
 class Pace:
@@ -349,9 +361,9 @@ class Pace:
 
     Without `reference_ms` the reference is set from PACE_START_S seconds of readings (their
     median), and stored with a table (`header()`), so later measurements against that table use
-    the same one. With `arch`, that network is the pace instead of the op (what
-    benchmarks/bench_timing_repeatability.py compares: a network feels the shared cache and memory
-    as other networks do, the small op barely)."""
+    the same one. With `arch`, that network is the pace instead of the op: end-to-end timings
+    are paced by `pace_network()`, since a network feels the shared cache and memory as other
+    networks do and the small op barely (benchmarks/bench_timing_repeatability.py compares them)."""
 
     def __init__(self, runtime: str, threads: int, reference_ms: float | None = None,
                  arch: Arch | None = None) -> None:
@@ -388,12 +400,23 @@ class Pace:
 
     @classmethod
     def for_table(cls, header: dict, runtime: str, threads: int) -> "Pace | None":
-        """The pace a table's measurements keep: its stored reference, or None for a table
+        """The pace a table's op measurements keep: its stored reference, or None for a table
         measured without one (its rows are raw milliseconds, and so must be what is compared)."""
         stored = header.get("pace")
         if isinstance(stored, dict) and stored.get("op") == PACE_LAYER.key:
             return cls(runtime, threads, float(stored["reference_ms"]))
         return None
+
+    @classmethod
+    def for_networks(cls, header: dict, runtime: str, threads: int) -> "Pace | None":
+        """The pace a table's end-to-end measurements keep: the pace network at its stored
+        reference (`network_pace`, set when the table was calibrated), else the op pace of
+        `for_table` (tables calibrated before networks had their own pace)."""
+        stored = header.get("network_pace")
+        arch = pace_network()
+        if isinstance(stored, dict) and stored.get("op") == arch.name:
+            return cls(runtime, threads, float(stored["reference_ms"]), arch=arch)
+        return cls.for_table(header, runtime, threads)
 
 
 # ---------------------------------------------------------------- guarding against contention

@@ -199,8 +199,8 @@ def _check_coefficients(where: str, value: Any, allowed: tuple, extra: tuple = (
 def check_header(where: str, header: dict) -> dict:
     """The header's fields that predictions read, checked: op_model (block, feature coefficients
     >= 0, groups), overhead (finite coefficients of its terms), act_aliases (activation to
-    activation), threads, method, measured_on, machine, pace (op and reference_ms > 0). NasError
-    naming the field otherwise."""
+    activation), threads, method, measured_on, machine, pace and network_pace (op and
+    reference_ms > 0). NasError naming the field otherwise."""
     from nas.latency.model import BLOCKS, FEATURES, GROUPS, OVERHEAD_TERMS
 
     if "op_model" in header:
@@ -234,13 +234,15 @@ def check_header(where: str, header: dict) -> dict:
     for name, allowed in (("method", METHODS), ("measured_on", MEASURED_ON)):
         if name in header and header[name] not in allowed:
             raise NasError(f"{where}: {name} {short(header[name])} is not allowed; expected one of {', '.join(allowed)}")
-    if "pace" in header:
-        pace = header["pace"]
+    for name in ("pace", "network_pace"):
+        if name not in header:
+            continue
+        pace = header[name]
         ref = pace.get("reference_ms") if isinstance(pace, dict) else None
         if not isinstance(pace, dict) or not isinstance(pace.get("op"), str) or isinstance(ref, bool) \
                 or not isinstance(ref, (int, float)) or not (math.isfinite(ref) and ref > 0):
-            raise NasError(f"{where}: pace {short(pace)} is not allowed; expected a mapping with op (a key) "
-                           f"and reference_ms (a finite number > 0)")
+            raise NasError(f"{where}: {name} {short(pace)} is not allowed; expected a mapping with op (a key "
+                           f"or network name) and reference_ms (a finite number > 0)")
     if "machine" in header and not isinstance(header["machine"], dict):
         raise NasError(f"{where}: machine {short(header['machine'])} is not allowed; expected a mapping "
                        f"(cpu, isa, cores, os, runtime, threads)")

@@ -96,9 +96,9 @@ def validate(target: str, space: Space, samples: int = 50, measure_missing: bool
     quiet = wait_for_quiet(max_wait_s=max_wait_s)
     load_before = load_average()
     reference = h.get("calibration_contention", h.get("contention", {})).get("canary_ms")
-    pace = Pace.for_table(h, runtime, threads)
+    pace, net_pace = Pace.for_table(h, runtime, threads), Pace.for_networks(h, runtime, threads)
     canary = Canary(runtime, threads, replace(network_plan(plan), retries=max(plan.retries, 6)),
-                    networks=True, reference=reference, pace=pace)
+                    networks=True, reference=reference, pace=net_pace)
     measured, factors = _measure_with_references(archs, target, space, runtime, threads, plan, canary)
     preds = [predict_latency(a, target) for a in archs]
     predicted = np.array([p.latency_ms for p in preds])
@@ -135,6 +135,8 @@ def validate(target: str, space: Space, samples: int = 50, measure_missing: bool
     report["load_average"] = {"before": load_before, "after": load_average(), "waited_s": quiet["waited_s"]}
     report["contention"] = canary.summary()
     report["pace"] = pace.summary() if pace else "none: the table stores no pace reference, so its ms are raw"
+    if net_pace:
+        report["network_pace"] = net_pace.summary()
     if report["contention"]["worst_accepted_slowdown"] > canary.tolerance:
         report["warning"] = (f"the canaries ran up to {report['contention']['worst_accepted_slowdown']:.2f}x "
                              f"slower than when the table was built: the machine was busier, and "

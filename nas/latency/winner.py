@@ -57,7 +57,7 @@ def measure_against_prediction(archs: list[Arch], target: str, plan: TimingPlan 
     runtime, threads = str(h["runtime"]), int(h.get("threads", 1))
     before = load_average()
     foreign = check_here(target, h)
-    pace = None if foreign else Pace.for_table(h, runtime, threads)
+    pace = None if foreign else Pace.for_networks(h, runtime, threads)
     canary = Canary(runtime, threads, plan, networks=True, pace=pace)
     measured = measure_archs(archs, runtime, threads, plan, canary)
     rows = []
@@ -69,7 +69,7 @@ def measure_against_prediction(archs: list[Arch], target: str, plan: TimingPlan 
            "load_average": {"before": before, "after": load_average()}, "networks": rows,
            "how": "end to end on this machine, batch 1, interleaved with a canary network; "
                   "the 10th percentile of the kept samples, the faster of 2 passes"
-                  + ("; scaled to the table's reference pace (pace)" if pace else "")}
+                  + (f"; scaled to the table's reference pace ({pace.op})" if pace else "")}
     if pace:
         out["pace"] = pace.summary()
     if foreign:

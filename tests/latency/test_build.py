@@ -4,7 +4,7 @@ import pytest
 
 from nas.errors import NasError
 from nas.latency.build import EDGES_SUBTRACTED, _subtracts_edges, build_table
-from nas.latency.measure import TimingPlan
+from nas.latency.measure import TimingPlan, pace_network
 from nas.latency.table import read_table
 from nas.space import load_space
 from conftest import FIXTURES
@@ -73,6 +73,8 @@ def test_onnxruntime_build_calibrates_an_overhead_model(tmp_path, monkeypatch):
     assert set(header["overhead"]) == set(result.overhead_terms) == set(header["overhead_fit"]["terms"])
     assert header["overhead_fit"]["networks"] == 9  # 6 random networks of the space, 3 wide ones
     assert header["edges"] == EDGES_SUBTRACTED  # its op rows are less their edge reorders
+    assert "boundary_m" not in result.overhead_terms  # ... so the overhead does not count them again
+    assert header["network_pace"]["op"] == pace_network().name and header["network_pace"]["reference_ms"] > 0
     assert (tmp_path / "latency" / "ort-calibration.csv").read_text().count(",wide,") == 3
 
 
@@ -84,3 +86,10 @@ def test_edge_reorders_come_off_new_onnxruntime_tables_only():
     # a table resumed keeps its unit: rows measured with the edges in stay so
     assert not _subtracts_edges(Table({"target": "old"}, rows={"k": object()}), "onnxruntime")
     assert _subtracts_edges(Table({"edges": EDGES_SUBTRACTED}, rows={"k": object()}), "onnxruntime")
+
+
+def test_a_table_less_its_edge_reorders_does_not_fit_them_again():
+    from nas.latency.build import overhead_candidates
+    from nas.latency.model import OVERHEAD_CANDIDATES
+    assert overhead_candidates({}) == OVERHEAD_CANDIDATES
+    assert overhead_candidates({"edges": EDGES_SUBTRACTED}) == (("ops_ms", "const", "weights_m"),)

@@ -3,7 +3,7 @@
 import pytest
 
 import nas.latency.measure as measure
-from nas.latency.build import _build_pace
+from nas.latency.build import _build_pace, _network_pace
 from nas.latency.measure import PACE_LAYER, Pace, TimingPlan, time_interleaved
 from nas.latency.table import Table
 
@@ -88,15 +88,35 @@ def test_each_network_keeps_its_fastest_pass(monkeypatch):
 
 
 def test_a_network_can_be_the_pace(monkeypatch):
-    # bench_timing_repeatability paces networks by a network: the reading runs it, the header names it
-    from nas.baselines import load_baseline
+    # end-to-end timings are paced by a network: the reading runs it, the header names it
     monkeypatch.setattr(measure, "PACE_START_S", 0.0)
-    arch = load_baseline("mobilenet_v3_small")
-    pace = Pace("onnxruntime", 1, arch=arch)  # (a torch runner would flush denormals process-wide)
-    assert pace.header()["op"] == "mobilenet_v3_small" and len(pace.readings) >= 5
+    pace = Pace("onnxruntime", 1, arch=measure.pace_network())  # (a torch runner would flush denormals process-wide)
+    assert pace.header()["op"] == "pace:mobilenet_v3_small-0.75-192" and len(pace.readings) >= 5
     assert pace.reference_ms > 0 and pace.factor() > 0
-    # a table's pace is an op: a network-paced header is not taken for one
+    # a table's op pace is an op: a network-paced header is not taken for one
     assert Pace.for_table({"pace": pace.header()}, "onnxruntime", 1) is None
+
+
+def test_networks_keep_the_network_pace_a_table_stores_else_its_op_pace(monkeypatch):
+    monkeypatch.setattr(Pace, "_read", lambda self: 2.0)
+    net = measure.pace_network().name
+    op = {"op": PACE_LAYER.key, "reference_ms": 0.25}
+    both = Pace.for_networks({"pace": op, "network_pace": {"op": net, "reference_ms": 1.5}}, "onnxruntime", 1)
+    assert both.op == net and both.reference_ms == 1.5 and both.factor() == 0.75
+    assert Pace.for_networks({"pace": op}, "onnxruntime", 1).op == PACE_LAYER.key  # calibrated op-paced
+    assert Pace.for_networks({}, "onnxruntime", 1) is None                        # a raw table stays raw
+    other = {"pace": op, "network_pace": {"op": "mobilenet_v3_small", "reference_ms": 1.5}}
+    assert Pace.for_networks(other, "onnxruntime", 1).op == PACE_LAYER.key    # another pace network's reference
+    assert _network_pace(None, "onnxruntime", 1) is None
+    assert _network_pace(both, "onnxruntime", 1).op == net
+
+
+def test_the_pace_network_is_neither_calibrated_on_nor_validated():
+    from nas.latency.build import calibration_set
+    from nas.latency.validate import outside_networks
+    from nas.space import load_space
+    paced = measure.pace_network().layers()
+    assert all(a.layers() != paced for a in outside_networks() + calibration_set(load_space(), 40))
 
 
 def _node(op, index, dur, out_shape=(1, 8, 4, 4)):

@@ -96,6 +96,8 @@ def test_only_an_unfinished_last_line_may_be_cut_short(tmp_path):
     ({"pace": {"op": "ir-28x28x40-e120-o40-k5-s1-se1-hswish", "reference_ms": math.nan}}, ["pace", "finite"]),
     ({"pace": {"reference_ms": 0.5}}, ["pace", "op"]),
     ({"pace": 0.5}, ["pace", "mapping"]),
+    ({"network_pace": {"op": "pace:mobilenet_v3_small-0.75-192", "reference_ms": -1}}, ["network_pace", "> 0"]),
+    ({"network_pace": [1.5]}, ["network_pace", "mapping"]),
     ({"op_model": "fast"}, ["op_model", "mapping"]),
     ({"op_model": {"block": 16, "pw_madds": "big"}}, ["op_model.pw_madds", "finite"]),
     ({"op_model": {"block": 16, "pw_madds": -0.1}}, ["op_model.pw_madds", ">= 0"]),
