@@ -341,6 +341,7 @@ def time_interleaved(runners: dict[Hashable, Runner], plan: TimingPlan = TimingP
 PACE_LAYER = Layer("ir", 28, 40, 40, 5, 1, 120, True, "hswish")  # about 0.5 ms: compute, SE, h-swish
 PACE_READS = 3       # runs of the pace op per reading; the fastest is the reading
 PACE_START_S = 3.0   # seconds of pace readings that set a new reference
+PACE_WINDOW = 15     # the factor is the reference over the median of this many latest readings
 PACE_NETWORK = ("mobilenet_v3_small", 0.75, 192)  # the pace of networks (about 1.5 ms): no build
 # calibrates on it and no validation checks it, so no network it paces is paced by itself
 
@@ -357,7 +358,10 @@ def pace_network() -> Arch:
 
 class Pace:
     """The machine's speed now against a reference: `factor()` times the pace op (the fastest of
-    PACE_READS runs) and returns reference / now, by which the next samples are scaled.
+    PACE_READS runs) and returns reference / now, by which the next samples are scaled. "Now" is
+    the median of the last PACE_WINDOW readings (under a second): one reading of a 1.5 ms network
+    is itself noisy, and scaling by it added more spread than a steady machine has (a V1 timing's
+    spread over 9 sessions on a quiet AMD EPYC: raw +-3 %, paced reading by reading +-12 %).
 
     Without `reference_ms` the reference is set from PACE_START_S seconds of readings (their
     median), and stored with a table (`header()`), so later measurements against that table use
@@ -373,6 +377,7 @@ class Pace:
         for _ in range(5):
             _one(self.run)
         self.readings: list[float] = []
+        self.factors: list[float] = []
         if reference_ms is None:
             start = time.monotonic()
             while time.monotonic() - start < PACE_START_S or len(self.readings) < 5:
@@ -384,9 +389,9 @@ class Pace:
         return min(_one(self.run) for _ in range(PACE_READS))
 
     def factor(self) -> float:
-        now = self._read()
-        self.readings.append(now)
-        return self.reference_ms / now
+        self.readings.append(self._read())
+        self.factors.append(self.reference_ms / float(np.median(self.readings[-PACE_WINDOW:])))
+        return self.factors[-1]
 
     def header(self) -> dict:
         """What a table stores: the pace op and its reference milliseconds."""
@@ -394,7 +399,7 @@ class Pace:
 
     def summary(self) -> dict:
         """The reference and the spread of the factors applied (1.0 = the reference pace)."""
-        factors = self.reference_ms / np.array(self.readings or [self.reference_ms])
+        factors = np.array(self.factors or [1.0])
         return {**self.header(), "readings": len(self.readings),
                 "factor_min": round(float(factors.min()), 3), "factor_max": round(float(factors.max()), 3)}
 

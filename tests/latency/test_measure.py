@@ -49,10 +49,20 @@ def test_a_new_pace_sets_its_reference_from_the_median_reading(monkeypatch):
     monkeypatch.setattr(Pace, "_read", lambda self: next(readings))
     pace = Pace("torch", 1)
     assert pace.reference_ms == 3.0                 # median of the first five readings
-    assert pace.factor() == pytest.approx(3.0 / 9.0)
+    assert pace.factor() == pytest.approx(3.0 / 3.5)  # the median of the latest readings: 9 barely moves it
     assert pace.header() == {"op": PACE_LAYER.key, "reference_ms": 3.0}
     s = pace.summary()
-    assert s["readings"] == 6 and s["factor_min"] == pytest.approx(0.333) and s["factor_max"] == 3.0
+    assert s["readings"] == 6 and s["factor_min"] == s["factor_max"] == pytest.approx(0.857)
+
+
+def test_the_pace_follows_a_lasting_change_within_its_window(monkeypatch):
+    monkeypatch.setattr(Pace, "_read", lambda self: 2.0)  # the machine now runs at half speed
+    pace = Pace("torch", 1, reference_ms=1.0)
+    factors = [pace.factor() for _ in range(measure.PACE_WINDOW)]
+    assert factors == [0.5] * measure.PACE_WINDOW
+    monkeypatch.setattr(Pace, "_read", lambda self: 1.0)  # back to full speed
+    factors = [pace.factor() for _ in range(measure.PACE_WINDOW)]
+    assert factors[0] == 0.5 and factors[-1] == 1.0   # one fast reading is not yet a change
 
 
 def test_a_table_keeps_its_stored_reference_and_a_raw_table_stays_raw(monkeypatch):
