@@ -227,11 +227,13 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     cal_mape = None
     if calibration > 0:
         quiet = wait_for_quiet(max_wait_s=max_wait_s)
-        reference = table.header.get("contention", {}).get("canary_ms") or canary.summary()["canary_ms"]
         net_pace = _network_pace(pace, runtime, threads)
-        # canaries scaled by the pace network are in another unit than the op batches' canaries
-        cal_canary = Canary(runtime, threads, network_plan(plan), networks=True,
-                            reference=None if net_pace else reference, pace=net_pace)
+        # canaries scaled by the pace network are in another unit than the op batches' canaries,
+        # so a network-paced calibration sets its own canary reference
+        reference = None if net_pace else (table.header.get("contention", {}).get("canary_ms")
+                                           or canary.summary()["canary_ms"])
+        cal_canary = Canary(runtime, threads, network_plan(plan), networks=True, reference=reference,
+                            pace=net_pace)
         archs = calibration_set(space, calibration)
         cal_mape = calibrate(table, archs, measure_archs(archs, runtime, threads, plan, cal_canary))
         table.header["calibration_contention"] = {**cal_canary.summary(), **quiet}
