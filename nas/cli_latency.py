@@ -218,6 +218,11 @@ def validate(target: str, samples: int, space_file: str | None, no_missing: bool
         for subset, m in v.report.get(name, {}).items():
             click.echo(f"{name:24s} {subset:9s} n={m['n']:3d}  Spearman {m['spearman']:.3f}  MAPE {m['mape_pct']:.2f} %  "
                        f"within ±10 % {m['within_10pct']:.1f} %  worst {m['max_abs_error_pct']:.1f} %")
+    r = v.report.get("repeatability")
+    if r:
+        click.echo(f"{'repeatability':24s} {'calib.':9s} n={r['n']:3d}  Spearman {r['spearman']:.3f}  MAPE {r['mape_pct']:.2f} %  "
+                   f"within ±10 % {r['within_10pct']:.1f} %  worst {r['max_abs_error_pct']:.1f} %  "
+                   f"(calibration networks timed now vs at build: this machine's own agreement bounds the table's)")
     n = v.report["naive_sum_of_ops"]
     click.echo(f"naive sum of isolated ops / measured: {n['sum_over_measured_min']}-{n['sum_over_measured_max']}; "
                f"overhead model {v.report['overhead_model']}")

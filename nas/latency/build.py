@@ -222,6 +222,8 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     table = read_table(path)
     if batches:
         table.header["contention"] = canary.summary()
+    if pace:  # a new table's rows move with its pace's reference (a resumed table's stay)
+        rescale(table, pace.anchor())
     ops_s = time.monotonic() - started
     cv = fit_table_model(table)
     cal_mape = None
@@ -235,7 +237,10 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
         cal_canary = Canary(runtime, threads, network_plan(plan), networks=True, reference=reference,
                             pace=net_pace)
         archs = calibration_set(space, calibration)
-        cal_mape = calibrate(table, archs, measure_archs(archs, runtime, threads, plan, cal_canary))
+        measured = measure_archs(archs, runtime, threads, plan, cal_canary)
+        scale = net_pace.anchor() if net_pace else 1.0
+        cal_canary.rescale(scale)
+        cal_mape = calibrate(table, archs, [m * scale for m in measured])
         table.header["calibration_contention"] = {**cal_canary.summary(), **quiet}
         if net_pace:
             table.header["network_pace"] = net_pace.summary()
@@ -246,6 +251,19 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     write_table(table, path)
     terms = table.header["overhead_fit"]["terms"] if cal_mape is not None else None
     return BuildResult(path, len(todo), reused, cv, cal_mape, terms)
+
+
+def rescale(table: Table, scale: float) -> None:
+    """Multiply every measured row's times and the op canaries' references by `scale` (their
+    pace re-anchored: `Pace.anchor`)."""
+    if scale == 1.0:
+        return
+    for key, r in table.rows.items():
+        if r.source == "measured":
+            table.rows[key] = replace(r, ms=r.ms * scale, mean_ms=r.mean_ms * scale, std_ms=r.std_ms * scale)
+    canaries = table.header.get("contention", {}).get("canary_ms", {})
+    for k in canaries:
+        canaries[k] = round(canaries[k] * scale, 5)
 
 
 EDGES_SUBTRACTED = ("onnxruntime profiler: each op's ms and mean_ms are less the share of its node time "

@@ -370,14 +370,17 @@ class Pace:
     networks do and the small op barely (benchmarks/bench_timing_repeatability.py compares them)."""
 
     def __init__(self, runtime: str, threads: int, reference_ms: float | None = None,
-                 arch: Arch | None = None) -> None:
+                 arch: Arch | None = None, reads: int = PACE_READS) -> None:
         self.op = arch.name if arch is not None else PACE_LAYER.key
+        self.reads = reads  # runs per reading (experiments/latency/pace/warm/ compares 3 and 8)
         self.run = (arch_runner(arch, runtime, threads) if arch is not None
                     else layer_runner(PACE_LAYER, runtime, threads))
         for _ in range(5):
             _one(self.run)
         self.readings: list[float] = []
         self.factors: list[float] = []
+        self.fresh = reference_ms is None  # the reference is this pace's own, free to re-anchor
+        self.anchored_by = 1.0
         if reference_ms is None:
             start = time.monotonic()
             while time.monotonic() - start < PACE_START_S or len(self.readings) < 5:
@@ -386,12 +389,25 @@ class Pace:
         self.reference_ms = float(reference_ms)
 
     def _read(self) -> float:
-        return min(_one(self.run) for _ in range(PACE_READS))
+        return min(_one(self.run) for _ in range(self.reads))
 
     def factor(self) -> float:
         self.readings.append(self._read())
         self.factors.append(self.reference_ms / float(np.median(self.readings[-PACE_WINDOW:])))
         return self.factors[-1]
+
+    def anchor(self) -> float:
+        """Move a fresh reference (set from the first PACE_START_S seconds) to the median of every
+        reading taken since, and return new / old: what timings already scaled to the old one are
+        multiplied by to be at the new one. A stored reference stays (its table's rows are at it)
+        and returns 1.0. A build that started in a slow spell set its op pace's reference 1.47x
+        the machine's usual (experiments/latency/pace/network/, run 4), and its op rows came
+        out in another unit than its calibration networks."""
+        if not self.fresh or not self.readings:
+            return 1.0
+        old, self.reference_ms = self.reference_ms, float(np.median(self.readings))
+        self.anchored_by = self.reference_ms / old
+        return self.anchored_by
 
     def header(self) -> dict:
         """What a table stores: the pace op and its reference milliseconds."""
@@ -400,7 +416,8 @@ class Pace:
     def summary(self) -> dict:
         """The reference and the spread of the factors applied (1.0 = the reference pace)."""
         factors = np.array(self.factors or [1.0])
-        return {**self.header(), "readings": len(self.readings),
+        anchored = {"anchored_by": round(self.anchored_by, 4)} if self.anchored_by != 1.0 else {}
+        return {**self.header(), "readings": len(self.readings), **anchored,
                 "factor_min": round(float(factors.min()), 3), "factor_max": round(float(factors.max()), 3)}
 
     @classmethod
@@ -478,6 +495,10 @@ class Canary:
             time.sleep(min(30.0, 2.0 ** attempt))  # wait for the other job's burst to pass
         self.accepted.append(best_ratio)
         return {k: v for k, v in best_attempt.items() if k in runners}
+
+    def rescale(self, scale: float) -> None:
+        """Multiply the canaries' references by `scale` (their pace re-anchored: `Pace.anchor`)."""
+        self.best = {k: v * scale for k, v in self.best.items()}
 
     def summary(self) -> dict:
         """Retimed batches, the canaries' accepted slowdowns (1.0 = as fast as their reference)

@@ -8,10 +8,13 @@ ops timed in isolation the way `build` times them (what a table covering them wo
 the op model's accuracy on those ops. Output: experiments/latency/<target>-validation.{json,csv,png}.
 
 Other jobs on a shared machine slow whole networks (cache and memory contention) by an amount
-that changes from minute to minute. So every batch of networks also re-times two of the build's
-calibration networks, whose end-to-end latencies were stored when the overhead model was fitted;
-their slowdown is the batch's contention factor. Metrics are reported on the raw measurements
-and, separately, on measurements divided by their batch's factor ("adjusted").
+that changes from minute to minute. So the batches of networks also re-time the build's
+calibration networks (up to REPEAT_NETWORKS, spread over the batches), whose end-to-end
+latencies were stored when the overhead model was fitted: their slowdown is their batch's
+contention factor, and their agreement with the stored latencies is the machine's own
+repeatability across sessions ("repeatability"), the most a table built then can agree with
+timings made now. Metrics are reported on the raw measurements and, separately, on measurements
+divided by their batch's factor ("adjusted").
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from scipy.stats import spearmanr
 from nas.arch import Arch
 from nas.baselines import baseline_names, load_baseline, load_reference, reference_names
 from nas.errors import NasError
-from nas.latency.build import (BATCH, EDGES_SUBTRACTED, NETWORK_BATCH, calibration_archs, measure_archs,
-                               network_plan, op_row, validation_archs)
+from nas.latency.build import (BATCH, EDGES_SUBTRACTED, NETWORK_BATCH, calibration_archs, calibration_set,
+                               measure_archs, network_plan, op_row, validation_archs)
 from nas.latency.measure import Canary, Pace, TimingPlan, layer_runner, load_average, wait_for_quiet
 from nas.latency.model import network_terms
 from nas.latency.predict import load_target, predict_latency
@@ -99,7 +102,7 @@ def validate(target: str, space: Space, samples: int = 50, measure_missing: bool
     pace, net_pace = Pace.for_table(h, runtime, threads), Pace.for_networks(h, runtime, threads)
     canary = Canary(runtime, threads, replace(network_plan(plan), retries=max(plan.retries, 6)),
                     networks=True, reference=reference, pace=net_pace)
-    measured, factors = _measure_with_references(archs, target, space, runtime, threads, plan, canary)
+    measured, factors, repeat = _measure_with_references(archs, target, space, runtime, threads, plan, canary)
     preds = [predict_latency(a, target) for a in archs]
     predicted = np.array([p.latency_ms for p in preds])
     sums = np.array([sum(b["ms"] for b in p.ops) for p in preds])
@@ -121,8 +124,9 @@ def validate(target: str, space: Space, samples: int = 50, measure_missing: bool
               "as_shipped_adjusted": {"all": metrics(predicted, adjusted),
                                       "random": metrics(predicted[:len(randoms)], adjusted[:len(randoms)]),
                                       "outside": metrics(predicted[len(randoms):], adjusted[len(randoms):])},
+              "repeatability": repeatability(repeat),
               "contention_factor": {"min": round(float(factors.min()), 3), "max": round(float(factors.max()), 3),
-                                    "how": "per batch of networks: mean slowdown of 2 calibration networks "
+                                    "how": "per batch of networks: mean slowdown of the calibration networks "
                                            "re-timed with it, against their latency when the table was calibrated"},
               "naive_sum_of_ops": {"sum_over_measured_min": round(float(min(sums / measured)), 3),
                                    "sum_over_measured_max": round(float(max(sums / measured)), 3),
@@ -146,23 +150,58 @@ def validate(target: str, space: Space, samples: int = 50, measure_missing: bool
     return Validation(target, report, rows, png)
 
 
+REPEAT_NETWORKS = 24  # calibration networks re-timed by a validation (all of a quick build's)
+
+
+def repeat_networks(space: Space, stored: dict[str, float]) -> list[Arch]:
+    """The calibration networks a validation times again: of the build's calibration set (random
+    and wide) those whose build-time latency is stored, at most REPEAT_NETWORKS spread evenly
+    over the set."""
+    have = [a for a in calibration_set(space, len(stored)) if a.name in stored]
+    if len(have) <= REPEAT_NETWORKS:
+        return have
+    return [have[int(i)] for i in np.linspace(0, len(have) - 1, REPEAT_NETWORKS).round()]
+
+
 def _measure_with_references(archs: list[Arch], target: str, space: Space, runtime: str, threads: int,
-                             plan: TimingPlan, canary: Canary) -> tuple[np.ndarray, np.ndarray]:
-    """End-to-end ms of `archs`, and per network its batch's contention factor (1.0 where the
-    calibration measurements are not available)."""
+                             plan: TimingPlan, canary: Canary) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """End-to-end ms of `archs`; per network its batch's contention factor (the mean slowdown of
+    the calibration networks re-timed in its batch against their build-time latency; 1.0 where
+    none are stored); and the re-timed calibration networks themselves (arch, build_ms, now_ms).
+
+    The calibration networks (`repeat_networks`) are spread over the batches: each batch's give
+    its contention factor, and together they say how well this machine's timings of one network
+    agree between the build and now, which bounds how well any table built then can agree with
+    timings made now."""
     path = EXPERIMENTS / "latency" / f"{target}-calibration.csv"
     stored = {r["arch"]: float(r["measured_ms"]) for r in csv.DictReader(open(path))} if path.is_file() else {}
-    refs = [a for a in calibration_archs(space, len(stored)) if a.name in stored][:10]
-    per_batch = NETWORK_BATCH - 2
-    measured, factors = [], []
-    for k, i in enumerate(range(0, len(archs), per_batch)):
-        chunk = archs[i:i + per_batch]
-        extra = [refs[(2 * k) % len(refs)], refs[(2 * k + 1) % len(refs)]] if len(refs) >= 2 else []
-        ms = measure_archs(chunk + extra, runtime, threads, plan, canary)
-        factor = float(np.mean([m / stored[a.name] for a, m in zip(extra, ms[len(chunk):])])) if extra else 1.0
+    refs = repeat_networks(space, stored)
+    batches = max(1, -(-(len(archs) + len(refs)) // NETWORK_BATCH))
+    own, extra = np.array_split(np.arange(len(archs)), batches), np.array_split(np.arange(len(refs)), batches)
+    measured, factors, repeat = [], [], []
+    for mine, theirs in zip(own, extra):
+        chunk, again = [archs[i] for i in mine], [refs[j] for j in theirs]
+        ms = measure_archs(chunk + again, runtime, threads, plan, canary)
+        repeat.extend({"arch": a.name, "build_ms": stored[a.name], "now_ms": round(float(m), 4)}
+                      for a, m in zip(again, ms[len(chunk):]))
+        ratios = [m / stored[a.name] for a, m in zip(again, ms[len(chunk):])]
         measured.extend(ms[:len(chunk)])
-        factors.extend([factor] * len(chunk))
-    return np.array(measured), np.array(factors)
+        factors.append(float(np.mean(ratios)) if ratios else None)
+    known = [f for f in factors if f is not None]
+    fill = float(np.mean(known)) if known else 1.0
+    per_net = [f if f is not None else fill for f, mine in zip(factors, own) for _ in mine]
+    return np.array(measured), np.array(per_net), repeat
+
+
+def repeatability(repeat: list[dict]) -> dict | None:
+    """How the re-timed calibration networks agree with their build-time timings (`metrics`, the
+    build-time latency in the place of a prediction), or None when there are fewer than 3."""
+    if len(repeat) < 3:
+        return None
+    build, now = (np.array([r[k] for r in repeat]) for k in ("build_ms", "now_ms"))
+    return {**metrics(build, now), "how": "calibration networks timed again now against their latency "
+            "when the table was calibrated: the agreement this machine's own timings reach across "
+            "sessions, which bounds a table's", "networks": repeat}
 
 
 def _table_complete(t, archs: list[Arch], measured: np.ndarray, adjusted: np.ndarray, rows: list[dict],

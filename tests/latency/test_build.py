@@ -93,3 +93,35 @@ def test_a_table_less_its_edge_reorders_does_not_fit_them_again():
     from nas.latency.model import OVERHEAD_CANDIDATES
     assert overhead_candidates({}) == OVERHEAD_CANDIDATES
     assert overhead_candidates({"edges": EDGES_SUBTRACTED}) == (("ops_ms", "const", "weights_m"),)
+
+
+def test_a_new_table_is_anchored_to_its_whole_build_not_its_first_seconds(tmp_path, monkeypatch):
+    import nas.latency.measure as measure
+    from nas.latency.measure import Pace
+
+    # the build starts in a slow spell: the first 5 pace readings take 2 ms, every later one 1 ms,
+    # and every op runs in 1 ms throughout
+    readings = iter([2.0] * 5)
+    monkeypatch.setattr(measure, "PACE_START_S", 0.0)
+    monkeypatch.setattr(Pace, "_read", lambda self: next(readings, 1.0))
+    monkeypatch.setattr(measure, "_one", lambda run: 1.0)
+    path = tmp_path / "spell.csv"
+    build_table("spell", load_space(FIXTURES / "tiny_space.yaml"), runtime="torch", samples=2, calibration=0,
+                plan=QUICK, path=path, baselines=False)
+    table = read_table(path)
+    # timed at the 2 ms reference the rows came out 2 ms; moved to the build's median pace, 1 ms
+    assert [r.ms for r in table.measured()] == pytest.approx([1.0] * len(table.rows))
+    assert table.header["pace"]["reference_ms"] == 1.0 and table.header["pace"]["anchored_by"] == 0.5
+
+
+def test_rescaling_a_table_moves_its_measured_rows_and_canaries_not_its_modelled_rows():
+    from nas.arch import Layer
+    from nas.latency.build import rescale
+    from nas.latency.table import Row, Table
+
+    a, b = Layer("conv", 7, 16, 32), Layer("pool", 7, 32, 32)
+    table = Table({"contention": {"canary_ms": {"canary:x": 0.4}}},
+                  rows={a.key: Row(a, 2.0, 2.2, 0.2, 10), b.key: Row(b, 1.0, 1.0, 0.0, 0, "model")})
+    rescale(table, 0.5)
+    assert (table.rows[a.key].ms, table.rows[a.key].mean_ms, table.rows[a.key].std_ms) == (1.0, 1.1, 0.1)
+    assert table.rows[b.key].ms == 1.0 and table.header["contention"]["canary_ms"] == {"canary:x": 0.2}

@@ -152,3 +152,16 @@ def test_a_real_op_pays_reorders_at_its_edges_and_a_classifier_none():
     assert 0.0 < conv < 1.0
     assert boundary_share(layer_runner(Layer("fc", 1, 64, 10, act="none"), "onnxruntime", 1), runs=4) == 0.0
     assert boundary_share(lambda: None) == 0.0  # a runner of another runtime: nothing to profile
+
+
+def test_only_a_fresh_reference_is_re_anchored_to_the_median_of_all_readings(monkeypatch):
+    monkeypatch.setattr(measure, "PACE_START_S", 0.0)
+    readings = iter([4.0] * 5 + [1.0] * 10)
+    monkeypatch.setattr(Pace, "_read", lambda self: next(readings))
+    fresh = Pace("torch", 1)
+    for _ in range(10):
+        fresh.factor()
+    assert fresh.reference_ms == 4.0 and fresh.anchor() == 0.25 and fresh.reference_ms == 1.0
+    assert fresh.summary()["anchored_by"] == 0.25
+    stored = Pace("torch", 1, reference_ms=4.0)  # a table's: its rows are at it
+    assert stored.anchor() == 1.0 and stored.reference_ms == 4.0 and "anchored_by" not in stored.summary()
