@@ -95,6 +95,10 @@ def targets(as_json: bool) -> None:
                    "[default: 600; 15 with --quick].")
 @click.option("--quick", is_flag=True,
               help="About 3 minutes: fewer ops, shorter timing, the op model for the rest (see docs/latency.md).")
+@click.option("--pace", "pace_mode", type=click.Choice(["network", "op", "none"]), default="network",
+              show_default=True,
+              help="A new table: what scales timings to the machine's reference speed (ops by a pace op and "
+                   "networks by a pace network, both by the op, or raw); see docs/latency.md.")
 @click.option("--edges", is_flag=True,
               help="onnxruntime: take off each op's time the layout reorders at its edges, which a network "
                    "pays once (measured with onnxruntime's profiler; an experiment, see docs/latency.md).")
@@ -107,7 +111,7 @@ def targets(as_json: bool) -> None:
               help="With --adb: pin benchmark_model to these cores with taskset (e.g. f0, the big cores of many phones).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def build(target: str, runtime: str, threads: int, space_file: str | None, samples: int | None,
-          calibration: int | None, max_wait: float | None, quick: bool, edges: bool, serial: str | None,
+          calibration: int | None, max_wait: float | None, quick: bool, pace_mode: str, edges: bool, serial: str | None,
           benchmark_binary: str | None, cpu_mask: str | None, as_json: bool) -> None:
     """Time the op signatures of a search space on this machine (or a phone, --adb) into a table (resumable)."""
     from nas.latency.build import QUICK_CALIBRATION, QUICK_MAX_WAIT_S, QUICK_PLAN, QUICK_SAMPLES, build_table
@@ -131,14 +135,14 @@ def build(target: str, runtime: str, threads: int, space_file: str | None, sampl
                     plan=QUICK_PLAN if quick else TimingPlan(),
                     progress=_progress(f"timing ops ({runtime}, {threads} thread(s))"),
                     max_wait_s=max_wait if max_wait is not None else QUICK_MAX_WAIT_S if quick else 600, quick=quick,
-                    edges=edges)
+                    edges=edges, pace_mode=pace_mode)
     _report_build(r, as_json)
 
 
 def _report_build(r, as_json: bool) -> None:
     out = {"table": str(r.path), "timed": r.timed, "reused": r.reused,
            "op_model_cv_mape_pct": r.op_model_cv_mape_pct, "calibration_mape_pct": r.calibration_mape_pct,
-           "overhead_terms": r.overhead_terms}
+           "overhead_terms": r.overhead_terms, "warning": r.warning}
     if as_json:
         print_json(out)
     else:
@@ -146,6 +150,8 @@ def _report_build(r, as_json: bool) -> None:
                    f"cross-validated MAPE {r.op_model_cv_mape_pct} %; overhead model fit MAPE "
                    f"{r.calibration_mape_pct} %" + (f" (terms {' + '.join(r.overhead_terms)})"
                                                     if r.overhead_terms else ""))
+        if r.warning:
+            click.echo(f"warning: {r.warning}", err=True)
 
 
 def _build_on_phone(target: str, runtime: str, threads: int, space, samples: int | None,
@@ -222,7 +228,7 @@ def validate(target: str, samples: int, space_file: str | None, no_missing: bool
     if r:
         click.echo(f"{'repeatability':24s} {'calib.':9s} n={r['n']:3d}  Spearman {r['spearman']:.3f}  MAPE {r['mape_pct']:.2f} %  "
                    f"within ±10 % {r['within_10pct']:.1f} %  worst {r['max_abs_error_pct']:.1f} %  "
-                   f"(calibration networks timed now vs at build: this machine's own agreement bounds the table's)")
+                   f"(calibration networks timed now vs at build: how well this machine's timings repeat)")
     n = v.report["naive_sum_of_ops"]
     click.echo(f"naive sum of isolated ops / measured: {n['sum_over_measured_min']}-{n['sum_over_measured_max']}; "
                f"overhead model {v.report['overhead_model']}")

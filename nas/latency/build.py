@@ -116,6 +116,29 @@ class BuildResult:
     op_model_cv_mape_pct: float
     calibration_mape_pct: float | None
     overhead_terms: list[str] | None = None  # chosen by leave-one-out over the calibration networks
+    warning: str | None = None  # the build's timings were too noisy to trust (`noise_warning`)
+
+
+NOISY_PCT = 8.0  # op model CV MAPE or overhead LOO MAPE above which a build says its timings were noisy
+# (quiet builds here: 2.6-5.8 % and 3.0-4.1 %; builds in a slow or noisy spell: 8.1-11.1 % and 6-13 %)
+
+
+def noise_warning(path: Path, header: dict, quick: bool) -> str | None:
+    """One line saying the build's timings were noisy (the op model's cross-validated MAPE or the
+    overhead model's leave-one-out MAPE above NOISY_PCT) and what to do, or None. It says no more
+    than that: how well a table validates did not follow these figures here (docs/latency.md)."""
+    cv = header.get("op_model_fit", {}).get("cv_mape_pct", 0.0)
+    loo = header.get("overhead_fit", {}).get("loo_mape_pct", 0.0)
+    if max(cv, loo) <= NOISY_PCT:
+        return None
+    factors = header.get("pace", {})
+    spread = (f", pace factors {factors['factor_min']}-{factors['factor_max']}"
+              if "factor_min" in factors else "")
+    return (f"this build's timings were noisy (op model CV MAPE {cv} %, overhead leave-one-out MAPE {loo} %, "
+            f"where quiet builds here gave 3-6 %{spread}): when the machine is quiet (on a virtual machine the "
+            f"load average does not show the host's other tenants), delete {path} and run "
+            f"nas latency build --target {path.stem}{' --quick' if quick else ''} again, then check it with "
+            f"nas latency validate --target {path.stem}")
 
 
 def _measured_header(target: str, runtime: str, threads: int, space: Space, samples: int,
@@ -171,12 +194,16 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
                 samples: int = 100, calibration: int = 40, plan: TimingPlan = TimingPlan(),
                 path: Path | None = None, progress: Callable[[Iterable, int], Iterable] | None = None,
                 baselines: bool = True, max_wait_s: float = 600.0, quick: bool = False,
-                edges: bool = False) -> BuildResult:
+                edges: bool = False, pace_mode: str = "network") -> BuildResult:
     """Time every op of `build_layers(space, samples, wide=wide_count(calibration))` missing from
     the table, fit the op model on the table, then measure `calibration` of the build's random
     networks and the wide ones end to end and fit the overhead model (after waiting up to
     `max_wait_s` for the machine to be quiet). Writes
     `latency_tables/<target>.csv` (or `path`) as it goes.
+
+    `pace_mode` (`--pace`, a new table only) says what scales timings to the machine's reference
+    speed: "network" (ops by the pace op, networks by the pace network), "op" (both by the pace
+    op) or "none" (raw). Which one repeats best is a property of the host (docs/latency.md).
 
     `quick` times only the ops of the baselines and of the `samples` networks (not every head
     signature of the space); pass QUICK_PLAN, QUICK_SAMPLES and QUICK_CALIBRATION for the
@@ -200,7 +227,7 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     load_before = load_average()
     header = _measured_header(target, runtime, threads, space, samples, plan, heads=not quick)
     header["build"] = "quick" if quick else "full"
-    pace = _build_pace(existing, runtime, threads)
+    pace = _build_pace(existing, runtime, threads, pace_mode)
     if pace:
         header["pace"] = pace.header()
     edges = _subtracts_edges(existing, runtime, edges)
@@ -229,20 +256,21 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     cal_mape = None
     if calibration > 0:
         quiet = wait_for_quiet(max_wait_s=max_wait_s)
-        net_pace = _network_pace(pace, runtime, threads)
+        net_pace = _network_pace(pace, runtime, threads, pace_mode)
+        own = net_pace is not None and net_pace is not pace  # the pace network, not the op pace
         # canaries scaled by the pace network are in another unit than the op batches' canaries,
         # so a network-paced calibration sets its own canary reference
-        reference = None if net_pace else (table.header.get("contention", {}).get("canary_ms")
-                                           or canary.summary()["canary_ms"])
+        reference = None if own else (table.header.get("contention", {}).get("canary_ms")
+                                      or canary.summary()["canary_ms"])
         cal_canary = Canary(runtime, threads, network_plan(plan), networks=True, reference=reference,
                             pace=net_pace)
         archs = calibration_set(space, calibration)
         measured = measure_archs(archs, runtime, threads, plan, cal_canary)
-        scale = net_pace.anchor() if net_pace else 1.0
+        scale = net_pace.anchor() if own else 1.0
         cal_canary.rescale(scale)
         cal_mape = calibrate(table, archs, [m * scale for m in measured])
         table.header["calibration_contention"] = {**cal_canary.summary(), **quiet}
-        if net_pace:
+        if own:
             table.header["network_pace"] = net_pace.summary()
     if pace:
         table.header["pace"] = pace.summary()
@@ -250,7 +278,7 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     table.header["build_seconds"] = {"ops": round(ops_s), "total": round(time.monotonic() - started)}
     write_table(table, path)
     terms = table.header["overhead_fit"]["terms"] if cal_mape is not None else None
-    return BuildResult(path, len(todo), reused, cv, cal_mape, terms)
+    return BuildResult(path, len(todo), reused, cv, cal_mape, terms, noise_warning(path, table.header, quick))
 
 
 def rescale(table: Table, scale: float) -> None:
@@ -287,20 +315,32 @@ def op_row(layer: Layer, timing: Timing, run: Runner, edges: bool) -> Row:
     return Row(layer, timing.ms * keep, timing.mean_ms * keep, timing.std_ms * keep, timing.count, "measured")
 
 
-def _build_pace(existing: Table | None, runtime: str, threads: int) -> Pace | None:
+PACES = ("network", "op", "none")  # `nas latency build --pace`: what scales a new table's timings
+
+
+def check_pace(mode: str) -> str:
+    if mode not in PACES:
+        raise NasError(f"pace: {mode!r} is not allowed; expected one of {', '.join(PACES)}")
+    return mode
+
+
+def _build_pace(existing: Table | None, runtime: str, threads: int, mode: str = "network") -> Pace | None:
     """The pace a build keeps: the table's stored reference when resuming one, a new reference
-    for a new table, none for a table whose rows were measured without one (so they stay in one
-    unit)."""
+    for a new table (none with `mode` "none"), none for a table whose rows were measured without
+    one (so they stay in one unit)."""
     if existing is None or not existing.rows:
-        return Pace(runtime, threads)
+        return Pace(runtime, threads) if check_pace(mode) != "none" else None
     return Pace.for_table(existing.header, runtime, threads)
 
 
-def _network_pace(op_pace: Pace | None, runtime: str, threads: int) -> Pace | None:
-    """The pace a build's calibration networks keep: the pace network with a new reference
-    (every build times its calibration afresh), stored as `network_pace` so that validation and
-    a search's measured winner are scaled to it; none for a table without an op pace."""
-    return Pace(runtime, threads, arch=pace_network()) if op_pace else None
+def _network_pace(op_pace: Pace | None, runtime: str, threads: int, mode: str = "network") -> Pace | None:
+    """The pace a build's calibration networks keep: with `mode` "network" the pace network with
+    a new reference (every build times its calibration afresh), stored as `network_pace` so that
+    validation and a search's measured winner are scaled to it; with "op" the op pace (stored as
+    `pace`, which is what validation falls back to); none for a table without an op pace."""
+    if op_pace is None:
+        return None
+    return Pace(runtime, threads, arch=pace_network()) if mode == "network" else op_pace
 
 
 def _set_aside_if_foreign(existing: Table, runtime: str, threads: int, path: Path) -> Table | None:

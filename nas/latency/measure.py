@@ -406,7 +406,7 @@ class Pace:
         if not self.fresh or not self.readings:
             return 1.0
         old, self.reference_ms = self.reference_ms, float(np.median(self.readings))
-        self.anchored_by = self.reference_ms / old
+        self.anchored_by, self.fresh = self.reference_ms / old, False  # anchored once: rows now use it
         return self.anchored_by
 
     def header(self) -> dict:

@@ -11,9 +11,9 @@ Other jobs on a shared machine slow whole networks (cache and memory contention)
 that changes from minute to minute. So the batches of networks also re-time the build's
 calibration networks (up to REPEAT_NETWORKS, spread over the batches), whose end-to-end
 latencies were stored when the overhead model was fitted: their slowdown is their batch's
-contention factor, and their agreement with the stored latencies is the machine's own
-repeatability across sessions ("repeatability"), the most a table built then can agree with
-timings made now. Metrics are reported on the raw measurements and, separately, on measurements
+contention factor, and their agreement with the stored latencies is how well the machine's
+timings of one network repeat across sessions ("repeatability"): the noise in the very timings
+a table is checked against. Metrics are reported on the raw measurements and, separately, on measurements
 divided by their batch's factor ("adjusted").
 """
 
@@ -171,8 +171,7 @@ def _measure_with_references(archs: list[Arch], target: str, space: Space, runti
 
     The calibration networks (`repeat_networks`) are spread over the batches: each batch's give
     its contention factor, and together they say how well this machine's timings of one network
-    agree between the build and now, which bounds how well any table built then can agree with
-    timings made now."""
+    agree between the build and now (`repeatability`)."""
     path = EXPERIMENTS / "latency" / f"{target}-calibration.csv"
     stored = {r["arch"]: float(r["measured_ms"]) for r in csv.DictReader(open(path))} if path.is_file() else {}
     refs = repeat_networks(space, stored)
@@ -200,8 +199,8 @@ def repeatability(repeat: list[dict]) -> dict | None:
         return None
     build, now = (np.array([r[k] for r in repeat]) for k in ("build_ms", "now_ms"))
     return {**metrics(build, now), "how": "calibration networks timed again now against their latency "
-            "when the table was calibrated: the agreement this machine's own timings reach across "
-            "sessions, which bounds a table's", "networks": repeat}
+            "when the table was calibrated: how well this machine's timings of one network repeat "
+            "across sessions, the noise in the timings a table is checked against", "networks": repeat}
 
 
 def _table_complete(t, archs: list[Arch], measured: np.ndarray, adjusted: np.ndarray, rows: list[dict],

@@ -125,3 +125,27 @@ def test_rescaling_a_table_moves_its_measured_rows_and_canaries_not_its_modelled
     rescale(table, 0.5)
     assert (table.rows[a.key].ms, table.rows[a.key].mean_ms, table.rows[a.key].std_ms) == (1.0, 1.1, 0.1)
     assert table.rows[b.key].ms == 1.0 and table.header["contention"]["canary_ms"] == {"canary:x": 0.2}
+
+
+def test_a_noisy_build_says_so_and_how_to_redo_it(tmp_path):
+    from pathlib import Path
+
+    from nas.latency.build import NOISY_PCT, noise_warning
+    path = Path("latency_tables/here.csv")
+    quiet = {"op_model_fit": {"cv_mape_pct": 5.8}, "overhead_fit": {"loo_mape_pct": 4.1}}
+    assert noise_warning(path, quiet, quick=True) is None
+    noisy = {"op_model_fit": {"cv_mape_pct": 11.14}, "overhead_fit": {"loo_mape_pct": 13.18},
+             "pace": {"factor_min": 0.562, "factor_max": 1.029}}
+    line = noise_warning(path, noisy, quick=True)
+    assert "11.14 %" in line and "13.18 %" in line and "0.562-1.029" in line and NOISY_PCT < 11.14
+    assert "delete latency_tables/here.csv" in line and "nas latency build --target here --quick" in line
+    # an op model alone (no calibration) is judged on its own figure
+    assert noise_warning(path, {"op_model_fit": {"cv_mape_pct": 9.0}}, quick=False).count("--quick") == 0
+
+
+def test_a_raw_build_stores_no_pace(tmp_path):
+    path = tmp_path / "raw.csv"
+    build_table("raw", load_space(FIXTURES / "tiny_space.yaml"), runtime="torch", samples=1, calibration=0,
+                plan=QUICK, path=path, baselines=False, pace_mode="none")
+    header = read_table(path).header
+    assert "pace" not in header and "network_pace" not in header

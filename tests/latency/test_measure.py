@@ -121,6 +121,22 @@ def test_networks_keep_the_network_pace_a_table_stores_else_its_op_pace(monkeypa
     assert _network_pace(both, "onnxruntime", 1).op == net
 
 
+def test_a_new_table_is_paced_as_asked(monkeypatch):
+    from nas.errors import NasError
+    from nas.latency.build import check_pace
+
+    monkeypatch.setattr(Pace, "_read", lambda self: 1.0)
+    monkeypatch.setattr(measure, "PACE_START_S", 0.0)
+    assert _build_pace(None, "torch", 1, "none") is None               # raw rows, raw networks
+    op = _build_pace(None, "torch", 1, "op")
+    assert op.op == PACE_LAYER.key and _network_pace(op, "onnxruntime", 1, "op") is op
+    assert _network_pace(op, "onnxruntime", 1, "network").op == measure.pace_network().name
+    resumed = Table({"pace": {"op": PACE_LAYER.key, "reference_ms": 0.25}}, rows={"k": object()})
+    assert _build_pace(resumed, "torch", 1, "none").reference_ms == 0.25  # a resumed table keeps its unit
+    with pytest.raises(NasError, match="pace: 'fast' is not allowed; expected one of network, op, none"):
+        check_pace("fast")
+
+
 def test_the_pace_network_is_neither_calibrated_on_nor_validated():
     from nas.latency.build import calibration_set
     from nas.latency.validate import outside_networks
@@ -163,5 +179,6 @@ def test_only_a_fresh_reference_is_re_anchored_to_the_median_of_all_readings(mon
         fresh.factor()
     assert fresh.reference_ms == 4.0 and fresh.anchor() == 0.25 and fresh.reference_ms == 1.0
     assert fresh.summary()["anchored_by"] == 0.25
+    assert fresh.anchor() == 1.0 and fresh.reference_ms == 1.0  # once: the rows now use it
     stored = Pace("torch", 1, reference_ms=4.0)  # a table's: its rows are at it
     assert stored.anchor() == 1.0 and stored.reference_ms == 4.0 and "anchored_by" not in stored.summary()

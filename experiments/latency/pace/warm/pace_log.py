@@ -1,3 +1,5 @@
+# Every pace reading logged with its time during 4 interleaved passes: when is the pace slow?
+# python experiments/latency/pace/warm/pace_log.py
 import numpy as np, time
 from nas.baselines import load_baseline, baseline_names
 from nas.latency.measure import Pace, arch_runner, pace_network, time_interleaved, TimingPlan, _one

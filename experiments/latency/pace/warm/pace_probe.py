@@ -1,6 +1,8 @@
-import numpy as np, time, json
+# The pace network run 12 times after each baseline: its reading as the fastest of runs a-b, by predecessor.
+# python experiments/latency/pace/warm/pace_probe.py   (README.md in this folder has the output)
+import numpy as np
 from nas.baselines import load_baseline, baseline_names
-from nas.latency.measure import Pace, arch_runner, pace_network, _one, PACE_LAYER, layer_runner
+from nas.latency.measure import arch_runner, pace_network, _one, PACE_LAYER, layer_runner
 nets={n:arch_runner(load_baseline(n),"onnxruntime",1) for n in baseline_names()}
 pace=arch_runner(pace_network(),"onnxruntime",1)
 op=layer_runner(PACE_LAYER,"onnxruntime",1)

@@ -1,3 +1,5 @@
+# Each network run 8 times right after 3 runs of another: run k over run 8.
+# python experiments/latency/pace/warm/warm_probe.py   (README.md in this folder has the output)
 import numpy as np
 from nas.baselines import load_baseline, baseline_names
 from nas.latency.measure import arch_runner, pace_network, _one

@@ -1,11 +1,13 @@
-"""raw vs paces with count window (current) vs time window."""
+"""Raw vs paced timings, the factor over the last 15 readings (as shipped) or the last 5 s.
+python experiments/latency/pace/warm/windows.py PASSES OUT.json  (windows.json: 12 passes)"""
 import json, sys, time
 import numpy as np
 from nas.baselines import baseline_names, load_baseline
 from nas.latency.build import network_plan, validation_archs
 from nas.latency.measure import Pace, TimingPlan, arch_runner, pace_network, time_interleaved
 from nas.space import load_space
-sys.path.insert(0, "/work/main/benchmarks"); from bench_timing_repeatability import spread
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "benchmarks")); from bench_timing_repeatability import spread
 
 class TimePace(Pace):
     W = 5.0
