@@ -417,6 +417,16 @@ def overhead_candidates(header: dict) -> tuple[tuple[str, ...], ...]:
     return OVERHEAD_CANDIDATES
 
 
+def calibration_timings(target: str) -> dict[str, float]:
+    """The build-time end-to-end ms of `target`'s calibration networks, by name, from
+    experiments/latency/<target>-calibration.csv (written by `calibrate`); {} without it."""
+    path = EXPERIMENTS / "latency" / f"{target}-calibration.csv"
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        return {r["arch"]: float(r["measured_ms"]) for r in csv.DictReader(f)}
+
+
 def calibrate(table: Table, archs: list[Arch], measured_ms: Sequence[float]) -> float:
     """Given `archs` measured end to end, choose the overhead model's terms by leave-one-out over
     them, fit it into the table header, and write the measurements to

@@ -32,7 +32,7 @@ from nas.arch import Arch
 from nas.baselines import baseline_names, load_baseline, load_reference, reference_names
 from nas.errors import NasError
 from nas.latency.build import (BATCH, EDGES_SUBTRACTED, NETWORK_BATCH, calibration_archs, calibration_set,
-                               measure_archs, network_plan, op_row, validation_archs)
+                               calibration_timings, measure_archs, network_plan, op_row, validation_archs)
 from nas.latency.measure import Canary, Pace, TimingPlan, layer_runner, load_average, wait_for_quiet
 from nas.latency.model import network_terms
 from nas.latency.predict import load_target, predict_latency
@@ -153,14 +153,13 @@ def validate(target: str, space: Space, samples: int = 50, measure_missing: bool
 REPEAT_NETWORKS = 24  # calibration networks re-timed by a validation (all of a quick build's)
 
 
-def repeat_networks(space: Space, stored: dict[str, float]) -> list[Arch]:
-    """The calibration networks a validation times again: of the build's calibration set (random
-    and wide) those whose build-time latency is stored, at most REPEAT_NETWORKS spread evenly
-    over the set."""
+def repeat_networks(space: Space, stored: dict[str, float], count: int = REPEAT_NETWORKS) -> list[Arch]:
+    """The calibration networks timed again: of the build's calibration set (random and wide)
+    those whose build-time latency is stored, at most `count` spread evenly over the set."""
     have = [a for a in calibration_set(space, len(stored)) if a.name in stored]
-    if len(have) <= REPEAT_NETWORKS:
+    if len(have) <= count:
         return have
-    return [have[int(i)] for i in np.linspace(0, len(have) - 1, REPEAT_NETWORKS).round()]
+    return [have[int(i)] for i in np.linspace(0, len(have) - 1, count).round()]
 
 
 def _measure_with_references(archs: list[Arch], target: str, space: Space, runtime: str, threads: int,
@@ -172,8 +171,7 @@ def _measure_with_references(archs: list[Arch], target: str, space: Space, runti
     The calibration networks (`repeat_networks`) are spread over the batches: each batch's give
     its contention factor, and together they say how well this machine's timings of one network
     agree between the build and now (`repeatability`)."""
-    path = EXPERIMENTS / "latency" / f"{target}-calibration.csv"
-    stored = {r["arch"]: float(r["measured_ms"]) for r in csv.DictReader(open(path))} if path.is_file() else {}
+    stored = calibration_timings(target)
     refs = repeat_networks(space, stored)
     batches = max(1, -(-(len(archs) + len(refs)) // NETWORK_BATCH))
     own, extra = np.array_split(np.arange(len(archs)), batches), np.array_split(np.arange(len(refs)), batches)

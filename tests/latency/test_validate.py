@@ -5,6 +5,7 @@ import csv
 import numpy as np
 import pytest
 
+import nas.latency.build as build
 import nas.latency.validate as validate
 from nas.latency.build import calibration_set
 from nas.latency.measure import TimingPlan
@@ -14,7 +15,7 @@ from nas.space import load_space
 @pytest.fixture
 def stored(tmp_path, monkeypatch):
     """A quick build's calibration CSV (16 random + 8 wide networks, build-time ms 1, 2, ...)."""
-    monkeypatch.setattr(validate, "EXPERIMENTS", tmp_path)
+    monkeypatch.setattr(build, "EXPERIMENTS", tmp_path)
     (tmp_path / "latency").mkdir()
     archs = calibration_set(load_space(), 16)
     ms = {a.name: float(i + 1) for i, a in enumerate(archs)}
@@ -60,7 +61,7 @@ def test_a_machine_that_changed_since_the_build_shows_in_its_repeatability(monke
 
 
 def test_without_stored_calibration_there_is_no_repeatability(monkeypatch, tmp_path):
-    monkeypatch.setattr(validate, "EXPERIMENTS", tmp_path)
+    monkeypatch.setattr(build, "EXPERIMENTS", tmp_path)
     fake_timings(monkeypatch, {}, 1.0)
     measured, factors, repeat = validate._measure_with_references(
         validate.outside_networks(), "none", load_space(), "onnxruntime", 1, TimingPlan(), canary=None)
