@@ -13,8 +13,8 @@ calibration networks (up to REPEAT_NETWORKS, spread over the batches), whose end
 latencies were stored when the overhead model was fitted: their slowdown is their batch's
 contention factor, and their agreement with the stored latencies is how well the machine's
 timings of one network repeat across sessions ("repeatability"): the noise in the very timings
-a table is checked against. Metrics are reported on the raw measurements and, separately, on measurements
-divided by their batch's factor ("adjusted").
+a table is checked against. Metrics are reported on the raw measurements and, separately, on
+measurements divided by their batch's factor ("adjusted").
 """
 
 from __future__ import annotations
