@@ -427,6 +427,16 @@ def calibration_timings(target: str) -> dict[str, float]:
         return {r["arch"]: float(r["measured_ms"]) for r in csv.DictReader(f)}
 
 
+def repeat_networks(space: Space, stored: dict[str, float], count: int) -> list[Arch]:
+    """The calibration networks to time again (validation, a measured winner): of the build's
+    calibration set (random and wide) those whose build-time latency is in `stored`
+    (`calibration_timings`), at most `count` spread evenly over the set."""
+    have = [a for a in calibration_set(space, len(stored)) if a.name in stored]
+    if len(have) <= count:
+        return have
+    return [have[int(i)] for i in np.linspace(0, len(have) - 1, count).round()]
+
+
 def calibrate(table: Table, archs: list[Arch], measured_ms: Sequence[float]) -> float:
     """Given `archs` measured end to end, choose the overhead model's terms by leave-one-out over
     them, fit it into the table header, and write the measurements to

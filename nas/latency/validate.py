@@ -31,8 +31,9 @@ from scipy.stats import spearmanr
 from nas.arch import Arch
 from nas.baselines import baseline_names, load_baseline, load_reference, reference_names
 from nas.errors import NasError
-from nas.latency.build import (BATCH, EDGES_SUBTRACTED, NETWORK_BATCH, calibration_archs, calibration_set,
-                               calibration_timings, measure_archs, network_plan, op_row, validation_archs)
+from nas.latency.build import (BATCH, EDGES_SUBTRACTED, NETWORK_BATCH, calibration_archs,
+                               calibration_timings, measure_archs, network_plan, op_row, repeat_networks,
+                               validation_archs)
 from nas.latency.measure import Canary, Pace, TimingPlan, layer_runner, load_average, wait_for_quiet
 from nas.latency.model import network_terms
 from nas.latency.predict import load_target, predict_latency
@@ -153,15 +154,6 @@ def validate(target: str, space: Space, samples: int = 50, measure_missing: bool
 REPEAT_NETWORKS = 24  # calibration networks re-timed by a validation (all of a quick build's)
 
 
-def repeat_networks(space: Space, stored: dict[str, float], count: int = REPEAT_NETWORKS) -> list[Arch]:
-    """The calibration networks timed again: of the build's calibration set (random and wide)
-    those whose build-time latency is stored, at most `count` spread evenly over the set."""
-    have = [a for a in calibration_set(space, len(stored)) if a.name in stored]
-    if len(have) <= count:
-        return have
-    return [have[int(i)] for i in np.linspace(0, len(have) - 1, count).round()]
-
-
 def _measure_with_references(archs: list[Arch], target: str, space: Space, runtime: str, threads: int,
                              plan: TimingPlan, canary: Canary) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """End-to-end ms of `archs`; per network its batch's contention factor (the mean slowdown of
@@ -172,7 +164,7 @@ def _measure_with_references(archs: list[Arch], target: str, space: Space, runti
     its contention factor, and together they say how well this machine's timings of one network
     agree between the build and now (`repeatability`)."""
     stored = calibration_timings(target)
-    refs = repeat_networks(space, stored)
+    refs = repeat_networks(space, stored, REPEAT_NETWORKS)
     batches = max(1, -(-(len(archs) + len(refs)) // NETWORK_BATCH))
     own, extra = np.array_split(np.arange(len(archs)), batches), np.array_split(np.arange(len(refs)), batches)
     measured, factors, repeat = [], [], []

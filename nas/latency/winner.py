@@ -60,8 +60,7 @@ def measure_against_prediction(archs: list[Arch], target: str, plan: TimingPlan 
     reason = cannot_measure_reason(target)
     if reason:
         return {"target": target, "measured": False, "reason": reason}
-    from nas.latency.build import calibration_timings, measure_archs
-    from nas.latency.validate import repeat_networks
+    from nas.latency.build import calibration_timings, measure_archs, repeat_networks
     from nas.paths import SEARCH_SPACES
     from nas.space import DEFAULT_SPACE, load_space
 

@@ -71,7 +71,7 @@ def test_without_stored_calibration_there_is_no_repeatability(monkeypatch, tmp_p
 def test_a_full_build_has_its_calibration_sampled_evenly():
     space = load_space()
     archs = calibration_set(space, 40)  # 40 random + 20 wide
-    picked = validate.repeat_networks(space, {a.name: 1.0 for a in archs})
+    picked = validate.repeat_networks(space, {a.name: 1.0 for a in archs}, validate.REPEAT_NETWORKS)
     names = [a.name for a in picked]
     assert len(picked) == validate.REPEAT_NETWORKS and names[0] == "cal000" and names[-1] == "wide019"
     assert any(n.startswith("wide") for n in names) and len(set(names)) == len(names)
