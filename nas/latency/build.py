@@ -262,8 +262,7 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
         # so a network-paced calibration sets its own canary reference
         reference = None if own else (table.header.get("contention", {}).get("canary_ms")
                                       or canary.summary()["canary_ms"])
-        cal_canary = Canary(runtime, threads, network_plan(plan), networks=True, reference=reference,
-                            pace=net_pace)
+        cal_canary = network_canary(runtime, threads, plan, reference, net_pace)
         archs = calibration_set(space, calibration)
         measured = measure_archs(archs, runtime, threads, plan, cal_canary)
         scale = net_pace.anchor() if own else 1.0
@@ -380,8 +379,23 @@ def fit_table_model(table: Table) -> float:
 NETWORK_BATCH = 16
 
 
+NETWORK_RETRIES = 6  # a network batch whose canaries run slow is timed again up to this many times
+
+
 def network_plan(plan: TimingPlan) -> TimingPlan:
-    return replace(plan, rounds=max(plan.rounds, 12), min_samples=36, max_samples=120, budget_s=0.4)
+    """How every end-to-end timing is made (a build's calibration, a validation, a measured
+    winner), whatever `plan` its ops used: one protocol, so that their timings compare. Retries
+    keep the least contended attempt, so fewer of them time a network slower: a quick build
+    that retried a batch once calibrated on networks 10 % slower than a validation retrying up
+    to 6 times timed them minutes later (experiments/latency/pace/protocol/)."""
+    return replace(plan, warmup=max(plan.warmup, 5), rounds=max(plan.rounds, 12), min_samples=36,
+                   max_samples=120, budget_s=0.4, retries=max(plan.retries, NETWORK_RETRIES))
+
+
+def network_canary(runtime: str, threads: int, plan: TimingPlan, reference: dict[str, float] | None = None,
+                   pace: Pace | None = None) -> Canary:
+    """The canaries (ops and a network) every end-to-end timing is made with, on `network_plan`."""
+    return Canary(runtime, threads, network_plan(plan), networks=True, reference=reference, pace=pace)
 
 
 NETWORK_PASSES = 2  # a network batch is timed this many times, apart; each network keeps its fastest
@@ -395,7 +409,7 @@ def measure_archs(archs: list[Arch], runtime: str, threads: int, plan: TimingPla
     and a pass that a neighbour's burst slowed (here up to 1.6x for one network, which the
     canaries did not catch) is outvoted by one that it did not."""
     plan = network_plan(plan)
-    canary = canary or Canary(runtime, threads, plan, networks=True)
+    canary = canary or network_canary(runtime, threads, plan)
     out: list[float] = []
     for i in range(0, len(archs), NETWORK_BATCH):
         chunk = archs[i:i + NETWORK_BATCH]

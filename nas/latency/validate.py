@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import datetime
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from nas.arch import Arch
 from nas.baselines import baseline_names, load_baseline, load_reference, reference_names
 from nas.errors import NasError
 from nas.latency.build import (BATCH, EDGES_SUBTRACTED, NETWORK_BATCH, calibration_archs,
-                               calibration_timings, measure_archs, network_plan, op_row, repeat_networks,
+                               calibration_timings, measure_archs, network_canary, op_row, repeat_networks,
                                validation_archs)
 from nas.latency.measure import Canary, Pace, TimingPlan, layer_runner, load_average, wait_for_quiet
 from nas.latency.model import network_terms
@@ -101,8 +101,7 @@ def validate(target: str, space: Space, samples: int = 50, measure_missing: bool
     load_before = load_average()
     reference = h.get("calibration_contention", h.get("contention", {})).get("canary_ms")
     pace, net_pace = Pace.for_table(h, runtime, threads), Pace.for_networks(h, runtime, threads)
-    canary = Canary(runtime, threads, replace(network_plan(plan), retries=max(plan.retries, 6)),
-                    networks=True, reference=reference, pace=net_pace)
+    canary = network_canary(runtime, threads, plan, reference, net_pace)
     measured, factors, repeat = _measure_with_references(archs, target, space, runtime, threads, plan, canary)
     preds = [predict_latency(a, target) for a in archs]
     predicted = np.array([p.latency_ms for p in preds])

@@ -20,7 +20,7 @@ import numpy as np
 
 from nas.arch import Arch
 from nas.latency.machine import check_here, is_compared, runtime_version_here
-from nas.latency.measure import Canary, Pace, TimingPlan, load_average
+from nas.latency.measure import Pace, TimingPlan, load_average
 from nas.latency.predict import load_target, predict_latency
 from nas.tables import markdown_table
 
@@ -60,7 +60,7 @@ def measure_against_prediction(archs: list[Arch], target: str, plan: TimingPlan 
     reason = cannot_measure_reason(target)
     if reason:
         return {"target": target, "measured": False, "reason": reason}
-    from nas.latency.build import calibration_timings, measure_archs, repeat_networks
+    from nas.latency.build import calibration_timings, measure_archs, network_canary, repeat_networks
     from nas.paths import SEARCH_SPACES
     from nas.space import DEFAULT_SPACE, load_space
 
@@ -69,7 +69,8 @@ def measure_against_prediction(archs: list[Arch], target: str, plan: TimingPlan 
     before = load_average()
     foreign = check_here(target, h)
     pace = None if foreign else Pace.for_networks(h, runtime, threads)
-    canary = Canary(runtime, threads, plan, networks=True, pace=pace)
+    reference = None if foreign else h.get("calibration_contention", {}).get("canary_ms")
+    canary = network_canary(runtime, threads, plan, reference, pace)
     space = SEARCH_SPACES / str(h.get("space", DEFAULT_SPACE.name))  # the space it calibrated on
     stored = calibration_timings(target) if not foreign and space.is_file() else {}
     refs = repeat_networks(load_space(space), stored, SESSION_NETWORKS) if stored else []

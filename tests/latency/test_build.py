@@ -3,7 +3,8 @@
 import pytest
 
 from nas.errors import NasError
-from nas.latency.build import EDGES_SUBTRACTED, _subtracts_edges, build_table
+from nas.latency.build import (EDGES_SUBTRACTED, NETWORK_RETRIES, QUICK_PLAN, _subtracts_edges, build_table,
+                               network_plan)
 from nas.latency.measure import TimingPlan, pace_network
 from nas.latency.table import read_table
 from nas.space import load_space
@@ -76,6 +77,13 @@ def test_onnxruntime_build_calibrates_an_overhead_model(tmp_path, monkeypatch):
     assert "boundary_m" not in result.overhead_terms  # ... so the overhead does not count them again
     assert header["network_pace"]["op"] == pace_network().name and header["network_pace"]["reference_ms"] > 0
     assert (tmp_path / "latency" / "ort-calibration.csv").read_text().count(",wide,") == 3
+
+
+def test_networks_are_timed_one_way_whatever_plan_the_ops_were_timed_on():
+    # a quick build's calibration, a validation and a measured winner must time networks alike:
+    # with fewer retries a quick build calibrated on networks 10 % slower than validation saw
+    assert network_plan(QUICK_PLAN) == network_plan(TimingPlan()) == network_plan(QUICK)
+    assert network_plan(QUICK_PLAN).retries == NETWORK_RETRIES
 
 
 def test_edge_reorders_come_off_new_onnxruntime_tables_only():

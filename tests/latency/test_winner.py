@@ -93,15 +93,17 @@ def test_calibration_networks_timed_alongside_give_the_measurement_at_the_tables
     stored = {a.name: 2.0 + i for i, a in enumerate(calibration_set(load_space(), 16))}
     with open(tmp_path / "latency" / "tiny-cpu-calibration.csv", "w", newline="") as f:
         csv.writer(f).writerows([("arch", "measured_ms"), *stored.items()])
-    timed = []
+    timed, canaries = [], []
 
     def measure(archs, runtime, threads, plan, canary):  # this session runs 10 % faster than the build
         timed.extend(a.name for a in archs)
+        canaries.append(canary)
         return [stored[a.name] * 0.9 if a.name in stored else 1.8 for a in archs]
     monkeypatch.setattr(build, "measure_archs", measure)
     m = measure_against_prediction([torch_target], "tiny-cpu", TINY_PLAN)
     assert m["session_factor"]["factor"] == pytest.approx(0.9) and m["session_factor"]["networks"] == SESSION_NETWORKS
     assert len(timed) == 1 + SESSION_NETWORKS and timed[0] == torch_target.name
+    assert canaries[0].plan == build.network_plan(TINY_PLAN)  # timed as the build's calibration was
     (net,) = m["networks"]
     assert net["measured_ms"] == 1.8 and net["at_table_speed_ms"] == pytest.approx(2.0)
     assert net["error_at_table_speed_pct"] == pytest.approx((net["predicted_ms"] / 2.0 - 1) * 100, abs=0.1)
