@@ -408,8 +408,8 @@ def measure_archs(archs: list[Arch], runtime: str, threads: int, plan: TimingPla
     timed in `passes` passes and each network keeps its fastest: interference only adds time,
     and a pass that a neighbour's burst slowed (here up to 1.6x for one network, which the
     canaries did not catch) is outvoted by one that it did not."""
-    plan = network_plan(plan)
     canary = canary or network_canary(runtime, threads, plan)
+    plan = network_plan(plan)
     out: list[float] = []
     for i in range(0, len(archs), NETWORK_BATCH):
         chunk = archs[i:i + NETWORK_BATCH]
