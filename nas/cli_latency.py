@@ -8,6 +8,7 @@ import click
 
 from nas.cli import arch_options, print_json, print_table
 from nas.errors import NasError
+from nas.latency.build import PACES
 from nas.latency.measure import RUNTIMES
 
 
@@ -95,10 +96,9 @@ def targets(as_json: bool) -> None:
                    "[default: 600; 15 with --quick].")
 @click.option("--quick", is_flag=True,
               help="About 3 minutes: fewer ops, shorter timing, the op model for the rest (see docs/latency.md).")
-@click.option("--pace", "pace_mode", type=click.Choice(["network", "op", "none"]), default="network",
-              show_default=True,
-              help="A new table: what scales timings to the machine's reference speed (ops by a pace op and "
-                   "networks by a pace network, both by the op, or raw); see docs/latency.md.")
+@click.option("--pace", "pace_mode", type=click.Choice(list(PACES)), default="none", show_default=True,
+              help="A new table: what scales timings to the machine's reference speed (raw; ops by a pace op "
+                   "and networks by a pace network; both by the op); see docs/latency.md.")
 @click.option("--edges", is_flag=True,
               help="onnxruntime: take off each op's time the layout reorders at its edges, which a network "
                    "pays once (measured with onnxruntime's profiler; an experiment, see docs/latency.md).")
@@ -114,7 +114,8 @@ def build(target: str, runtime: str, threads: int, space_file: str | None, sampl
           calibration: int | None, max_wait: float | None, quick: bool, pace_mode: str, edges: bool, serial: str | None,
           benchmark_binary: str | None, cpu_mask: str | None, as_json: bool) -> None:
     """Time the op signatures of a search space on this machine (or a phone, --adb) into a table (resumable)."""
-    from nas.latency.build import QUICK_CALIBRATION, QUICK_MAX_WAIT_S, QUICK_PLAN, QUICK_SAMPLES, build_table
+    from nas.latency.build import (QUICK_CALIBRATION, QUICK_MAX_WAIT_S, QUICK_OP_PASSES, QUICK_PLAN,
+                                   QUICK_SAMPLES, build_table)
     from nas.latency.measure import TimingPlan
     from nas.space import load_space
 
@@ -135,7 +136,7 @@ def build(target: str, runtime: str, threads: int, space_file: str | None, sampl
                     plan=QUICK_PLAN if quick else TimingPlan(),
                     progress=_progress(f"timing ops ({runtime}, {threads} thread(s))"),
                     max_wait_s=max_wait if max_wait is not None else QUICK_MAX_WAIT_S if quick else 600, quick=quick,
-                    edges=edges, pace_mode=pace_mode)
+                    edges=edges, pace_mode=pace_mode, op_passes=QUICK_OP_PASSES if quick else 1)
     _report_build(r, as_json)
 
 

@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -142,7 +142,7 @@ def noise_warning(path: Path, header: dict, quick: bool) -> str | None:
 
 
 def _measured_header(target: str, runtime: str, threads: int, space: Space, samples: int,
-                     plan: TimingPlan, heads: bool = True) -> dict:
+                     plan: TimingPlan, heads: bool = True, passes: int = 1, paced: bool = False) -> dict:
     return {
         "target": target, "device": f"{cpu_name()} (this machine)", "runtime": runtime,
         "runtime_version": runtime_version(runtime), "threads": threads,
@@ -154,11 +154,15 @@ def _measured_header(target: str, runtime: str, threads: int, space: Space, samp
                 f"({plan.min_samples}-{plan.max_samples}, about {plan.budget_s}s per op) in "
                 f"{plan.rounds} interleaved rounds over batches of {BATCH} ops plus 2 canary ops "
                 f"(a batch is timed again when the canaries run over 8 % slow); 1-thread runs are "
-                f"timed on the thread's CPU clock, others on the wall clock; each op's run of "
-                f"samples in a round is scaled by the pace op's reference time over its time just "
-                f"before (the machine's speed drifts; see pace), so ms are at the reference pace; ms is the "
-                f"{plan.quantile:.0%} quantile of the samples left after rejecting those beyond 3 "
-                f"scaled MADs (interference only adds time). Ops: the baselines', "
+                f"timed on the thread's CPU clock, others on the wall clock; "
+                + ("each op's run of samples in a round is scaled by the pace op's reference time over "
+                   "its time just before (the machine's speed drifts; see pace), so ms are at the "
+                   "reference pace; " if paced else "")
+                + f"ms is the {plan.quantile:.0%} quantile of the samples left after rejecting those "
+                f"beyond 3 scaled MADs (interference only adds time)"
+                + (f"; every op is timed in {passes} passes over all the ops, in other batches, and keeps "
+                   f"its fastest pass" if passes > 1 else "")
+                + f". Ops: the baselines', "
                 f"{'every head signature, ' if heads else ''}those of {samples} random "
                 f"architectures of {Path(space.path).name} "
                 f"(seed {CALIBRATION_SEED}) and of the wide calibration networks "
@@ -180,6 +184,12 @@ QUICK_PLAN = TimingPlan(warmup=2, rounds=4, min_samples=8, max_samples=40, budge
 QUICK_SAMPLES = 24       # random networks whose ops a quick build times (about 410 ops with the baselines')
 QUICK_CALIBRATION = 16   # of those, networks timed end to end for the overhead model (one batch)
 QUICK_MAX_WAIT_S = 15.0  # seconds a quick build waits for a quiet machine before timing networks
+# A quick build times every op in this many passes over all its ops, each op keeping its fastest:
+# on its thin plan one pass left two builds' timings of the same 538 ops 11-20 % apart (MAPE),
+# by spells that slow some ops of a batch and not others (the canaries do not see them); the
+# faster of two passes halved that (experiments/latency/pace/default/). A full build's plan takes
+# about 8 times the samples per op and is timed in one pass.
+QUICK_OP_PASSES = 2
 
 
 def check_calibration(calibration: int, samples: int) -> None:
@@ -194,7 +204,7 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
                 samples: int = 100, calibration: int = 40, plan: TimingPlan = TimingPlan(),
                 path: Path | None = None, progress: Callable[[Iterable, int], Iterable] | None = None,
                 baselines: bool = True, max_wait_s: float = 600.0, quick: bool = False,
-                edges: bool = False, pace_mode: str = "network") -> BuildResult:
+                edges: bool = False, pace_mode: str = "none", op_passes: int = 1) -> BuildResult:
     """Time every op of `build_layers(space, samples, wide=wide_count(calibration))` missing from
     the table, fit the op model on the table, then measure `calibration` of the build's random
     networks and the wide ones end to end and fit the overhead model (after waiting up to
@@ -202,12 +212,14 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     `latency_tables/<target>.csv` (or `path`) as it goes.
 
     `pace_mode` (`--pace`, a new table only) says what scales timings to the machine's reference
-    speed: "network" (ops by the pace op, networks by the pace network), "op" (both by the pace
-    op) or "none" (raw). Which one repeats best is a property of the host (docs/latency.md).
+    speed: "none" (raw, the default), "network" (ops by the pace op, networks by the pace network)
+    or "op" (both by the pace op). Raw timings repeated best on both hosts measured on the one
+    protocol (docs/latency.md, "Which pace a host needs").
 
+    `op_passes` times every op that many times over (`time_ops`), each keeping its fastest.
     `quick` times only the ops of the baselines and of the `samples` networks (not every head
-    signature of the space); pass QUICK_PLAN, QUICK_SAMPLES and QUICK_CALIBRATION for the
-    3-minute build of `nas latency build --quick`. A table measured on another machine (its
+    signature of the space); pass QUICK_PLAN, QUICK_SAMPLES, QUICK_CALIBRATION and
+    QUICK_OP_PASSES for the 3-minute build of `nas latency build --quick`. A table measured on another machine (its
     `machine` fingerprint differs) is not resumed: it is moved to `<file>.bak` and the build
     starts afresh."""
     check_runtime(runtime)
@@ -225,9 +237,10 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
             raise NasError(f"{path}: holds a full build; a --quick build would replace its calibration "
                            f"with a smaller one; use another --target (or drop --quick to extend it)")
     load_before = load_average()
-    header = _measured_header(target, runtime, threads, space, samples, plan, heads=not quick)
-    header["build"] = "quick" if quick else "full"
     pace = _build_pace(existing, runtime, threads, pace_mode)
+    header = _measured_header(target, runtime, threads, space, samples, plan, heads=not quick,
+                              passes=op_passes, paced=pace is not None)
+    header["build"] = "quick" if quick else "full"
     if pace:
         header["pace"] = pace.header()
     edges = _subtracts_edges(existing, runtime, edges)
@@ -237,17 +250,16 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     wanted = build_layers(space, samples, baselines, heads=not quick, wide=wide_count(calibration))
     todo = [l for l in wanted if l.key not in table.rows]
     reused = len(wanted) - len(todo)
-    batches = [todo[i:i + BATCH] for i in range(0, len(todo), BATCH)]
     canary = Canary(runtime, threads, plan, pace=pace)
-    bar = progress(batches, len(todo)) if progress else batches
-    for i, batch in enumerate(bar):
-        runners = {l.key: layer_runner(l, runtime, threads) for l in batch}
-        timings = canary.time(runners, seed=i)
-        rows = [op_row(l, timings[l.key], runners[l.key], edges) for l in batch]
+    for rows in time_ops(todo, canary, runtime, threads, edges, progress):
         append_rows(path, rows)
         table.rows.update((r.key, r) for r in rows)
     table = read_table(path)
-    if batches:
+    for p in range(1, op_passes if todo else 0):  # later passes: in memory, written once done
+        for rows in time_ops(todo, canary, runtime, threads, edges, progress, pass_index=p):
+            table.rows.update((r.key, r) for r in rows if r.ms < table.rows[r.key].ms)
+        write_table(table, path)
+    if todo:
         table.header["contention"] = canary.summary()
     if pace:  # a new table's rows move with its pace's reference (a resumed table's stay)
         rescale(table, pace.anchor())
@@ -308,13 +320,29 @@ def _subtracts_edges(existing: Table | None, runtime: str, wanted: bool = True) 
     return existing.header.get("edges") == EDGES_SUBTRACTED
 
 
+def time_ops(layers: list[Layer], canary: Canary, runtime: str, threads: int, edges: bool,
+             progress: Callable[[Iterable, int], Iterable] | None = None, pass_index: int = 0
+             ) -> Iterator[list[Row]]:
+    """Time `layers` in batches of BATCH with `canary`, yielding each batch's rows. Pass 0 takes
+    them in order; a later pass shuffles them (seeded by `pass_index`), so each op meets other
+    neighbours and another moment than in the pass before."""
+    order = list(layers)
+    if pass_index:
+        random.Random(pass_index).shuffle(order)
+    batches = [order[i:i + BATCH] for i in range(0, len(order), BATCH)]
+    for i, batch in enumerate(progress(batches, len(order)) if progress else batches):
+        runners = {l.key: layer_runner(l, runtime, threads) for l in batch}
+        timings = canary.time(runners, seed=i + 100003 * pass_index)
+        yield [op_row(l, timings[l.key], runners[l.key], edges) for l in batch]
+
+
 def op_row(layer: Layer, timing: Timing, run: Runner, edges: bool) -> Row:
     """A measured row; with `edges`, its times less the op's boundary share (measured now)."""
     keep = 1.0 - boundary_share(run) if edges else 1.0
     return Row(layer, timing.ms * keep, timing.mean_ms * keep, timing.std_ms * keep, timing.count, "measured")
 
 
-PACES = ("network", "op", "none")  # `nas latency build --pace`: what scales a new table's timings
+PACES = ("none", "network", "op")  # `nas latency build --pace`: what scales a new table's timings
 
 
 def check_pace(mode: str) -> str:
@@ -323,7 +351,7 @@ def check_pace(mode: str) -> str:
     return mode
 
 
-def _build_pace(existing: Table | None, runtime: str, threads: int, mode: str = "network") -> Pace | None:
+def _build_pace(existing: Table | None, runtime: str, threads: int, mode: str) -> Pace | None:
     """The pace a build keeps: the table's stored reference when resuming one, a new reference
     for a new table (none with `mode` "none"), none for a table whose rows were measured without
     one (so they stay in one unit)."""
@@ -332,7 +360,7 @@ def _build_pace(existing: Table | None, runtime: str, threads: int, mode: str = 
     return Pace.for_table(existing.header, runtime, threads)
 
 
-def _network_pace(op_pace: Pace | None, runtime: str, threads: int, mode: str = "network") -> Pace | None:
+def _network_pace(op_pace: Pace | None, runtime: str, threads: int, mode: str) -> Pace | None:
     """The pace a build's calibration networks keep: with `mode` "network" the pace network with
     a new reference (every build times its calibration afresh), stored as `network_pace` so that
     validation and a search's measured winner are scaled to it; with "op" the op pace (stored as

@@ -2,8 +2,13 @@
 check that a table is being used on the machine it describes.
 
     # measured_on: machine          compare `machine` with this machine (measured tables)
-    # machine: {cpu: AMD EPYC, isa: [avx2, avx512_vnni, avx512f], cores: 2, os: Linux x86_64,
-    #           runtime: onnxruntime 1.32.0, threads: 1}
+    # machine: {cpu: AMD EPYC, cpu_id: AuthenticAMD family 25 model 1 stepping 1,
+    #           isa: [avx2], cores: 2, os: Linux x86_64, runtime: onnxruntime 1.32.0, threads: 1}
+
+`cpu_id` is the processor's identity as the CPU reports it (x86: vendor, family, model,
+stepping; ARM: implementer, part, variant), because a virtual machine's model name can be as
+generic as "AMD EPYC" for every generation: family 25 model 1 is a Zen 3 (AVX2), family 25 model
+17 a Zen 4 (AVX-512), and an op costs differently on each.
 
 `measured_on: derived` (a table computed from published figures, like pixel) and
 `measured_on: device` (measured on another device on purpose, e.g. a phone over adb) are never
@@ -16,6 +21,7 @@ predates fingerprints, so its ISA flags are not known). Every other difference m
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import sys
@@ -25,38 +31,63 @@ from nas.errors import NasError
 # The ISA extensions that change which kernels a runtime picks (MLAS, XNNPACK): 256-bit and
 # 512-bit vectors, int8 dot products, and ARM's advanced SIMD ("neon" on 32-bit, "asimd" on 64-bit).
 ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "neon", "asimd")
-COMPARED = ("cpu", "isa", "cores", "runtime")
+COMPARED = ("cpu", "cpu_id", "isa", "cores", "runtime")
 UNKNOWN = "unknown"
 NOT_COMPARED = ("derived", "device")
 
 
-def _cpuinfo() -> tuple[str | None, set[str]]:
-    """The CPU model and the flags of the first processor in /proc/cpuinfo (None, {} elsewhere)."""
-    model, flags = None, set()
+# /proc/cpuinfo fields that identify a processor, as "<label> <value>" (x86, then ARM)
+ID_FIELDS = {"vendor_id": "", "cpu family": "family", "model": "model", "stepping": "stepping",
+             "cpu implementer": "implementer", "cpu part": "part", "cpu variant": "variant"}
+
+
+def parse_cpuinfo(text: str) -> tuple[str | None, frozenset[str], dict[str, str]]:
+    """The CPU model, the flags and the ID_FIELDS of the first processor in /proc/cpuinfo's text."""
+    model, flags, ids = None, set(), {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        name, value = name.strip().lower(), value.strip()
+        if name in ("model name", "hardware", "cpu model") and model is None:
+            model = value
+        elif name in ("flags", "features") and not flags:
+            flags = set(value.split())
+        elif name in ID_FIELDS and value:
+            ids.setdefault(name, value)
+    return model, frozenset(flags), ids
+
+
+@functools.lru_cache(maxsize=1)
+def _cpuinfo() -> tuple[str | None, frozenset[str], dict[str, str]]:
+    """`parse_cpuinfo` of this machine (None, {}, {} where there is no /proc/cpuinfo)."""
     with contextlib.suppress(OSError):
-        for line in open("/proc/cpuinfo"):
-            name, _, value = line.partition(":")
-            name = name.strip().lower()
-            if name in ("model name", "hardware", "cpu model") and model is None:
-                model = value.strip()
-            elif name in ("flags", "features") and not flags:
-                flags = set(value.split())
-            if model and flags:
-                break
-    return model, flags
+        with open("/proc/cpuinfo") as f:
+            return parse_cpuinfo(f.read())
+    return None, frozenset(), {}
+
+
+def identity(ids: dict[str, str]) -> str:
+    """A processor's identity from its ID_FIELDS ("AuthenticAMD family 25 model 1 stepping 1",
+    ARM "implementer 0x41 part 0xd0c variant 0x3"), `unknown` without them."""
+    parts = [f"{label} {ids[name]}".strip() for name, label in ID_FIELDS.items() if name in ids]
+    return " ".join(parts) if parts else UNKNOWN
+
+
+def cpu_id() -> str:
+    """This processor's `identity`."""
+    return identity(_cpuinfo()[2])
 
 
 def cpu_model() -> str:
     """The CPU model string ("AMD EPYC", "Intel(R) Xeon(R) CPU @ 2.60GHz"), or the platform's
     processor name where /proc/cpuinfo has none."""
-    model, _ = _cpuinfo()
+    model, _, _ = _cpuinfo()
     return model or platform.processor() or platform.machine() or UNKNOWN
 
 
 def isa_flags() -> list[str] | str:
     """The ISA_FLAGS this CPU has, sorted; `unknown` where the OS does not list CPU flags.
     (64-bit ARM always has advanced SIMD; macOS lists no flags, so arm64 there reports asimd.)"""
-    _, flags = _cpuinfo()
+    _, flags, _ = _cpuinfo()
     if not flags:
         return ["asimd"] if platform.machine().lower() in ("arm64", "aarch64") else UNKNOWN
     return sorted(f for f in ISA_FLAGS if f in flags)
@@ -74,7 +105,7 @@ def runtime_version_here(runtime: str) -> str:
 
 def this_machine(runtime: str, threads: int) -> dict:
     """This machine's fingerprint for a table timed with `runtime` on `threads` threads."""
-    return {"cpu": cpu_model(), "isa": isa_flags(), "cores": os.cpu_count() or UNKNOWN,
+    return {"cpu": cpu_model(), "cpu_id": cpu_id(), "isa": isa_flags(), "cores": os.cpu_count() or UNKNOWN,
             "os": f"{platform.system()} {platform.machine()}".strip() or UNKNOWN,
             "runtime": runtime_version_here(runtime), "threads": threads}
 
@@ -106,7 +137,8 @@ def differences(header: dict, here: dict) -> list[str]:
 
 
 def describe(fp: dict | None) -> str:
-    """A fingerprint on one line: "AMD EPYC, 2 cores, avx2+avx512f, onnxruntime 1.32.0"."""
+    """A fingerprint on one line: "AMD EPYC (AuthenticAMD family 25 model 1 stepping 1), 2 cores,
+    avx2, onnxruntime 1.32.0" (the identity only where it is known)."""
     if not isinstance(fp, dict):
         return "an unrecorded machine"
     isa = fp.get("isa", UNKNOWN)
@@ -114,7 +146,9 @@ def describe(fp: dict | None) -> str:
         isa = "+".join(isa) if isa else "no AVX2/AVX-512/NEON"
     else:
         isa = f"ISA flags {isa}"
-    return f"{fp.get('cpu', UNKNOWN)}, {fp.get('cores', UNKNOWN)} cores, {isa}, {fp.get('runtime', UNKNOWN)}"
+    ident = fp.get("cpu_id", UNKNOWN)
+    cpu = f"{fp.get('cpu', UNKNOWN)}" + (f" ({ident})" if ident != UNKNOWN else "")
+    return f"{cpu}, {fp.get('cores', UNKNOWN)} cores, {isa}, {fp.get('runtime', UNKNOWN)}"
 
 
 def build_command(target: str) -> str:

@@ -41,7 +41,7 @@ def tables(tmp_path, monkeypatch):
 def test_a_build_header_carries_this_machines_fingerprint():
     h = _measured_header("x", "onnxruntime", 1, load_space(), 10, TimingPlan())
     assert h["measured_on"] == "machine"
-    assert {"cpu", "isa", "cores", "os", "runtime", "threads"} <= set(h["machine"])
+    assert {"cpu", "cpu_id", "isa", "cores", "os", "runtime", "threads"} <= set(h["machine"])
     assert h["machine"]["runtime"].startswith("onnxruntime ") and h["machine"]["threads"] == 1
     assert h["machine"]["isa"] == "unknown" or set(h["machine"]["isa"]) <= set(machine.ISA_FLAGS)
 
@@ -63,6 +63,33 @@ def test_a_foreign_table_warns_once_naming_both_machines_and_the_build_command(t
     assert "AMD EPYC" in err[0] and "Xeon" in err[0]
     assert "nas latency build --target cpu-a --quick" in err[0]
     assert "cpu, isa, cores" in err[0]
+
+
+ZEN3 = {**THERE, "isa": ["avx2"], "cpu_id": "AuthenticAMD family 25 model 1 stepping 1"}
+ZEN4 = {**THERE, "cpu_id": "AuthenticAMD family 25 model 17 stepping 1"}
+
+
+def test_two_generations_behind_one_model_name_are_two_machines(tables, capsys, monkeypatch):
+    # a virtual machine names every EPYC "AMD EPYC": the CPU's own identity tells them apart
+    monkeypatch.setattr(machine, "this_machine", lambda runtime, threads: {**ZEN3, "isa": THERE["isa"]})
+    tables("zen4", machine=ZEN4)
+    predict_latency(load_baseline("mobilenet_v3_small"), "zen4")
+    err = capsys.readouterr().err
+    assert "differ in cpu_id" in err
+    assert "family 25 model 17 stepping 1" in err and "family 25 model 1 stepping 1" in err
+
+
+def test_a_processors_identity_is_read_from_cpuinfo():
+    x86 = ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\n"
+           "model name\t: AMD EPYC\nstepping\t: 1\nflags\t\t: fpu avx2 sse\n\n"
+           "processor\t: 1\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n")
+    model, flags, ids = machine.parse_cpuinfo(x86)
+    assert model == "AMD EPYC" and "avx2" in flags
+    assert machine.identity(ids) == "AuthenticAMD family 25 model 1 stepping 1"  # the first processor's
+    arm = ("processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd\nCPU implementer\t: 0x41\n"
+           "CPU architecture: 8\nCPU variant\t: 0x3\nCPU part\t: 0xd0c\nCPU revision\t: 1\n")
+    assert machine.identity(machine.parse_cpuinfo(arm)[2]) == "implementer 0x41 part 0xd0c variant 0x3"
+    assert machine.identity({}) == "unknown"
 
 
 def test_a_table_of_this_machine_does_not_warn(tables, capsys):

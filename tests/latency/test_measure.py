@@ -73,9 +73,9 @@ def test_a_table_keeps_its_stored_reference_and_a_raw_table_stays_raw(monkeypatc
     # another pace op: its reference says nothing about this one
     assert Pace.for_table({"pace": {"op": "ir-8x8x8-e8-o8-k3-s1-se0-relu", "reference_ms": 1}}, "torch", 1) is None
     raw_rows = Table({"target": "old"}, rows={"k": object()})
-    assert _build_pace(raw_rows, "torch", 1) is None  # resuming a table measured without pace
+    assert _build_pace(raw_rows, "torch", 1, "network") is None  # resuming a table measured without pace
     resumed = Table({"pace": {"op": PACE_LAYER.key, "reference_ms": 0.25}}, rows={"k": object()})
-    assert _build_pace(resumed, "torch", 1).reference_ms == 0.25
+    assert _build_pace(resumed, "torch", 1, "network").reference_ms == 0.25
 
 
 def test_each_network_keeps_its_fastest_pass(monkeypatch):
@@ -117,8 +117,8 @@ def test_networks_keep_the_network_pace_a_table_stores_else_its_op_pace(monkeypa
     assert Pace.for_networks({}, "onnxruntime", 1) is None                        # a raw table stays raw
     other = {"pace": op, "network_pace": {"op": "mobilenet_v3_small", "reference_ms": 1.5}}
     assert Pace.for_networks(other, "onnxruntime", 1).op == PACE_LAYER.key    # another pace network's reference
-    assert _network_pace(None, "onnxruntime", 1) is None
-    assert _network_pace(both, "onnxruntime", 1).op == net
+    assert _network_pace(None, "onnxruntime", 1, "network") is None
+    assert _network_pace(both, "onnxruntime", 1, "network").op == net
 
 
 def test_a_new_table_is_paced_as_asked(monkeypatch):
@@ -133,7 +133,7 @@ def test_a_new_table_is_paced_as_asked(monkeypatch):
     assert _network_pace(op, "onnxruntime", 1, "network").op == measure.pace_network().name
     resumed = Table({"pace": {"op": PACE_LAYER.key, "reference_ms": 0.25}}, rows={"k": object()})
     assert _build_pace(resumed, "torch", 1, "none").reference_ms == 0.25  # a resumed table keeps its unit
-    with pytest.raises(NasError, match="pace: 'fast' is not allowed; expected one of network, op, none"):
+    with pytest.raises(NasError, match="pace: 'fast' is not allowed; expected one of none, network, op"):
         check_pace("fast")
 
 
