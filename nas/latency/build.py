@@ -24,8 +24,8 @@ from nas.latency.machine import differences, describe, this_machine
 from nas.latency.measure import (Canary, Pace, Runner, Timing, TimingPlan, arch_runner, boundary_share,
                                  check_runtime, cpu_name, layer_runner, load_average, pace_network,
                                  runtime_version, wait_for_quiet)
-from nas.latency.model import (OVERHEAD_CANDIDATES, OpModel, choose_block, choose_overhead_terms,
-                               cross_validate, fit_op_model, fit_overhead, loo_overhead, network_terms)
+from nas.latency.model import (OVERHEAD_CANDIDATES, OpModel, choose_block, cross_validate, fit_op_model,
+                               fit_overhead, loo_overhead, network_terms, overhead_terms, score_overhead_terms)
 from nas.latency.predict import sum_of_ops
 from nas.latency.table import KEY_FORMAT, Row, Table, append_rows, read_table, start_table, write_table
 from nas.paths import EXPERIMENTS, SEARCH_SPACES, WRITTEN_LATENCY_TABLES
@@ -115,7 +115,7 @@ class BuildResult:
     reused: int           # ops already in the table (resumed)
     op_model_cv_mape_pct: float
     calibration_mape_pct: float | None
-    overhead_terms: list[str] | None = None  # chosen by leave-one-out over the calibration networks
+    overhead_terms: list[str] | None = None  # the overhead model's terms (nas.latency.model.overhead_terms)
     warning: str | None = None  # the build's timings were too noisy to trust (`noise_warning`)
 
 
@@ -451,7 +451,7 @@ def measure_archs(archs: list[Arch], runtime: str, threads: int, plan: TimingPla
 
 
 def overhead_candidates(header: dict) -> tuple[tuple[str, ...], ...]:
-    """The overhead term sets a table chooses among: all of OVERHEAD_CANDIDATES, or for a table
+    """The overhead term sets a table scores for the record: all of OVERHEAD_CANDIDATES, or for a table
     whose rows are less their edge reorders (`edges`) those without `boundary_m`, which stands
     for the same cost and would count it twice."""
     if header.get("edges") == EDGES_SUBTRACTED:
@@ -480,14 +480,15 @@ def repeat_networks(space: Space, stored: dict[str, float], count: int) -> list[
 
 
 def calibrate(table: Table, archs: list[Arch], measured_ms: Sequence[float]) -> float:
-    """Given `archs` measured end to end, choose the overhead model's terms by leave-one-out over
-    them, fit it into the table header, and write the measurements to
+    """Given `archs` measured end to end, fit the overhead model (`overhead_terms`) into the table
+    header with every candidate's leave-one-out score, and write the measurements to
     experiments/latency/<target>-calibration.csv. Returns the fit's MAPE (%)."""
     model = OpModel.from_dict(table.header["op_model"])
     measured = np.asarray(measured_ms, dtype=float)
     sums = np.array([sum_of_ops(table, a, model) for a in archs])
     terms = [network_terms(a, s) for a, s in zip(archs, sums)]
-    use, candidates = choose_overhead_terms(terms, measured, overhead_candidates(table.header))
+    use = overhead_terms(len(archs))
+    candidates = score_overhead_terms(terms, measured, overhead_candidates(table.header))
     overhead = fit_overhead(terms, measured, use)
     pred = np.array([overhead.apply(t) for t in terms])
     err = np.abs(pred / measured - 1)

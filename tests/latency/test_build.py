@@ -68,13 +68,14 @@ def test_onnxruntime_build_calibrates_an_overhead_model(tmp_path, monkeypatch):
     result = build_table("ort", load_space(space_file), samples=6, calibration=6, plan=QUICK, path=path,
                          baselines=False, max_wait_s=0, edges=True, pace_mode="network")
     assert result.calibration_mape_pct is not None
-    from nas.latency.model import OVERHEAD_CANDIDATES
+    from nas.latency.model import DEFAULT_OVERHEAD_TERMS, OVERHEAD_CANDIDATES
     header = read_table(path).header
-    assert tuple(result.overhead_terms) in OVERHEAD_CANDIDATES + (("ops_ms",),)
+    assert tuple(result.overhead_terms) == DEFAULT_OVERHEAD_TERMS  # 9 networks: enough for its 3 terms
     assert set(header["overhead"]) == set(result.overhead_terms) == set(header["overhead_fit"]["terms"])
     assert header["overhead_fit"]["networks"] == 9  # 6 random networks of the space, 3 wide ones
     assert header["edges"] == EDGES_SUBTRACTED  # its op rows are less their edge reorders
-    assert "boundary_m" not in result.overhead_terms  # ... so the overhead does not count them again
+    assert not [c for c in header["overhead_fit"]["candidates_loo_mape_pct"] if "boundary_m" in c]  # ... not again
+    assert len(header["overhead_fit"]["candidates_loo_mape_pct"]) == len(OVERHEAD_CANDIDATES) - 3
     assert header["network_pace"]["op"] == pace_network().name and header["network_pace"]["reference_ms"] > 0
     assert (tmp_path / "latency" / "ort-calibration.csv").read_text().count(",wide,") == 3
 

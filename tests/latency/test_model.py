@@ -54,15 +54,16 @@ def test_boundary_term_counts_every_op_input_and_output():
         sum(boundary_elements(l) for l in arch.layers()))
 
 
-def test_overhead_terms_are_chosen_by_leave_one_out():
+def test_every_table_fits_the_default_overhead_terms_and_scores_the_others():
     import numpy as np
-    from nas.latency.model import choose_overhead_terms, network_terms
+    from nas.latency.model import DEFAULT_OVERHEAD_TERMS, network_terms, overhead_terms, score_overhead_terms
     archs = [load_baseline(n).with_overrides(width=w, resolution=r)
              for n in ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small") for w in (0.5, 1.0) for r in (160, 224)]
     terms = [network_terms(a, 1.0 + i) for i, a in enumerate(archs)]
     truth = Overhead({"ops_ms": 0.9, "boundary_m": -0.3})   # what isolated timing adds at the boundaries
     measured = np.array([truth.apply(t) for t in terms])
-    use, scores = choose_overhead_terms(terms, measured)
-    assert use == ("ops_ms", "boundary_m") and scores["ops_ms+boundary_m"] < 1e-6
-    assert scores["ops_ms+const+weights_m"] > scores["ops_ms+boundary_m"]
-    assert choose_overhead_terms(terms[:2], measured[:2]) == (("ops_ms",), {})  # too few networks
+    scores = score_overhead_terms(terms, measured)
+    assert scores["ops_ms+boundary_m"] < 1e-6 < scores["ops_ms+const+weights_m"]
+    assert set(score_overhead_terms(terms[:3], measured[:3])) == {"ops_ms+boundary_m"}  # fewer terms than networks
+    assert overhead_terms(len(archs)) == DEFAULT_OVERHEAD_TERMS  # whichever scored best here
+    assert overhead_terms(3) == ("ops_ms",)  # too few networks for three terms
