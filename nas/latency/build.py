@@ -251,14 +251,16 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     todo = [l for l in wanted if l.key not in table.rows]
     reused = len(wanted) - len(todo)
     canary = Canary(runtime, threads, plan, pace=pace)
-    for rows in time_ops(todo, canary, runtime, threads, edges, progress):
+    kept: dict[str, Runner] | None = {} if op_passes > 1 else None  # runners made once for all passes
+    for rows in time_ops(todo, canary, runtime, threads, edges, progress, runners=kept):
         append_rows(path, rows)
         table.rows.update((r.key, r) for r in rows)
     table = read_table(path)
     for p in range(1, op_passes if todo else 0):  # later passes: in memory, written once done
-        for rows in time_ops(todo, canary, runtime, threads, edges, progress, pass_index=p):
+        for rows in time_ops(todo, canary, runtime, threads, edges, progress, pass_index=p, runners=kept):
             table.rows.update((r.key, r) for r in rows if r.ms < table.rows[r.key].ms)
         write_table(table, path)
+    del kept  # the ops' sessions go before the networks are timed
     if todo:
         table.header["contention"] = canary.summary()
     if pace:  # a new table's rows move with its pace's reference (a resumed table's stay)
@@ -321,19 +323,24 @@ def _subtracts_edges(existing: Table | None, runtime: str, wanted: bool = True) 
 
 
 def time_ops(layers: list[Layer], canary: Canary, runtime: str, threads: int, edges: bool,
-             progress: Callable[[Iterable, int], Iterable] | None = None, pass_index: int = 0
-             ) -> Iterator[list[Row]]:
+             progress: Callable[[Iterable, int], Iterable] | None = None, pass_index: int = 0,
+             runners: dict[str, Runner] | None = None) -> Iterator[list[Row]]:
     """Time `layers` in batches of BATCH with `canary`, yielding each batch's rows. Pass 0 takes
     them in order; a later pass shuffles them (seeded by `pass_index`), so each op meets other
-    neighbours and another moment than in the pass before."""
+    neighbours and another moment than in the pass before. With `runners`, each op's runner is
+    made once and kept there for the next pass: exporting or converting an op costs far more than
+    timing it (LiteRT's converter about 2 s an op, ONNX export about 60 ms)."""
     order = list(layers)
     if pass_index:
         random.Random(pass_index).shuffle(order)
     batches = [order[i:i + BATCH] for i in range(0, len(order), BATCH)]
     for i, batch in enumerate(progress(batches, len(order)) if progress else batches):
-        runners = {l.key: layer_runner(l, runtime, threads) for l in batch}
-        timings = canary.time(runners, seed=i + 100003 * pass_index)
-        yield [op_row(l, timings[l.key], runners[l.key], edges) for l in batch]
+        made = {l.key: runners[l.key] if runners is not None and l.key in runners
+                else layer_runner(l, runtime, threads) for l in batch}
+        if runners is not None:
+            runners.update(made)
+        timings = canary.time(made, seed=i + 100003 * pass_index)
+        yield [op_row(l, timings[l.key], made[l.key], edges) for l in batch]
 
 
 def op_row(layer: Layer, timing: Timing, run: Runner, edges: bool) -> Row:

@@ -180,6 +180,9 @@ def test_every_op_keeps_its_fastest_pass_and_a_later_pass_meets_other_neighbours
         def summary(self):
             return {"retimed_batches": 0}
 
+    made = Counter()
+    make = build_module.layer_runner
+    monkeypatch.setattr(build_module, "layer_runner", lambda l, *a: made.update([l.key]) or make(l, *a))
     monkeypatch.setattr(build_module, "Canary", Scripted)
     monkeypatch.setattr(build_module, "BATCH", 3)
     space = load_space(FIXTURES / "tiny_space.yaml")
@@ -189,6 +192,7 @@ def test_every_op_keeps_its_fastest_pass_and_a_later_pass_meets_other_neighbours
                 baselines=False, quick=True, op_passes=2)
     table = read_table(path)
     assert set(seen.values()) == {2}  # every op timed twice
+    assert set(made.values()) == {1}  # ... and exported once
     assert table.rows[first].ms == 0.5 and {r.ms for k, r in table.rows.items() if k != first} == {1.0}
     half = len(batches) // 2
     assert batches[:half] != batches[half:]  # the second pass batches the ops otherwise
