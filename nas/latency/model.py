@@ -318,10 +318,10 @@ def overhead_terms(networks: int) -> tuple[str, ...]:
     """The terms a table's overhead model fits on `networks` calibration networks:
     DEFAULT_OVERHEAD_TERMS, or the scale alone (ops_ms) with too few networks to fit them.
 
-    Not chosen per table: over 15 recorded quick builds (experiments/latency/overhead/
-    across_builds.py), the candidate each build chose by leave-one-out put 64.0 % of its
-    validation networks within ±10 %, the default terms fitted everywhere 66.7 % (68.4 vs 71.8 %
-    adjusted for contention; outside the space 62.9 vs 67.6 %): on 24 networks of similar
+    Not chosen per table: over 17 recorded quick builds (experiments/latency/overhead/
+    across_builds.py), the candidate each build chose by leave-one-out put 68.3 % of its
+    validation networks within ±10 %, the default terms fitted everywhere 70.6 % (72.1 vs 75.1 %
+    adjusted for contention; outside the space 67.2 vs 71.4 %): on 24 networks of similar
     proportions the choice follows the noise, and boundary_m's coefficient came out with either sign."""
     return DEFAULT_OVERHEAD_TERMS if networks > len(DEFAULT_OVERHEAD_TERMS) else ("ops_ms",)
 
