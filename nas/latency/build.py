@@ -185,9 +185,10 @@ QUICK_SAMPLES = 24       # random networks whose ops a quick build times (about 
 QUICK_CALIBRATION = 16   # of those, networks timed end to end for the overhead model (one batch)
 QUICK_MAX_WAIT_S = 15.0  # seconds a quick build waits for a quiet machine before timing networks
 # A quick build times every op in this many passes over all its ops, each op keeping its fastest:
-# on its thin plan one pass left two builds' timings of the same 538 ops 11-20 % apart (MAPE),
-# by spells that slow some ops of a batch and not others (the canaries do not see them); the
-# faster of two passes halved that (experiments/latency/pace/default/). A full build's plan takes
+# on its thin plan one pass left four builds' timings of the same 538 ops 7-20 % apart (MAPE),
+# by spells that slow some ops of a batch and not others (the canaries do not see them); each
+# op's faster of two builds came closer to a third than either alone (4.7-12.1 % against
+# 6.8-19.9 %; experiments/latency/pace/default/op_repeat.py). A full build's plan takes
 # about 8 times the samples per op and is timed in one pass.
 QUICK_OP_PASSES = 2
 
@@ -335,8 +336,7 @@ def time_ops(layers: list[Layer], canary: Canary, runtime: str, threads: int, ed
         random.Random(pass_index).shuffle(order)
     batches = [order[i:i + BATCH] for i in range(0, len(order), BATCH)]
     for i, batch in enumerate(progress(batches, len(order)) if progress else batches):
-        made = {l.key: runners[l.key] if runners is not None and l.key in runners
-                else layer_runner(l, runtime, threads) for l in batch}
+        made = {l.key: (runners or {}).get(l.key) or layer_runner(l, runtime, threads) for l in batch}
         if runners is not None:
             runners.update(made)
         timings = canary.time(made, seed=i + 100003 * pass_index)
