@@ -122,7 +122,8 @@ def small_search(recipe: Recipe, device: torch.device, out: Path) -> dict:
 
 def small_fidelity(recipe: Recipe, only: tuple[str, ...], out: Path) -> dict:
     """`nas proxy fidelity` on the listed networks with `recipe`."""
-    from nas.fidelity import load_networks, read_accuracies, run_fidelity
+    from nas.proxy.fidelity import read_accuracies, run_fidelity
+    from nas.proxy.networks import load_networks
 
     start = time.perf_counter()
     networks = [n for n in load_networks() if n.name in only]  # exact names (--only matches parts)

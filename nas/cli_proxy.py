@@ -22,7 +22,7 @@ def networks_options(f):
 
 
 def _networks(path: str | None, only: tuple[str, ...]):
-    from nas.fidelity import load_networks, select
+    from nas.proxy.networks import load_networks, select
 
     return select(load_networks(path), only)
 
@@ -50,7 +50,8 @@ def networks(networks_path: str | None, only: tuple[str, ...], as_json: bool) ->
     """List the networks with their cost, predicted Pixel latency and the zero-cost fidelity."""
     from dataclasses import asdict
 
-    from nas.fidelity import matched_pairs, zero_cost_fidelity
+    from nas.proxy.fidelity import zero_cost_fidelity
+    from nas.proxy.stats import matched_pairs
 
     nets = _networks(networks_path, only)
     rows = [{"name": n.name, "family": n.family, "width": n.width, "resolution": n.resolution,
@@ -85,7 +86,8 @@ def fidelity(recipe_path: str | None, networks_path: str | None, only: tuple[str
              out: str | None, progress: bool | None, estimate_path: str | None, as_json: bool) -> None:
     """Train every network with the recipe and compare its proxy accuracy with ImageNet top-1."""
     from nas.estimate import ESTIMATE_FILE, estimate_for, write_estimate
-    from nas.fidelity import check_workers, run_fidelity
+    from nas.proxy.fidelity import run_fidelity
+    from nas.proxy.runner import check_workers
     from nas.recipe import DEFAULT_RECIPE, load_recipe
 
     check_workers(workers)
@@ -121,4 +123,7 @@ def fidelity(recipe_path: str | None, networks_path: str | None, only: tuple[str
 
 
 def register(main: click.Group) -> None:
+    from nas.cli_truth import truth
+
+    proxy.add_command(truth)
     main.add_command(proxy)

@@ -25,7 +25,7 @@ from pathlib import Path
 from nas.arch import Arch
 from nas.cost import arch_cost
 from nas.errors import NasError
-from nas.fidelity import MODELS, Estimate
+from nas.proxy.fit import MODELS, Estimate
 from nas.files import write_text_atomic
 from nas.paths import PACKAGE_DATA
 from nas.recipe import ADDED_KNOBS, Recipe, recipe_to_dict

@@ -9,7 +9,7 @@ from nas.baselines import load_baseline
 from nas.cli import main
 from nas.errors import NasError
 from nas.estimate import ESTIMATE_FILE, ImagenetEstimate, estimate_for, estimate_record, load_estimate
-from nas.fidelity import MODELS, Estimate
+from nas.proxy.fit import MODELS, Estimate
 from nas.recipe import load_recipe
 from nas.search import policy
 from conftest import TINY_RECIPE

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from scipy.stats import kendalltau, spearmanr
 
-from nas.fidelity import evaluate, load_networks, read_accuracies
+from nas.proxy.fidelity import evaluate, read_accuracies
+from nas.proxy.networks import load_networks
 
 HERE = Path(__file__).resolve().parent
 RUNS = {"seed 0": HERE.parent / "default", "seed 1": HERE / "seed1"}

@@ -1,4 +1,4 @@
-"""Tests for nas.fidelity and `nas proxy`: the networks file, the statistics, resumable training."""
+"""Tests for nas.proxy.fidelity and `nas proxy`: the networks file, the statistics, resumable training."""
 
 from __future__ import annotations
 
@@ -13,15 +13,17 @@ import yaml
 from click.testing import CliRunner
 from PIL import Image
 
-from nas import fidelity
 from nas.cli import main
 from nas.errors import NasError
-from nas.fidelity import (DEFAULT_NETWORKS, evaluate, load_networks, matched_pairs, pair_agreement,
-                          rank_fidelity, read_accuracies, run_fidelity, zero_cost_fidelity)
+from nas.proxy import fidelity
+from nas.proxy.fidelity import evaluate, read_accuracies, run_fidelity, zero_cost_fidelity
+from nas.proxy.fit import fit_estimate
+from nas.proxy.networks import DEFAULT_NETWORKS, HELD_OUT_NETWORKS, load_networks, select
+from nas.proxy.stats import matched_pairs, pair_agreement, rank_fidelity
 from nas.recipe import load_recipe
 from conftest import TINY_RECIPE
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "imagenet_top1" / "imagenet_top1.yaml"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "imagenet_top1" / "imagenet_top1.yaml"
 SMALL = ["V3-Small 0.35", "V2 0.35 r96", "V1 0.25 r128"]  # the three cheapest to train
 
 
@@ -125,10 +127,10 @@ def test_missing_file_is_refused(tmp_path):
 
 
 def test_only_keeps_matching_names_and_refuses_a_substring_that_matches_nothing(shipped):
-    assert [n.name for n in fidelity.select(shipped, ["v1 0.25"])] == [
+    assert [n.name for n in select(shipped, ["v1 0.25"])] == [
         "V1 0.25 r224", "V1 0.25 r192", "V1 0.25 r160", "V1 0.25 r128"]
     with pytest.raises(NasError, match="--only 'zz' matches no network"):
-        fidelity.select(shipped, ["zz"])
+        select(shipped, ["zz"])
 
 
 # ---------------------------------------------------------------- statistics
@@ -183,7 +185,7 @@ def test_a_proxy_that_is_top1_gives_a_perfect_proxy_estimate(shipped):
 
 def test_fitted_estimate_predicts_like_its_coefficients(shipped):
     proxy = [0.2 + 0.001 * i for i in range(len(shipped))]
-    est = fidelity.fit_estimate("proxy+cost", shipped, proxy)
+    est = fit_estimate("proxy+cost", shipped, proxy)
     n = shipped[0]
     x = np.array([1, np.log(n.params), np.log(n.madds), np.log(n.resolution), proxy[0],
                   np.log(proxy[0] / (1 - proxy[0]))])
@@ -198,7 +200,7 @@ HELD_OUT_PARAMS = {"ProxylessNAS-mobile": 4_080_512, "ProxylessNAS-mobile 1.4": 
 
 
 def test_held_out_networks_are_built_as_published_and_disjoint_from_the_yardstick(shipped):
-    held = load_networks(fidelity.HELD_OUT_NETWORKS)
+    held = load_networks(HELD_OUT_NETWORKS)
     assert {n.name: n.params for n in held if n.name in HELD_OUT_PARAMS} == HELD_OUT_PARAMS
     assert len(held) == 11 and {n.family for n in held} == {"V1", "ProxylessNAS", "MnasNet-B1"}
     key = lambda n: (n.base, n.width, n.scaling, n.resolution)
@@ -206,8 +208,8 @@ def test_held_out_networks_are_built_as_published_and_disjoint_from_the_yardstic
 
 
 def test_a_fit_from_elsewhere_is_scored_as_it_stands_and_nothing_is_fitted(shipped):
-    fitted = fidelity.fit_estimate("proxy+cost", shipped, [n.top1 / 200 for n in shipped])
-    held = load_networks(fidelity.HELD_OUT_NETWORKS)
+    fitted = fit_estimate("proxy+cost", shipped, [n.top1 / 200 for n in shipped])
+    held = load_networks(HELD_OUT_NETWORKS)
     proxy = {n.name: n.top1 / 200 for n in held}
     result = evaluate(held, proxy, fitted=[fitted])
     assert not any("leave" in k for k in result["scores"]) and result["estimates"] == {}
@@ -232,7 +234,7 @@ def test_rerun_trains_nothing(tmp_path, monkeypatch, recipe, small):
 def test_networks_are_trained_largest_first(tmp_path, monkeypatch, recipe, shipped):
     calls = []
     monkeypatch.setattr(fidelity, "_train", fake_train(calls))
-    nets = fidelity.select(shipped, ["V1 0.25"])
+    nets = select(shipped, ["V1 0.25"])
     run_fidelity(recipe, nets, tmp_path / "out", progress=False)
     by_slug = {n.arch.name: n.madds for n in nets}
     assert [by_slug[c] for c in calls] == sorted(by_slug.values(), reverse=True)
@@ -389,7 +391,7 @@ def test_workers_beyond_the_cpu_count_exit_2(tmp_path):
 
 def test_fidelity_with_estimate_scores_the_shipped_fit_and_writes_no_estimate(tmp_path, monkeypatch):
     monkeypatch.setattr(fidelity, "_train", fake_train([]))
-    code, out = run("proxy", "fidelity", "--networks", str(fidelity.HELD_OUT_NETWORKS), "--estimate", "shipped",
+    code, out = run("proxy", "fidelity", "--networks", str(HELD_OUT_NETWORKS), "--estimate", "shipped",
                     "--only", "MnasNet", "--out", str(tmp_path / "o"), "--no-progress")
     assert code == 0, out
     assert "proxy+cost (fitted elsewhere)" in out and "cost-only (fitted elsewhere)" in out
