@@ -36,6 +36,11 @@ from nas.search.config import SearchConfig as Defaults  # the settings' defaults
               help="What trials are ranked by: the ImageNet top-1 estimated from proxy accuracy and the "
                    "network's cost (fitted for the default recipe on CIFAR-10; see docs/training.md), or the "
                    "proxy accuracy itself. auto: the estimate where it was fitted for the recipe, else proxy.")
+@click.option("--confirm", default=Defaults.confirm, show_default=True, type=click.IntRange(min=0),
+              help="Finalists (the best trials within budget, plus the best baseline) retrained at more "
+                   "seeds before the winner is named; 0: name the single-seed winner.")
+@click.option("--confirm-seeds", default=Defaults.confirm_seeds, show_default=True, type=click.IntRange(min=1),
+              help="More seeds each finalist is trained at; the winner has the best mean.")
 @click.option("--workers", default=Defaults.workers, show_default=True, help="Processes sharing the study storage.")
 @click.option("--storage", default=None, help="Optuna storage URL (default: sqlite in the run folder).")
 @click.option("--study", default=None,
@@ -53,7 +58,7 @@ from nas.search.config import SearchConfig as Defaults  # the settings' defaults
               callback=lambda ctx, _, value: ctx.meta.update(allow_foreign_table=value),
               help="Search with a latency table measured on another machine (refused by default).")
 def search(target, budget, space_path, trials, time_limit, dataset, data_dir, recipe_path, epochs, device,
-           trials_per_gpu, seed, sampler, objective, pruner, score, workers, storage, study, engine, ray_address, scheduler, out, resume,
+           trials_per_gpu, seed, sampler, objective, pruner, score, confirm, confirm_seeds, workers, storage, study, engine, ray_address, scheduler, out, resume,
            as_json, no_progress):
     """Find the most accurate architecture whose predicted latency on TARGET fits the budget."""
     from nas.recipe import load_recipe, recipe_to_dict
@@ -72,7 +77,7 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
                           trials=trials, time_limit_s=parse_duration(time_limit), seed=seed, sampler=sampler,
                           objective=objective, pruner=pruner, workers=workers, storage=storage, engine=engine,
                           ray_address=ray_address, scheduler=scheduler, study=study, score=score,
-                          trials_per_gpu=trials_per_gpu)
+                          trials_per_gpu=trials_per_gpu, confirm=confirm, confirm_seeds=confirm_seeds)
     resolved = resolve_score(config)
     fell_back = config.score == AUTO_SCORE and resolved.score == "proxy"
     config = resolved

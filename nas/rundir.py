@@ -112,7 +112,12 @@ class Run:
         return self.trial(number)
 
     def best_number(self) -> int | None:
-        """Trial number of the winner, or None when no completed trial fits the budget."""
+        """Trial number of the winner, or None when no completed trial fits the budget: the
+        confirmed winner (confirmation.json, nas.search.confirm) when the run confirmed one, else
+        the trial of best.json, else `best_row`."""
+        confirmed = confirmed_winner(self.path, self.trials)
+        if confirmed is not None:
+            return confirmed
         best_file = self.path / "best.json"
         if best_file.is_file() and not self.from_study:
             number = _trial_with_arch(self.trials, load_arch(best_file))
@@ -279,6 +284,9 @@ def _best_json_disagreement(run_dir: Path, study: pd.DataFrame, config: dict) ->
         return f"best.json is unreadable ({e}); the winner was taken from the study"
     budget = config.get("budget_ms")
     best = best_row(study, None if budget is None else float(budget))
+    confirmed = confirmed_winner(run_dir, study)
+    if confirmed is not None:
+        best = study[study["number"] == confirmed].iloc[-1]
     if best is None:
         return ""
     try:
@@ -287,6 +295,26 @@ def _best_json_disagreement(run_dir: Path, study: pd.DataFrame, config: dict) ->
         same = False
     return "" if same else (f"best.json is not the study's winner (trial {int(best['number'])}); "
                             "the winner was taken from the study")
+
+
+def read_confirmation(run_dir: Path) -> dict | None:
+    """confirmation.json of a run folder (nas.search.confirm) as a mapping; None when there is none
+    or it cannot be read (it is derived data: a rerun of the search writes it again)."""
+    path = Path(run_dir) / "confirmation.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("winner"), int) else None
+
+
+def confirmed_winner(run_dir: Path, trials: pd.DataFrame) -> int | None:
+    """The trial number the run's confirmation named, if it is a completed trial of `trials`."""
+    c = read_confirmation(run_dir)
+    if c is None:
+        return None
+    done = trials[(trials["number"] == c["winner"]) & (trials["state"] == Status.COMPLETE)]
+    return None if done.empty else int(c["winner"])
 
 
 def read_config(run_dir: Path) -> dict:

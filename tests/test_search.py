@@ -115,6 +115,11 @@ def test_search_leaves_a_complete_run_folder(tmp_path, tiny_recipe):
     assert (trials[trials["state"] == "COMPLETE"]["latency_ms"] <= 40).all()
     best = load_arch(out / "best.json")
     assert summary["best"]["latency_ms"] <= 40 and summary["best"]["name"] == best.name
+    # the winner is confirmed: the finalists retrained at 2 more seeds, the best mean named
+    confirmation = json.loads((out / "confirmation.json").read_text())
+    assert summary["confirmation"]["winner"] == confirmation["winner"] == summary["best"]["trial"]
+    assert all(f["seeds"] == 3 for f in confirmation["finalists"])
+    assert "## Confirmation" in (out / "summary.md").read_text()
     assert {"config.yaml", "study.db", "pareto.csv", "summary.md"} <= {p.name for p in out.iterdir()}
     assert "mobilenet_v3_small" in (out / "summary.md").read_text()
     pareto = pd.read_csv(out / "pareto.csv")

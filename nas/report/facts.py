@@ -47,8 +47,16 @@ def gather(run: Run) -> dict:
     t["score"] = t[ranked_by] * (100 if ranked_by == "accuracy" else 1)  # what the run ranks by, in %
     return {"run": run, "trials": t, "front": t[t["pareto"]].sort_values("latency_ms"), "winner": winner,
             "baselines": baseline_marks(run, t, notes), "breakdown": breakdown, "notes": notes,
-            "measured": measured, "ranked_by": ranked_by,
+            "measured": measured, "ranked_by": ranked_by, "confirmation": _confirmation(run, winner),
             "dataset": run.config.get("dataset") or "proxy data", "target": run.target or "target"}
+
+
+def _confirmation(run: Run, winner: int | None) -> dict | None:
+    """The run's confirmation of its winner (confirmation.json), when it names this winner."""
+    from nas.rundir import read_confirmation
+
+    c = read_confirmation(run.path)
+    return c if c is not None and c["winner"] == winner else None
 
 
 def measured_latency(run: Run, t: pd.DataFrame, winner: int | None, notes: list[str]) -> dict | None:

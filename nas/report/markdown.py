@@ -25,6 +25,10 @@ def report_markdown(facts: dict, images: list[str], top_k: int) -> str:
              + (" (% ImageNet top-1 estimated from proxy accuracy and cost, fitted on 53 published networks; "
                 "`--score imagenet-estimate`, docs/training.md)." if _estimated(facts) else "."), ""]
     lines += _winner_section(facts)
+    if facts.get("confirmation"):
+        from nas.search.confirm import confirmation_markdown
+
+        lines += confirmation_markdown(facts["confirmation"]) + [""]
     if facts.get("measured") is not None:
         from nas.latency.winner import measured_markdown
 

@@ -58,7 +58,8 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
         saved = load_config(out)
         resumed = replace(saved, out=config.out, trials=config.trials, time_limit_s=config.time_limit_s,
                           workers=config.workers, ray_address=config.ray_address or saved.ray_address,
-                          trials_per_gpu=config.trials_per_gpu)
+                          trials_per_gpu=config.trials_per_gpu, confirm=config.confirm,
+                          confirm_seeds=config.confirm_seeds)
         diffs = ignored_settings(saved, config, given)
         if diffs and not resume:
             raise NasError(f"{out} already holds a search with other settings: {'; '.join(diffs)}; "
@@ -167,6 +168,9 @@ def run_search(config: SearchConfig, progress: bool = True) -> dict:
 
         records = optuna_records(run_optuna(config, progress=progress))
     from nas.latency.winner import measure_run
-    from nas.search.results import write_results
+    from nas.search.results import confirm_winner, write_results
 
-    return measure_run(write_results(records, config), config.out)  # the winner, timed here when it can be
+    summary = write_results(records, config)
+    if config.confirm:
+        summary = write_results(records, config, confirm_winner(records, config, progress))
+    return measure_run(summary, config.out)  # the winner, timed here when it can be

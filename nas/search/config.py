@@ -72,6 +72,8 @@ class SearchConfig:
     study: str | None = None
     score: str = AUTO_SCORE  # made concrete by nas.search.policy.resolve_score before it is stored
     trials_per_gpu: int = 1
+    confirm: int = 3  # finalists retrained before the winner is named (0: none); nas.search.confirm
+    confirm_seeds: int = 2  # more seeds each finalist is trained at
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @property
@@ -97,6 +99,11 @@ class SearchConfig:
             raise NasError(f"--trials {self.trials} is not allowed; expected an integer >= 1")
         if self.workers < 1:
             raise NasError(f"--workers {self.workers} is not allowed; expected an integer >= 1")
+        if self.confirm < 0:
+            raise NasError(f"--confirm {self.confirm} is not allowed; expected an integer >= 0 (0: name the "
+                           f"single-seed winner)")
+        if self.confirm_seeds < 1:
+            raise NasError(f"--confirm-seeds {self.confirm_seeds} is not allowed; expected an integer >= 1")
         if self.trials_per_gpu < 1:
             raise NasError(f"--trials-per-gpu {self.trials_per_gpu} is not allowed; expected an integer >= 1")
 
@@ -137,8 +144,8 @@ def check_workers(config: SearchConfig) -> None:
 # machines that differ only in them can share one study.
 PLACE_KNOBS = ("data_dir", "device")
 # Settings that make a search what it is: a rerun into the same folder, or a second search on the
-# same study, must agree on all of them. `trials`, `time_limit_s`, `workers` and `ray_address`
-# may change between runs; `out` and `created` say where and when, not what.
+# same study, must agree on all of them. `trials`, `time_limit_s`, `workers`, `ray_address` and
+# the confirmation (`confirm`, `confirm_seeds`) may change between runs; `out` and `created` say where and when, not what.
 SEARCH_SETTINGS = ("target", "budget_ms", "space", "recipe", "seed", "sampler", "objective", "pruner",
                    "engine", "baselines", "scheduler", "score", "storage", "study")
 # The flag that sets each setting, for messages.
@@ -265,7 +272,8 @@ _FIELD_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
     "workers": ((int,), False), "storage": ((str, type(None)), False), "engine": ((str,), False),
     "baselines": ((list,), False), "ray_address": ((str, type(None)), False),
     "scheduler": ((str,), False), "study": ((str, type(None)), False), "created": ((str, datetime), False),
-    "score": ((str,), False), "trials_per_gpu": ((int,), False),
+    "score": ((str,), False), "trials_per_gpu": ((int,), False), "confirm": ((int,), False),
+    "confirm_seeds": ((int,), False),
 }
 
 

@@ -48,9 +48,22 @@ def trials_frame(records: list[TrialRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
 
 
-def write_results(records: list[TrialRecord], config: SearchConfig) -> dict:
+def confirm_winner(records: list[TrialRecord], config: SearchConfig, progress: bool = False) -> dict | None:
+    """The finalists of the run retrained at `config.confirm_seeds` more seeds (see
+    nas.search.confirm); None when nothing is confirmed."""
+    from nas.recipe import recipe_from_record
+    from nas.search.confirm import confirm_finalists
+
+    workers = config.workers if config.engine == "optuna" else 1
+    return confirm_finalists(trials_frame(records), config.out, config.budget_ms, recipe_from_record(config.recipe),
+                             config.score, config.confirm, config.confirm_seeds, workers, progress)
+
+
+def write_results(records: list[TrialRecord], config: SearchConfig, confirmation: dict | None = None) -> dict:
     """Write trials.csv, pareto.csv, best.json and summary.md; drop checkpoints that left the
-    Pareto front (the best trial's is always kept). Returns the summary as a dict.
+    Pareto front (the best trial's is always kept). Returns the summary as a dict. With a
+    `confirmation` (nas.search.confirm), its winner is the run's winner and the summary shows
+    the finalists, the margin and its noise.
     Every file is written whole or not at all; NasError (one line) for an I/O error, which
     loses nothing: the trials are in the study, and the next run rewrites these files."""
     out = Path(config.out)
@@ -59,6 +72,8 @@ def write_results(records: list[TrialRecord], config: SearchConfig) -> dict:
     front = pareto_front(frame)
     write_atomic(out / "pareto.csv", lambda tmp: front.to_csv(tmp, index=False))
     best = best_row(frame, config.budget_ms)
+    if confirmation is not None:
+        best = frame[frame["number"] == confirmation["winner"]].iloc[0]
     if best is not None:
         arch = arch_from_dict(json.loads(best["arch"]))
         write_atomic(out / "best.json", lambda tmp: save_arch(arch, tmp))
@@ -68,6 +83,8 @@ def write_results(records: list[TrialRecord], config: SearchConfig) -> dict:
     keep = set(front["number"]) | ({int(best["number"])} if best is not None else set())
     _prune_checkpoints(out, finished - keep)
     summary = summarize(frame, config, best)
+    if confirmation is not None:
+        summary["confirmation"] = confirmation
     write_text_atomic(out / "summary.md", summary_markdown(summary))
     return summary
 
@@ -134,6 +151,10 @@ def summary_markdown(s: dict) -> str:
         lines += ["", "No trained trial fits the budget yet."]
     else:
         lines += ["", f"Winner blocks: `{s['best']['block_string']}`"]
+    if s.get("confirmation"):
+        from nas.search.confirm import confirmation_markdown
+
+        lines += ["", *confirmation_markdown(s["confirmation"])]
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,161 @@
+"""Confirming the winner before naming it: the finalists retrained at more seeds, compared on their mean.
+
+A search ranks thousands of networks of nearly equal cost by one proxy training each, and a
+network's proxy accuracy moves by about 2 points between seeds (experiments/proxy_fidelity), so
+the top of a single-seed ranking is partly the luck of the draw. After the trials, the
+`confirm` best trials within the budget, and the best baseline within it, are trained again with
+the run's recipe at `seeds` more seeds (the recipe's seed + 1, + 2, ...). The winner is the
+finalist with the highest mean score over all its seeds (its trial's, then these), and the summary
+states its margin over the runner-up and that margin's noise: the standard error of the
+difference of the two means, sqrt(s_a^2 / n_a + s_b^2 / n_b), with s the finalists' seed-to-seed
+standard deviations.
+
+    from nas.search.confirm import confirm_finalists
+    confirmation = confirm_finalists(frame, out, budget_ms, recipe, score, k=3, seeds=2)
+
+Every retraining appends one row to OUT/confirm.csv (key "trial N@seed S"), so a killed
+confirmation resumes where it stopped; the result is also written to OUT/confirmation.json.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nas.arch import Arch, arch_from_dict
+from nas.files import write_text_atomic
+from nas.proxy.runner import read_rows, run_jobs
+from nas.recipe import Recipe
+from nas.rundir import ESTIMATE_COLUMN, Status, ranking_column
+from nas.tables import markdown_table
+
+CONFIRM_COLUMNS = ("key", "trial", "seed", "accuracy", "score", "seconds", "status", "finished_at")
+
+
+@dataclass(frozen=True)
+class ConfirmJob:
+    """One finalist retrained at one seed; key "trial N@seed S"."""
+
+    key: str
+    trial: int
+    seed: int
+    arch: Arch
+    recipe: Recipe
+    score: str
+
+
+def finalists(frame: pd.DataFrame, budget_ms: float | None, k: int) -> pd.DataFrame:
+    """The `k` best completed trials within the budget by the run's ranking column (ties: lower
+    latency, then lower number), plus the best baseline within the budget if it is not among them."""
+    ok = frame[(frame["state"] == Status.COMPLETE) & frame["accuracy"].notna()]
+    if budget_ms is not None:
+        ok = ok[ok["latency_ms"] <= budget_ms]
+    ranked = ok.sort_values([ranking_column(frame), "latency_ms", "number"], ascending=[False, True, True])
+    chosen = ranked.head(k)
+    baselines = ranked[ranked["baseline"].fillna("").astype(str) != ""]
+    if k > 0 and not baselines.empty and int(baselines.iloc[0]["number"]) not in set(chosen["number"]):
+        chosen = pd.concat([chosen, baselines.head(1)])
+    return chosen
+
+
+def _score(arch: Arch, accuracy: float, recipe: Recipe, score: str) -> float:
+    """The value the run ranks by for a proxy accuracy (0..1): the accuracy or its ImageNet estimate (%)."""
+    if score == "imagenet-estimate":
+        from nas.estimate import estimate_for
+
+        return estimate_for(recipe).predict(arch, accuracy)
+    return accuracy
+
+
+def train_finalist(job: ConfirmJob) -> dict:
+    """Train one finalist at one seed; its confirm.csv row."""
+    from nas.train import TrainingFailed, train_arch
+
+    try:
+        result = train_arch(job.arch, job.recipe)
+        acc, status, seconds = result.accuracy, "ok", round(result.seconds, 3)
+        value = _score(job.arch, acc, job.recipe, job.score)
+    except TrainingFailed as e:
+        acc = value = seconds = ""
+        status = f"failed: {e}"
+    return {"key": job.key, "trial": job.trial, "seed": job.seed, "accuracy": acc, "score": value,
+            "seconds": seconds, "status": status,
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def confirm_finalists(frame: pd.DataFrame, out: str | Path, budget_ms: float | None, recipe: Recipe,
+                      score: str, k: int = 3, seeds: int = 2, workers: int = 1, progress: bool = False) -> dict | None:
+    """Retrain the finalists (see `finalists`) at `seeds` more seeds into OUT/confirm.csv and
+    return the confirmation as plain data (also written to OUT/confirmation.json): the finalists
+    with their scores per seed, mean and standard deviation, the winner's trial number, its margin
+    over the runner-up and the margin's noise (the run's score units: proxy accuracy 0..1 or
+    ImageNet top-1 %). None when there is nothing to confirm (k or seeds 0, or no finalist)."""
+    chosen = finalists(frame, budget_ms, k)
+    if k < 1 or seeds < 1 or chosen.empty:
+        return None
+    out = Path(out)
+    column = ranking_column(frame)
+    extra = tuple(recipe.seed + 1 + i for i in range(seeds))
+    jobs = [ConfirmJob(f"trial {int(r.number)}@seed {s}", int(r.number), s, arch_from_dict(json.loads(r.arch)),
+                       replace(recipe, seed=s), "imagenet-estimate" if column == ESTIMATE_COLUMN else "proxy")
+            for s in extra for r in chosen.itertuples()]
+    run_jobs(jobs, train_finalist, out / "confirm.csv", CONFIRM_COLUMNS, workers, desc="confirm",
+             progress=progress, label=lambda row: f"{row['key']}: {row['score'] or row['status']}")
+    rows = {r["key"]: r for r in read_rows(out / "confirm.csv")}
+    entries = []
+    for r in chosen.itertuples():
+        values = {recipe.seed: float(getattr(r, column))}
+        for s in extra:
+            row = rows.get(f"trial {int(r.number)}@seed {s}")
+            if row is not None and row["status"] == "ok":
+                values[s] = float(row["score"])
+        v = np.array(list(values.values()))
+        entries.append({"trial": int(r.number), "name": json.loads(r.arch)["name"],
+                        "baseline": str(r.baseline) if isinstance(r.baseline, str) else "",
+                        "latency_ms": float(r.latency_ms), "scores": {str(s): round(x, 6) for s, x in values.items()},
+                        "mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else None,
+                        "seeds": len(v)})
+    entries.sort(key=lambda e: (-e["mean"], e["latency_ms"], e["trial"]))
+    result = {"ranked_by": column, "seeds": [recipe.seed, *extra], "finalists": entries,
+              "winner": entries[0]["trial"], "single_seed_winner": int(chosen.iloc[0]["number"])}
+    if len(entries) > 1:
+        a, b = entries[0], entries[1]
+        result["runner_up"] = b["trial"]
+        result["margin"] = a["mean"] - b["mean"]
+        result["margin_noise"] = _difference_noise(a, b)
+    write_text_atomic(out / "confirmation.json", json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _difference_noise(a: dict, b: dict) -> float | None:
+    """Standard error of the difference of two finalists' mean scores; None without 2 seeds each."""
+    if a["std"] is None or b["std"] is None:
+        return None
+    return math.sqrt(a["std"] ** 2 / a["seeds"] + b["std"] ** 2 / b["seeds"])
+
+
+def confirmation_markdown(c: dict) -> list[str]:
+    """The finalists table of a confirmation and one line on the winner's margin and its noise."""
+    percent = c["ranked_by"] == ESTIMATE_COLUMN  # estimates are top-1 %, proxy accuracies 0..1
+    fmt = (lambda v: f"{v:.2f}") if percent else (lambda v: f"{v:.4f}")
+    unit = "ImageNet estimate (%)" if percent else "proxy accuracy"
+    rows = [{"finalist": f"trial {f['trial']} ({f['baseline'] or f['name']})",
+             **{f"seed {s}": fmt(f["scores"][str(s)]) if str(s) in f["scores"] else "-" for s in c["seeds"]},
+             "mean": fmt(f["mean"]), "std": "-" if f["std"] is None else fmt(f["std"]),
+             "latency (ms)": f"{f['latency_ms']:.1f}"} for f in c["finalists"]]
+    lines = [f"## Confirmation: the finalists at {len(c['seeds'])} seeds ({unit})", "", *markdown_table(rows), ""]
+    if "margin" in c:
+        noise = "unknown" if c["margin_noise"] is None else fmt(c["margin_noise"])
+        lines.append(f"Winner: trial {c['winner']}, ahead of trial {c['runner_up']} by {fmt(c['margin'])} "
+                     f"(noise of that margin: +-{noise}, one standard error"
+                     + ("; within the noise" if c["margin_noise"] is not None and c["margin"] < 2 * c["margin_noise"]
+                        else "") + ").")
+    if c["winner"] != c["single_seed_winner"]:
+        lines.append(f"The single-seed ranking had put trial {c['single_seed_winner']} first.")
+    return lines
