@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,11 @@ from nas.errors import NasError
 from nas.fileio import field_name, loads_json, read_text, short
 from nas.files import write_text_atomic
 
-ACTIVATIONS = ("relu", "relu6", "hswish")
+ACTIVATIONS = ("relu", "relu6", "hswish", "swish")
 BLOCK_TYPES = ("ir", "ds")
+SE_BASES = ("exp", "in")                  # squeeze-excite width from the expanded or the input channels
+SE_ROUNDINGS = ("divisible", "round", "floor")
+SE_GATES = ("hsigmoid", "sigmoid")
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -32,8 +36,21 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 
 
 def se_channels(exp: int) -> int:
-    """Channels of the squeeze-excite bottleneck for an `exp`-wide block."""
+    """Channels of the squeeze-excite bottleneck for an `exp`-wide block (MobileNetV3's rule)."""
     return make_divisible(exp // 4, 8)
+
+
+def se_width(base: int, ratio: float | None, rounding: str | None) -> int:
+    """Squeeze-excite bottleneck channels from `base` channels (the block's expanded or input
+    width): `ratio` (None: 0.25) of them, rounded as `rounding` says (None: "divisible").
+    divisible: make_divisible(base * ratio, 8) (MobileNetV3, Once-for-All; at 0.25 exactly
+    MobileNetV3's make_divisible(base // 4, 8)); round: Python's round (timm's default,
+    MnasNet, EfficientNet); floor: int (MoGA's channel // 4). At least 1."""
+    rounding = rounding or "divisible"
+    if rounding == "divisible":
+        return se_channels(base) if ratio in (None, 0.25) else make_divisible(base * ratio, 8)
+    value = base * (0.25 if ratio is None else ratio)
+    return max(1, round(value) if rounding == "round" else int(value))
 
 
 def conv_out(size: int, stride: int) -> int:
@@ -63,6 +80,16 @@ class Block:
     act: str
     exp: int | None = None
     se: bool | None = None
+    # Optional fields of an "ir" block; None means the field was left out, which is MobileNetV3's
+    # meaning: SE of the expanded channels, ratio 0.25, make_divisible, ReLU inside, hard-sigmoid
+    # gate; the expansion conv only where exp differs from the input; the usual residual.
+    se_base: str | None = None
+    se_ratio: float | None = None
+    se_round: str | None = None
+    se_act: str | None = None
+    se_gate: str | None = None
+    expand_conv: bool | None = None
+    residual: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +98,7 @@ class Head:
     hidden: int | None
     act: str = "hswish"
     dropout: float = 0.2
+    hidden_bias: bool | None = None  # None (left out) = true: the hidden linear layer has a bias
 
 
 @dataclass(frozen=True)
@@ -79,6 +107,8 @@ class Layer:
 
     kind is "stem", "ir", "ds", "conv" (the head's 1x1 conv), "pool" (global average pool),
     "fc" (a linear layer; act "none" for the classifier).
+    The fields after `act` hold the block options (resolved: se_mid is the squeeze-excite
+    bottleneck's channels, 0 when the op has no SE); their defaults are MobileNetV3's meaning.
     """
 
     kind: str
@@ -90,6 +120,12 @@ class Layer:
     exp: int = 0
     se: bool = False
     act: str = "none"
+    se_mid: int = 0
+    se_act: str = "relu"
+    se_gate: str = "hsigmoid"
+    expand_conv: bool = False      # the 1x1 expansion conv kept although exp equals cin
+    skip: bool = True              # False: no residual even where the shapes allow one
+    bias: bool = True              # "fc" only: the linear layer has a bias
 
     @property
     def out_size(self) -> int:
@@ -97,14 +133,68 @@ class Layer:
 
     @property
     def residual(self) -> bool:
-        return self.kind == "ir" and self.stride == 1 and self.cin == self.cout
+        return self.kind == "ir" and self.stride == 1 and self.cin == self.cout and self.skip
+
+    @property
+    def has_expand(self) -> bool:
+        """An "ir" op's 1x1 expansion conv is there."""
+        return self.exp != self.cin or self.expand_conv
+
+    @property
+    def squeeze(self) -> int:
+        """Channels of the squeeze-excite bottleneck (0 without SE)."""
+        return (self.se_mid or se_channels(self.exp)) if self.se else 0
 
     @property
     def key(self) -> str:
-        """Canonical latency-table key, e.g. `ir-56x56x24-e72-o24-k3-s1-se0-relu`."""
+        """Canonical latency-table key, e.g. `ir-56x56x24-e72-o24-k3-s1-se0-relu`; block options
+        that differ from MobileNetV3's meaning follow as suffixes (`options_suffix`)."""
         shape = f"{self.size}x{self.size}x{self.cin}"
         return (f"{self.kind}-{shape}-e{self.exp}-o{self.cout}-k{self.kernel}-s{self.stride}"
-                f"-se{int(self.se)}-{self.act}")
+                f"-se{int(self.se)}-{self.act}{options_suffix(self)}")
+
+
+def options_suffix(layer: Layer) -> str:
+    """The key suffix of the options that differ from the defaults, in a fixed order:
+    `-sm<se channels>` (when not MobileNetV3's make_divisible(exp // 4, 8)), `-sa<se act>`,
+    `-sg<gate>`, `-x1` (expansion conv kept at exp == cin), `-noskip`, `-nobias`; "" for the
+    ops of every network the format could write before these options."""
+    parts = []
+    if layer.se and layer.se_mid and layer.se_mid != se_channels(layer.exp):
+        parts.append(f"sm{layer.se_mid}")
+    if layer.se and layer.se_act != "relu":
+        parts.append(f"sa{layer.se_act}")
+    if layer.se and layer.se_gate != "hsigmoid":
+        parts.append(f"sg{layer.se_gate}")
+    if layer.expand_conv and layer.exp == layer.cin:
+        parts.append("x1")
+    if not layer.skip and layer.kind == "ir" and layer.stride == 1 and layer.cin == layer.cout:
+        parts.append("noskip")
+    if not layer.bias:
+        parts.append("nobias")
+    return "".join(f"-{p}" for p in parts)
+
+
+_SUFFIX = re.compile(r"sm(\d{1,6})|sa(relu|relu6|hswish|swish)|sg(hsigmoid|sigmoid)|x1|noskip|nobias")
+
+
+def with_options_suffix(layer: Layer, suffix: str) -> Layer | None:
+    """`layer` with the options a key suffix (as `options_suffix` writes it) spells, or None
+    when the suffix does not parse."""
+    changes: dict = {}
+    for part in suffix.split("-")[1:] if suffix else []:
+        m = _SUFFIX.fullmatch(part)
+        if m is None:
+            return None
+        if m.group(1):
+            changes["se_mid"] = int(m.group(1))
+        elif m.group(2):
+            changes["se_act"] = m.group(2)
+        elif m.group(3):
+            changes["se_gate"] = m.group(3)
+        else:
+            changes[{"x1": "expand_conv", "noskip": "skip", "nobias": "bias"}[part]] = part == "x1"
+    return replace(layer, **changes)
 
 
 @dataclass(frozen=True)
@@ -141,7 +231,7 @@ class Arch:
         for b in self.blocks:
             cout = self.channels(b.out)
             exp = cin if b.type == "ds" else self.channels(b.exp)
-            out.append(Layer(b.type, size, cin, cout, b.kernel, b.stride, exp, bool(b.se), b.act))
+            out.append(_block_layer(b, size, cin, cout, exp))
             size, cin = conv_out(size, b.stride), cout
         if self.head.conv is not None:
             cout = self.channels(self.head.conv)
@@ -150,10 +240,21 @@ class Arch:
         out.append(Layer("pool", size, cin, cin))
         if self.head.hidden is not None:
             hidden = self.channels(self.head.hidden)
-            out.append(Layer("fc", 1, cin, hidden, act=self.head.act))
+            out.append(Layer("fc", 1, cin, hidden, act=self.head.act,
+                             bias=self.head.hidden_bias is not False))
             cin = hidden
         out.append(Layer("fc", 1, cin, self.num_classes))
         return tuple(out)
+
+
+def _block_layer(b: Block, size: int, cin: int, cout: int, exp: int) -> Layer:
+    """The resolved op of one block (channels after the width multiplier)."""
+    se = bool(b.se)
+    mid = se_width(cin if b.se_base == "in" else exp, b.se_ratio, b.se_round) if se else 0
+    return Layer(b.type, size, cin, cout, b.kernel, b.stride, exp, se, b.act, se_mid=mid,
+                 se_act=b.se_act or "relu", se_gate=b.se_gate or "hsigmoid",
+                 expand_conv=bool(b.expand_conv) and exp == cin,
+                 skip=not (b.residual is False and b.stride == 1 and cin == cout))
 
 
 # ---------------------------------------------------------------- validation and JSON
@@ -171,8 +272,9 @@ MAX_NAME = 200                 # characters
 # and float32 weights plus one image's activations must fit in this machine's memory
 
 _STEM_FIELDS = {"out", "kernel", "stride", "act"}
-_BLOCK_FIELDS = {"type", "kernel", "exp", "out", "se", "act", "stride"}
-_HEAD_FIELDS = {"conv", "hidden", "act", "dropout"}
+_BLOCK_OPTIONS = ("se_base", "se_ratio", "se_round", "se_act", "se_gate", "expand_conv", "residual")
+_BLOCK_FIELDS = {"type", "kernel", "exp", "out", "se", "act", "stride", *_BLOCK_OPTIONS}
+_HEAD_FIELDS = {"conv", "hidden", "act", "dropout", "hidden_bias"}
 _ARCH_FIELDS = {"name", "resolution", "width_mult", "num_classes", "stem", "blocks", "head"}
 
 
@@ -254,10 +356,33 @@ def block_from_dict(where: str, d: Any, cin: int) -> Block:
                            f"input channels ({cin}) or leaves it out")
         if se is not None and se is not False:
             raise NasError(f"{where}.se: {short(se)} is not allowed; a \"ds\" block has se false or leaves it out")
-    return Block(type=kind, kernel=check_kernel(f"{where}.kernel", d["kernel"]),
-                 out=check_int(f"{where}.out", d["out"], 1, MAX_CHANNELS),
-                 stride=check_choice(f"{where}.stride", d["stride"], (1, 2)),
-                 act=check_choice(f"{where}.act", d["act"], ACTIVATIONS), exp=exp, se=se)
+        given = [k for k in _BLOCK_OPTIONS if k in d]
+        if given:
+            raise NasError(f"{where}.{given[0]}: not allowed on a \"ds\" block; it is an option of \"ir\" blocks")
+    stride = check_choice(f"{where}.stride", d["stride"], (1, 2))
+    out = check_int(f"{where}.out", d["out"], 1, MAX_CHANNELS)
+    return Block(type=kind, kernel=check_kernel(f"{where}.kernel", d["kernel"]), out=out,
+                 stride=stride, act=check_choice(f"{where}.act", d["act"], ACTIVATIONS), exp=exp, se=se,
+                 **_block_options(where, d, cin, exp, out, stride))
+
+
+def _block_options(where: str, d: dict, cin: int, exp: Any, out: int, stride: int) -> dict:
+    """The optional "ir" fields, checked; a field left out stays None (its default meaning)."""
+    opts: dict = {}
+    for key, choices in (("se_base", SE_BASES), ("se_round", SE_ROUNDINGS), ("se_act", ACTIVATIONS),
+                         ("se_gate", SE_GATES), ("expand_conv", (False, True)), ("residual", (False, True))):
+        if key in d:
+            opts[key] = check_choice(f"{where}.{key}", d[key], choices)
+    if "se_ratio" in d:
+        check_float(f"{where}.se_ratio", d["se_ratio"], 0, 1, open_lo=True)
+        opts["se_ratio"] = d["se_ratio"]  # as written (1 stays 1), so the file round-trips
+    if opts.get("expand_conv") and exp != cin:
+        raise NasError(f"{where}.expand_conv: true is not allowed here; it keeps the 1x1 expansion conv "
+                       f"of a block whose exp equals its input channels ({cin}), and exp is {exp}")
+    if opts.get("residual") and not (stride == 1 and cin == out):
+        raise NasError(f"{where}.residual: true is not allowed here; a residual needs stride 1 and "
+                       f"output channels equal to the input ({cin})")
+    return opts
 
 
 def _optional_channels(where: str, value: Any) -> int | None:
@@ -269,7 +394,9 @@ def _head_from_dict(d: Any) -> Head:
     return Head(conv=_optional_channels("head.conv", d["conv"]),
                 hidden=_optional_channels("head.hidden", d["hidden"]),
                 act=check_choice("head.act", d.get("act", "hswish"), ACTIVATIONS),
-                dropout=check_float("head.dropout", d.get("dropout", 0.2), 0, 1, open_hi=True))
+                dropout=check_float("head.dropout", d.get("dropout", 0.2), 0, 1, open_hi=True),
+                hidden_bias=(check_choice("head.hidden_bias", d["hidden_bias"], (False, True))
+                             if "hidden_bias" in d else None))
 
 
 def arch_from_dict(d: Any) -> Arch:
@@ -333,8 +460,8 @@ def _check_memory(arch: Arch) -> None:
 
 def _block_to_dict(b: Block) -> dict:
     d = {"type": b.type, "kernel": b.kernel, "exp": b.exp, "out": b.out, "se": b.se,
-         "act": b.act, "stride": b.stride}
-    return {k: v for k, v in d.items() if v is not None or k not in ("exp", "se")}
+         "act": b.act, "stride": b.stride, **{k: getattr(b, k) for k in _BLOCK_OPTIONS}}
+    return {k: v for k, v in d.items() if v is not None or k not in ("exp", "se", *_BLOCK_OPTIONS)}
 
 
 def arch_to_dict(a: Arch) -> dict:
@@ -344,8 +471,14 @@ def arch_to_dict(a: Arch) -> dict:
             "stem": {"out": a.stem.out, "kernel": a.stem.kernel, "stride": a.stem.stride,
                      "act": a.stem.act},
             "blocks": [_block_to_dict(b) for b in a.blocks],
-            "head": {"conv": a.head.conv, "hidden": a.head.hidden, "act": a.head.act,
-                     "dropout": a.head.dropout}}
+            "head": _head_to_dict(a.head)}
+
+
+def _head_to_dict(h: Head) -> dict:
+    d = {"conv": h.conv, "hidden": h.hidden, "act": h.act, "dropout": h.dropout}
+    if h.hidden_bias is not None:
+        d["hidden_bias"] = h.hidden_bias
+    return d
 
 
 def dumps_arch(a: Arch) -> str:

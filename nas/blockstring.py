@@ -1,14 +1,24 @@
 """The compact timm-style block string, e.g. `ir_r2_k5_s2_e6_c40_se0.25_nre`.
 
 Mapping to our block fields (tokens after the type, any order):
-  type `ir`  -> "ir" (inverted residual); `ds` -> "ir" with exp equal to the input channels
+  type `ir`  -> "ir" (inverted residual; as in timm its 1x1 expansion conv is always there, so
+             `e1` keeps it: exp equal to the input channels and expand_conv true);
+             `ds` -> "ir" with exp equal to the input channels and no expansion conv
              (timm's depthwise-separable block with a linear projection and a residual);
   type `dsa` -> "ds" (MobileNetV1's block: activation after the pointwise conv, no residual)
   r N   repeat the block N times; only the first keeps the stride
   k N   depthwise kernel            s N  stride of the first repeat
-  e F   expansion ratio: exp = make_divisible(input channels x F, 8)   (e1 means no expansion)
-  c N   output channels             se0.25  squeeze-excite (the only ratio our blocks have)
-  nre   ReLU, nr6 ReLU6, nhs h-swish; no `n` token means h-swish (timm's MobileNetV3 default)
+  e F   expansion ratio: exp = make_divisible(input channels x F, 8)
+  c N   output channels
+  se F  squeeze-excite of ratio F (0 < F <= 1) of the expanded channels, make_divisible(., 8),
+        ReLU inside, hard-sigmoid gate: timm's MobileNetV3 meaning (se_from_exp, round_channels)
+  nre   ReLU, nr6 ReLU6, nhs h-swish, nsw swish; no `n` token means h-swish (timm's MobileNetV3
+        default)
+  noskip  no residual (timm's token)
+Tokens of ours (timm sets these per model class, not per block; each is a JSON block field):
+  sein  the SE ratio is of the block's input channels (se_base "in": timm's EfficientNet and
+        MnasNet, se_from_exp=False)          sernd / seflr  SE width rounded with round() / int()
+  sa<act>  the SE's inner activation (sasw, sahs, sar6; default ReLU)   sgsig  sigmoid SE gate
 Blocks are separated by spaces (or commas); stem and head are not part of the string.
 Every decoded block passes the checks of a JSON block (`arch.block_from_dict`: kernel, stride,
 channels and their upper bounds), and a string holds at most `arch.MAX_BLOCKS` blocks.
@@ -21,7 +31,11 @@ import re
 from nas.arch import MAX_BLOCKS, Block, block_from_dict, make_divisible
 from nas.errors import NasError
 
-_ACT_TOKENS = {"re": "relu", "r6": "relu6", "hs": "hswish"}
+_ACT_TOKENS = {"re": "relu", "r6": "relu6", "hs": "hswish", "sw": "swish"}
+_FLAGS = {"noskip": ("residual", False), "sein": ("se_base", "in"), "sernd": ("se_round", "round"),
+          "seflr": ("se_round", "floor"), "sgsig": ("se_gate", "sigmoid"),
+          **{f"sa{t}": ("se_act", a) for t, a in _ACT_TOKENS.items()}}
+_FLAG_NAMES = {v: k for k, v in _FLAGS.items()}
 _ACT_NAMES = {v: k for k, v in _ACT_TOKENS.items()}
 _TYPES = {"ir": "ir", "ds": "ir", "dsa": "ds"}
 
@@ -44,10 +58,15 @@ def _options(token: str) -> tuple[str, dict[str, str]]:
         raise NasError(f"block {token[:60]}: type {kind[:20]!r} is not allowed; expected ir, ds or dsa")
     fields: dict[str, str] = {}
     for opt in opts:
+        if opt in _FLAGS:
+            if opt in fields:
+                raise NasError(f"block {token[:60]}: option {opt} is given twice")
+            fields[opt] = ""
+            continue
         m = _OPTION.fullmatch(opt)
         if m is None:
             raise NasError(f"block {token[:60]}: option {opt[:20]!r} is not allowed; "
-                           "expected r, k, s, e, c, se or n<act>")
+                           f"expected r, k, s, e, c, se, n<act> or one of {', '.join(_FLAGS)}")
         if m.group(1) in fields:
             raise NasError(f"block {token[:60]}: option {m.group(1)} is given twice")
         fields[m.group(1)] = m.group(2)
@@ -78,9 +97,22 @@ def _decode_one(token: str, cin: int, room: int) -> list[Block]:
         raise NasError(f"block {token[:60]}: e{fields['e']} is not allowed; expected a ratio > 0")
     act = _ACT_TOKENS.get(fields.get("n", "hs"))
     if act is None:
-        raise NasError(f"block {token[:60]}: activation n{fields['n'][:20]} is not allowed; expected nre, nr6 or nhs")
-    if "se" in fields and (not _DECIMAL.fullmatch(fields["se"]) or float(fields["se"]) != 0.25):
-        raise NasError(f"block {token[:60]}: se{fields['se'][:20]} is not allowed; blocks support se0.25 only")
+        raise NasError(f"block {token[:60]}: activation n{fields['n'][:20]} is not allowed; "
+                       "expected nre, nr6, nhs or nsw")
+    if "se" in fields and (not _DECIMAL.fullmatch(fields["se"]) or not 0 < float(fields["se"]) <= 1):
+        raise NasError(f"block {token[:60]}: se{fields['se'][:20]} is not allowed; expected a "
+                       "squeeze-excite ratio above 0 and at most 1, like se0.25")
+    flags = [f for f in fields if f in _FLAGS]
+    if flags and kind == "dsa":
+        raise NasError(f"block {token[:60]}: {flags[0]} is not allowed on a dsa block")
+    targets = [_FLAGS[f][0] for f in flags]
+    if len(set(targets)) < len(targets):
+        twice = next(t for t in targets if targets.count(t) > 1)
+        raise NasError(f"block {token[:60]}: {' and '.join(f for f in flags if _FLAGS[f][0] == twice)} "
+                       f"both set {twice}; give one")
+    se_flags = [f for f in flags if _FLAGS[f][0].startswith("se_")]
+    if se_flags and "se" not in fields:
+        raise NasError(f"block {token[:60]}: {se_flags[0]} needs a squeeze-excite (se<ratio>)")
     if kind == "ds" and ratio != 1:
         raise NasError(f"block {token[:60]}: e{fields['e']} is not allowed; a ds block has no expansion (e1)")
     blocks = []
@@ -91,6 +123,13 @@ def _decode_one(token: str, cin: int, room: int) -> list[Block]:
             d["exp"] = _expanded(cin, ratio)
         if "se" in fields or _TYPES[kind] == "ir":
             d["se"] = "se" in fields
+        if "se" in fields and float(fields["se"]) != 0.25:
+            d["se_ratio"] = float(fields["se"])
+        if kind == "ir" and d["exp"] == cin:
+            d["expand_conv"] = True  # timm's ir block always has its 1x1 expansion conv
+        d.update(_FLAGS[f] for f in flags)
+        if d.get("residual") is False and not (d["stride"] == 1 and cin == out):
+            del d["residual"]  # timm's noskip on a block without a residual changes nothing
         blocks.append(block_from_dict(f"block {token[:60]}", d, cin))
         cin = out
     return blocks
@@ -130,8 +169,15 @@ def _ratio(exp: int, cin: int) -> str:
 def _encode_one(b: Block, cin: int) -> str:
     if b.type == "ds":
         return f"dsa_r1_k{b.kernel}_s{b.stride}_c{b.out}_n{_ACT_NAMES[b.act]}"
-    se = "_se0.25" if b.se else ""
-    return f"ir_r1_k{b.kernel}_s{b.stride}_e{_ratio(b.exp, cin)}_c{b.out}{se}_n{_ACT_NAMES[b.act]}"
+    se = f"_se{b.se_ratio if b.se_ratio is not None else 0.25:g}" if b.se else ""
+    if b.se:
+        se += "".join(f"_{_FLAG_NAMES[(k, getattr(b, k))]}" for k in ("se_base", "se_round", "se_act", "se_gate")
+                      if (k, getattr(b, k)) in _FLAG_NAMES)
+    skip = "_noskip" if b.residual is False and b.stride == 1 and cin == b.out else ""
+    act = f"_n{_ACT_NAMES[b.act]}"
+    if b.exp == cin and not b.expand_conv:  # timm's ds: no expansion conv
+        return f"ds_r1_k{b.kernel}_s{b.stride}_c{b.out}{se}{skip}{act}"
+    return f"ir_r1_k{b.kernel}_s{b.stride}_e{_ratio(b.exp, cin)}_c{b.out}{se}{skip}{act}"
 
 
 def encode_blocks(blocks: tuple[Block, ...], in_channels: int) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nas.arch import Arch, Layer, se_channels
+from nas.arch import Arch, Layer
 
-_ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish}
+_ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish, "swish": nn.SiLU}
+_GATES = {"hsigmoid": nn.Hardsigmoid, "sigmoid": nn.Sigmoid}
 
 
 def _act(name: str) -> nn.Module:
@@ -24,15 +25,15 @@ def _conv_bn(cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int 
 
 
 class SqueezeExcite(nn.Module):
-    """Global pool, 1x1 down to make_divisible(exp // 4, 8), ReLU, 1x1 up, hard-sigmoid gate."""
+    """Global pool, 1x1 down to `squeeze` channels, activation `act`, 1x1 up, `gate`
+    (MobileNetV3's: make_divisible(exp // 4, 8), ReLU, hard-sigmoid)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, squeeze: int, act: str = "relu", gate: str = "hsigmoid"):
         super().__init__()
-        squeeze = se_channels(channels)
         self.fc1 = nn.Conv2d(channels, squeeze, 1)
         self.fc2 = nn.Conv2d(squeeze, channels, 1)
-        self.relu = nn.ReLU(inplace=True)
-        self.gate = nn.Hardsigmoid(inplace=True)
+        self.relu = _act(act)  # named for MobileNetV3's ReLU; checkpoints keep their keys
+        self.gate = _GATES[gate]()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = x.mean((2, 3), keepdim=True)
@@ -45,11 +46,11 @@ class InvertedResidual(nn.Module):
     def __init__(self, layer: Layer):
         super().__init__()
         parts = []
-        if layer.exp != layer.cin:
+        if layer.has_expand:
             parts.append(_conv_bn(layer.cin, layer.exp, act=layer.act))
         parts.append(_conv_bn(layer.exp, layer.exp, layer.kernel, layer.stride, layer.exp, layer.act))
         if layer.se:
-            parts.append(SqueezeExcite(layer.exp))
+            parts.append(SqueezeExcite(layer.exp, layer.squeeze, layer.se_act, layer.se_gate))
         parts.append(_conv_bn(layer.exp, layer.cout))
         self.body = nn.Sequential(*parts)
         self.residual = layer.residual
@@ -81,7 +82,7 @@ class MobileNet(nn.Module):
         conv = [l for l in layers if l.kind == "conv"]
         self.head_conv = _conv_bn(conv[0].cin, conv[0].cout, act=conv[0].act) if conv else nn.Identity()
         fcs = [l for l in layers if l.kind == "fc"]
-        hidden = [nn.Linear(l.cin, l.cout) for l in fcs[:-1]]
+        hidden = [nn.Linear(l.cin, l.cout, bias=l.bias) for l in fcs[:-1]]
         self.hidden = nn.Sequential(hidden[0], _act(fcs[0].act)) if hidden else nn.Identity()
         self.dropout = nn.Dropout(arch.head.dropout)
         self.classifier = nn.Linear(fcs[-1].cin, fcs[-1].cout)
@@ -107,7 +108,8 @@ def _init_weights(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, 0, 0.01)
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 def build(arch: Arch) -> MobileNet:
@@ -137,6 +139,6 @@ def build_layer(layer: Layer) -> nn.Module:
     if layer.kind == "pool":
         return _GlobalMean()
     if layer.kind == "fc":
-        linear = nn.Linear(layer.cin, layer.cout)
+        linear = nn.Linear(layer.cin, layer.cout, bias=layer.bias)
         return linear if layer.act == "none" else nn.Sequential(linear, _act(layer.act))
     raise ValueError(f"unknown layer kind {layer.kind!r}")

@@ -55,6 +55,11 @@ def predict(arch: str, width: float | None, resolution: int | None, target: str,
     if p.n_modelled:
         click.echo(f"note: {p.n_modelled} of {len(p.ops)} ops are not in the table and were predicted "
                    f"by the op model (source 'model'); --strict makes that an error")
+    if p.n_approximated:
+        first = next(b for b in p.ops if "approximated" in b)
+        click.echo(f"note: {p.n_approximated} op(s) use a primitive no op of this table measured; the op "
+                   f"model approximated it (first: op {first['op']}, {first['approximated']}); "
+                   f"treat the latency as an estimate")
 
 
 @latency_group.command("targets")

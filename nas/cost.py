@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nas.arch import Arch, Layer, se_channels
+from nas.arch import Arch, Layer
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,9 @@ def _conv(cin: int, cout: int, kernel: int, out_size: int, groups: int = 1) -> C
     return Cost(weights + 2 * cout, weights * out_size * out_size)
 
 
-def _linear(cin: int, cout: int) -> Cost:
-    """A linear layer (or a 1x1 conv on a 1x1 map) with bias."""
-    return Cost(cin * cout + cout, cin * cout)
+def _linear(cin: int, cout: int, bias: bool = True) -> Cost:
+    """A linear layer (or a 1x1 conv on a 1x1 map), with a bias unless `bias` is False."""
+    return Cost(cin * cout + (cout if bias else 0), cin * cout)
 
 
 def layer_cost(layer: Layer) -> Cost:
@@ -43,17 +43,16 @@ def layer_cost(layer: Layer) -> Cost:
                 + _conv(layer.cin, layer.cout, 1, s_out))
     if layer.kind == "ir":
         cost = Cost(0, 0)
-        if layer.exp != layer.cin:
+        if layer.has_expand:
             cost += _conv(layer.cin, layer.exp, 1, s_in)
         cost += _conv(layer.exp, layer.exp, layer.kernel, s_out, groups=layer.exp)
         if layer.se:
-            squeeze = se_channels(layer.exp)
-            cost += _linear(layer.exp, squeeze) + _linear(squeeze, layer.exp)
+            cost += _linear(layer.exp, layer.squeeze) + _linear(layer.squeeze, layer.exp)
         return cost + _conv(layer.exp, layer.cout, 1, s_out)
     if layer.kind == "conv":
         return _conv(layer.cin, layer.cout, 1, s_out)
     if layer.kind == "fc":
-        return _linear(layer.cin, layer.cout)
+        return _linear(layer.cin, layer.cout, layer.bias)
     return Cost(0, 0)  # pool
 
 

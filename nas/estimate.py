@@ -58,6 +58,19 @@ class ImagenetEstimate:
         return self.estimate.predict(cost.params, cost.madds, arch.resolution, proxy_accuracy)
 
 
+BLOCK_FEATURES = ("se share", "hswish share", "k5+ share")
+
+
+def block_features(arch: Arch) -> dict[str, float]:
+    """What a search decides block by block, as shares of the blocks (0..1): with squeeze-excite,
+    with h-swish or swish as their activation, with a depthwise kernel of 5 or more."""
+    blocks = arch.blocks
+    n = len(blocks)
+    return {"se share": sum(bool(b.se) for b in blocks) / n,
+            "hswish share": sum(b.act in ("hswish", "swish") for b in blocks) / n,
+            "k5+ share": sum(b.kernel >= 5 for b in blocks) / n}
+
+
 def estimate_record(result: dict) -> dict:
     """The estimate.json record of one `run_fidelity` result (its fidelity.json dict)."""
     fit, cost = result["estimates"][MODEL], result["estimates"]["cost-only"]

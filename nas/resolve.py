@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nas.arch import Arch, load_arch
-from nas.baselines import baseline_names, load_baseline
+from nas.baselines import load_baseline, load_reference, reference_names
 from nas.blockstring import decode_blocks, looks_like_block_string
 from nas.errors import NasError
 from nas.fileio import short
@@ -17,12 +17,14 @@ def resolve_arch(text: str, width: float | None = None, resolution: int | None =
                  num_classes: int | None = None) -> Arch:
     """The architecture named by `text`, with optional alpha / rho / class-count overrides.
 
+    A name is a baseline of search_spaces/baselines/ or a published network of
+    latency_tables/published_archs/ (`nas show efficientnet_b0`).
     A block string (`ir_r1_k3_s1_e1_c16_nre ir_r1_k3_s2_e4_c24_nre ...`) takes its stem and head
     from MobileNetV3-Large. Whatever the source, the result passes the checks of a JSON file
     (`arch.arch_from_dict`), overrides included.
     """
-    if text in baseline_names():
-        arch = load_baseline(text)
+    if text in reference_names():  # a baseline or a network of latency_tables/published_archs/
+        arch = load_reference(text)
     elif _names_a_file(text):
         arch = load_arch(text)
     elif looks_like_block_string(text):
@@ -30,7 +32,8 @@ def resolve_arch(text: str, width: float | None = None, resolution: int | None =
         arch = replace(template, name="from_block_string",
                        blocks=decode_blocks(text, template.stem.out))
     else:
-        raise NasError(f"architecture {short(text)} is neither a baseline ({', '.join(baseline_names())}), "
+        raise NasError(f"architecture {short(text)} is neither a baseline or published network "
+                       f"({', '.join(reference_names())}), "
                        f"a JSON file, nor a block string like 'ir_r1_k3_s1_e1_c16_nre'")
     return arch.with_overrides(width=width, resolution=resolution, num_classes=num_classes)
 

@@ -41,6 +41,13 @@ def scale_like(arch: Arch, width: float, scaling: str = "v3") -> Arch:
                    head=replace(head, conv=conv, hidden=hidden))
 
 
+def _without_se(b):
+    """An "ir" block without squeeze-excite (and without the SE options that then mean nothing)."""
+    if b.type != "ir":
+        return b
+    return replace(b, se=False, se_base=None, se_ratio=None, se_round=None, se_act=None, se_gate=None)
+
+
 def apply_variant(arch: Arch, variant: str | None) -> Arch:
     """The published ablations of a base network: `relu`, `hswish_from_N`, `minimalistic`."""
     if not variant:
@@ -50,8 +57,7 @@ def apply_variant(arch: Arch, variant: str | None) -> Arch:
                        blocks=tuple(replace(b, act="relu") for b in arch.blocks))
     if variant == "minimalistic":
         return replace(arch, stem=replace(arch.stem, act="relu"), head=replace(arch.head, act="relu"),
-                       blocks=tuple(replace(b, act="relu", se=False if b.type == "ir" else b.se,
-                                            kernel=3) for b in arch.blocks))
+                       blocks=tuple(_without_se(replace(b, act="relu", kernel=3)) for b in arch.blocks))
     m = re.fullmatch(r"hswish_from_(\d+)", variant)
     if m:
         first = next((i for i, b in enumerate(arch.blocks) if b.out == int(m.group(1))), None)

@@ -108,3 +108,98 @@ def test_width_mult_scales_every_channel_count():
 def test_layer_key_is_canonical():
     layer = load_baseline("mobilenet_v3_large").layers()[4]
     assert layer.key == "ir-56x56x24-e72-o40-k5-s2-se1-relu"
+
+
+# ---------------------------------------------------------------- block options (issue 34)
+
+def _with_options(**block_fields):
+    d = v3_large_dict()
+    d["blocks"][3].update(block_fields)  # ir 24 -> 40, exp 72, se true, stride 2
+    return d
+
+
+def test_a_block_without_the_new_fields_keeps_mobilenet_v3s_meaning():
+    arch = load_baseline("mobilenet_v3_large")
+    b = arch.blocks[3]
+    assert (b.se_base, b.se_ratio, b.se_round, b.se_act, b.se_gate, b.expand_conv, b.residual) == (None,) * 7
+    layer = arch.layers()[4]
+    assert (layer.squeeze, layer.se_act, layer.se_gate, layer.expand_conv, layer.skip) == (
+        make_divisible(72 // 4, 8), "relu", "hsigmoid", False, True)
+
+
+def test_every_new_field_round_trips_byte_for_byte():
+    d = _with_options(se_base="in", se_ratio=0.5, se_round="floor", se_act="swish", se_gate="sigmoid")
+    d["blocks"][0].update(expand_conv=True, residual=False)
+    d["head"]["hidden_bias"] = False
+    d["blocks"][1]["act"] = "swish"
+    text = dumps_arch(arch_from_dict(d))
+    assert dumps_arch(loads_arch(text)) == text
+    assert '"se_base": "in"' in text and '"hidden_bias": false' in text and '"residual": false' in text
+
+
+@pytest.mark.parametrize("base,ratio,rounding,expected", [
+    (None, None, None, 24),          # exp 72: make_divisible(72 // 4, 8)
+    ("in", None, "round", 6),        # input 24: round(24 * 0.25)
+    ("in", None, None, 8),           # make_divisible(6, 8)
+    (None, 0.1, "floor", 7),         # int(72 * 0.1)
+    (None, 0.1, "round", 7),         # round(7.2)
+    (None, 0.5, None, 40),           # make_divisible(36, 8)
+])
+def test_se_width_follows_base_ratio_and_rounding(base, ratio, rounding, expected):
+    fields = {k: v for k, v in (("se_base", base), ("se_ratio", ratio), ("se_round", rounding)) if v is not None}
+    assert arch_from_dict(_with_options(**fields)).layers()[4].squeeze == expected
+
+
+@pytest.mark.parametrize("fields,where", [
+    ({"se_base": "mid"}, "blocks[3].se_base"), ({"se_ratio": 0}, "blocks[3].se_ratio"),
+    ({"se_ratio": 1.5}, "blocks[3].se_ratio"), ({"se_ratio": True}, "blocks[3].se_ratio"),
+    ({"se_round": "ceil"}, "blocks[3].se_round"), ({"se_act": "tanh"}, "blocks[3].se_act"),
+    ({"se_gate": "relu"}, "blocks[3].se_gate"), ({"expand_conv": True}, "blocks[3].expand_conv"),
+    ({"expand_conv": 1}, "blocks[3].expand_conv"), ({"residual": True}, "blocks[3].residual"),
+    ({"act": "mish"}, "blocks[3].act"),
+])
+def test_bad_block_option_is_named(fields, where):
+    with pytest.raises(NasError, match=where.replace("[", r"\[").replace("]", r"\]")):
+        arch_from_dict(_with_options(**fields))
+
+
+def test_block_options_are_refused_on_a_v1_block():
+    d = json.loads((BASELINES / "mobilenet_v1.json").read_text())
+    d["blocks"][0]["residual"] = False
+    with pytest.raises(NasError, match=r"blocks\[0\].residual: not allowed on a \"ds\" block"):
+        arch_from_dict(d)
+
+
+def test_head_hidden_bias_must_be_a_bool():
+    d = v3_large_dict()
+    d["head"]["hidden_bias"] = "no"
+    with pytest.raises(NasError, match="head.hidden_bias"):
+        arch_from_dict(d)
+
+
+def test_expand_conv_and_residual_reach_the_resolved_layer():
+    d = v3_large_dict()
+    d["blocks"][0].update(expand_conv=True, residual=False)
+    layer = arch_from_dict(d).layers()[1]
+    assert layer.has_expand and not layer.residual
+
+
+_BLOCK_OPTION_VALUES = st.fixed_dictionaries({}, optional={
+    "se_base": st.sampled_from(["exp", "in"]), "se_ratio": st.sampled_from([0.125, 0.25, 0.5, 1]),
+    "se_round": st.sampled_from(["divisible", "round", "floor"]),
+    "se_act": st.sampled_from(["relu", "relu6", "hswish", "swish"]),
+    "se_gate": st.sampled_from(["hsigmoid", "sigmoid"]), "residual": st.just(False),
+    "act": st.sampled_from(["relu", "hswish", "swish"])})
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_BLOCK_OPTION_VALUES, min_size=15, max_size=15), st.sampled_from([None, True, False]))
+def test_random_block_options_round_trip_through_json(options, hidden_bias):
+    d = v3_large_dict()
+    for block, extra in zip(d["blocks"], options):
+        block.update(extra)
+    if hidden_bias is not None:
+        d["head"]["hidden_bias"] = hidden_bias
+    arch = arch_from_dict(d)
+    text = dumps_arch(arch)
+    assert loads_arch(text) == arch and dumps_arch(loads_arch(text)) == text

@@ -26,3 +26,47 @@ def test_residual_only_where_stride_1_and_channels_match():
 def test_no_expansion_conv_when_exp_equals_input():
     first = build(load_baseline("mobilenet_v3_large")).blocks[0]
     assert len(first.body) == 2  # depthwise + projection
+
+
+def _v3_with(block0: dict | None = None, block3: dict | None = None, head: dict | None = None):
+    import json
+
+    from nas.arch import arch_from_dict
+    from nas.paths import BASELINES
+    d = json.loads((BASELINES / "mobilenet_v3_large.json").read_text())
+    d["blocks"][0].update(block0 or {})
+    d["blocks"][3].update(block3 or {})
+    d["head"].update(head or {})
+    return arch_from_dict(d)
+
+
+def test_expand_conv_keeps_the_1x1_conv_at_expansion_one():
+    first = build(_v3_with(block0={"expand_conv": True})).blocks[0]
+    assert len(first.body) == 3  # 1x1 expand + depthwise + projection
+
+
+def test_residual_false_drops_the_shortcut():
+    assert not build(_v3_with(block0={"residual": False})).blocks[0].residual
+
+
+def test_se_options_pick_width_activation_and_gate():
+    se = build(_v3_with(block3={"se_base": "in", "se_round": "round", "se_act": "swish",
+                                "se_gate": "sigmoid", "act": "swish"})).blocks[3].body[2]
+    assert se.fc1.out_channels == 6  # round(24 input channels * 0.25)
+    assert isinstance(se.relu, torch.nn.SiLU) and isinstance(se.gate, torch.nn.Sigmoid)
+
+
+def test_head_hidden_layer_without_bias():
+    model = build(_v3_with(head={"hidden_bias": False}))
+    assert model.hidden[0].bias is None and model.classifier.bias is not None
+
+
+def test_every_option_together_builds_and_counts_as_it_costs():
+    from nas.cost import arch_cost
+    arch = _v3_with(block0={"expand_conv": True, "residual": False, "act": "swish"},
+                    block3={"se_base": "in", "se_ratio": 0.5, "se_round": "floor", "se_act": "hswish",
+                            "se_gate": "sigmoid"}, head={"hidden_bias": False, "act": "swish"})
+    model = build(arch.with_overrides(resolution=64)).eval()
+    assert sum(p.numel() for p in model.parameters()) == arch_cost(arch).params
+    with torch.no_grad():
+        assert torch.isfinite(model(torch.randn(2, 3, 64, 64))).all()

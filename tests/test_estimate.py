@@ -130,3 +130,19 @@ def test_another_recipe_with_the_default_score_says_it_ranks_by_proxy_accuracy(t
     assert code == 0, out
     assert "--score auto: trials were ranked by proxy accuracy" in out
     assert "Ranked by: proxy accuracy" in (tmp_path / "run" / "summary.md").read_text()
+
+
+def test_block_features_are_shares_of_the_blocks():
+    from nas.baselines import load_baseline
+    from nas.estimate import block_features
+    assert block_features(load_baseline("mobilenet_v2")) == {"se share": 0.0, "hswish share": 0.0, "k5+ share": 0.0}
+    v3 = block_features(load_baseline("mobilenet_v3_large"))
+    assert v3 == {"se share": 8 / 15, "hswish share": 9 / 15, "k5+ share": 6 / 15}
+
+
+def test_new_family_networks_load_as_published():
+    from nas.fidelity import load_networks
+    from nas.paths import PACKAGE_DATA
+    nets = {n.name: n for n in load_networks(PACKAGE_DATA / "imagenet_top1" / "new_families.yaml")}
+    assert set(nets) == {"EfficientNet-B0", "FBNet-C", "MoGA-A", "MoGA-B", "MoGA-C"}
+    assert nets["EfficientNet-B0"].params == 5_288_548 and nets["MoGA-A"].params == 5_159_802

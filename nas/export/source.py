@@ -36,7 +36,7 @@ def select_source(source: str, trial: int | None = None, best: bool = False, wid
                   deploy_arch: bool = False) -> ExportSource:
     """Resolve SOURCE (a run folder, baseline name, architecture JSON or block string) and the
     options into the network to export; see the module docstring for the rules."""
-    from nas.baselines import baseline_names
+    from nas.baselines import reference_names
     from nas.resolve import resolve_arch
 
     path = Path(source)
@@ -44,10 +44,10 @@ def select_source(source: str, trial: int | None = None, best: bool = False, wid
         return _source_from_run(source, trial, width, resolution, num_classes, deploy_arch)
     if trial is not None or best:
         raise NasError(f"--trial/--best pick a trial of a run folder; {source!r} is not a folder")
-    if (source not in baseline_names() and not path.exists() and path.suffix != ".json"
+    if (source not in reference_names() and not path.exists() and path.suffix != ".json"
             and not looks_like_block_string(source)):
         raise NasError(f"{source!r}: no such run folder or architecture; expected a run folder (runs/NAME), "
-                       f"a baseline ({', '.join(baseline_names())}), an architecture JSON file "
+                       f"a baseline or published network ({', '.join(reference_names())}), an architecture JSON file "
                        "or a block string like 'ir_r1_k3_s1_e1_c16_nre'")
     arch = resolve_arch(source, width, resolution, num_classes)
     return ExportSource(arch, None, "initialised",

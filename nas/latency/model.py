@@ -44,7 +44,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from scipy.optimize import nnls
 
-from nas.arch import Arch, Layer, se_channels
+from nas.arch import Arch, Layer
 
 FEATURES = ("kernels", "pw_madds", "dw3_madds", "dw5_madds", "dw7_madds", "conv_madds",
             "conv_weights", "conv_pixels", "act_mem", "fc_weights", "se_elems", "hswish_elems",
@@ -86,7 +86,9 @@ class _Work:
 
     def act(self, name: str, elems: int) -> None:
         # ReLU and ReLU6 fuse into the convolution on every runtime we know; h-swish is its own op.
-        if name == "hswish":
+        # Swish (x * sigmoid(x)) is costed as an h-swish element: no table we derive measured it
+        # (`approximations` names the ops this applies to).
+        if name in ("hswish", "swish"):
             self.f["hswish_elems"] += elems
             self.f["kernels"] += 1
 
@@ -114,15 +116,14 @@ def op_features(layer: Layer, block: int = 1) -> dict[str, float]:
         w.conv(layer.cin, layer.cout, 1, s_out, s_out)
         w.act(layer.act, layer.cout * s_out * s_out)
     elif layer.kind == "ir":
-        if layer.exp != layer.cin:
+        if layer.has_expand:
             w.conv(layer.cin, layer.exp, 1, s_in, s_in)
             w.act(layer.act, layer.exp * s_in * s_in)
         w.conv(layer.exp, layer.exp, layer.kernel, s_in, s_out, groups=layer.exp)
         w.act(layer.act, layer.exp * s_out * s_out)
-        if layer.se:
-            squeeze = se_channels(layer.exp)
+        if layer.se:  # a sigmoid gate is costed as the hard-sigmoid one (see `approximations`)
             w.f["se_elems"] += layer.exp * s_out * s_out
-            w.f["fc_weights"] += 2 * layer.exp * squeeze
+            w.f["fc_weights"] += 2 * layer.exp * layer.squeeze
             w.f["kernels"] += 4  # pool, two 1x1 convs, gate multiply
         w.conv(layer.exp, layer.cout, 1, s_out, s_out)
         if layer.residual:
@@ -137,6 +138,19 @@ def op_features(layer: Layer, block: int = 1) -> dict[str, float]:
     elif layer.kind == "fc":
         w.linear(layer.cin, layer.cout, layer.act)
     return w.millions()
+
+
+def approximations(layer: Layer) -> list[str]:
+    """What the op model can only approximate in this op: the primitives no table we derive
+    has measured (swish costed as h-swish, a sigmoid SE gate as a hard-sigmoid one). Empty for
+    every op of the MobileNetV1/V2/V3 kind."""
+    notes = []
+    acts = [layer.act] + ([layer.se_act] if layer.se else [])
+    if "swish" in acts:
+        notes.append("swish costed as h-swish")
+    if layer.se and layer.se_gate == "sigmoid":
+        notes.append("sigmoid SE gate costed as hard-sigmoid")
+    return notes
 
 
 def feature_matrix(layers: Sequence[Layer], features: Sequence[str] = FEATURES, block: int = 1) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 from nas.arch import Arch
 from nas.errors import NasError
 from nas.latency.machine import build_command, warn_if_foreign
-from nas.latency.model import OpModel, Overhead, choose_block, fit_op_model, network_terms
+from nas.latency.model import OpModel, Overhead, approximations, choose_block, fit_op_model, network_terms
 from nas.latency.table import Table, read_table
 from nas.paths import LATENCY_TABLES, USER_LATENCY_TABLES
 
@@ -24,9 +24,11 @@ class Prediction:
 
     ops: one dict per op (stem, blocks, head conv, pool, classifier) in network order: op (index),
     kind, key, ms (isolated op time) and source ("table" when the op is in the table, "model" when
-    the op model predicted it). `to_dict` names this list "blocks", the documented JSON key of
-    `nas latency predict --json`.
+    the op model predicted it), and for an op with a primitive no table we derive has measured
+    (swish, a sigmoid SE gate) "approximated": what the op model stood in for it.
+    `to_dict` names this list "blocks", the documented JSON key of `nas latency predict --json`.
     overhead_ms: latency_ms minus the sum of the ops (what the overhead model adds; may be < 0).
+    n_approximated: how many ops carry "approximated" (0 for MobileNetV1/V2/V3-style networks).
     """
 
     target: str
@@ -38,6 +40,7 @@ class Prediction:
     ops: list
     n_modelled: int
     overhead_ms: float
+    n_approximated: int = 0
 
     def to_dict(self) -> dict:
         """JSON-safe, as `nas latency predict --json` prints it (the ops under "blocks")."""
@@ -123,7 +126,7 @@ def predict_latency(arch: Arch, target: str, strict: bool = False) -> Prediction
     model on the sum. With strict, an op missing from the table raises NasError."""
     t = load_target(target)
     warn_if_foreign(target, t.path, t.mtime_ns, t.header)
-    ops, total, missing = [], 0.0, []
+    ops, total, missing, approximated = [], 0.0, [], 0
     for i, layer in enumerate(arch.layers()):
         row = t.table.lookup(layer)
         if row is None:
@@ -133,6 +136,10 @@ def predict_latency(arch: Arch, target: str, strict: bool = False) -> Prediction
             ms, source = row.ms, "table"
         total += ms
         ops.append({"op": i, "kind": layer.kind, "key": layer.key, "ms": round(ms, 5), "source": source})
+        notes = approximations(layer) if source == "model" else []
+        if notes:
+            ops[-1]["approximated"] = "; ".join(notes)
+            approximated += 1
     if strict and missing:
         raise NasError(f"target {target!r}: {len(missing)} op(s) of {arch.name} are not in the table "
                        f"(first: {missing[0]}); without --strict the op model predicts them")
@@ -141,7 +148,7 @@ def predict_latency(arch: Arch, target: str, strict: bool = False) -> Prediction
     return Prediction(target=target, latency_ms=round(latency, 4), runtime=str(h.get("runtime", "")),
                       runtime_version=str(h.get("runtime_version", "")), threads=int(h.get("threads", 1)),
                       method=str(h.get("method", "")), ops=ops, n_modelled=len(missing),
-                      overhead_ms=round(latency - total, 4))
+                      overhead_ms=round(latency - total, 4), n_approximated=approximated)
 
 
 def predict_all_targets(arch: Arch) -> dict[str, float]:

@@ -20,13 +20,13 @@ import csv
 import io
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 
-from nas.arch import Layer
+from nas.arch import Layer, with_options_suffix
 from nas.errors import NasError
 from nas.fileio import read_text, short
 
@@ -75,8 +75,7 @@ class Table:
         that cost the same when fused) after the exact key."""
         row = self.rows.get(layer.key)
         if row is None and layer.act in self.header.get("act_aliases", {}):
-            alias = Layer(layer.kind, layer.size, layer.cin, layer.cout, layer.kernel, layer.stride,
-                          layer.exp, layer.se, self.header["act_aliases"][layer.act])
+            alias = replace(layer, act=self.header["act_aliases"][layer.act])
             row = self.rows.get(alias.key)
         return row
 
@@ -101,7 +100,7 @@ def _header_text(header: dict) -> str:
 MAX_TABLE_BYTES = 64 << 20   # the full local-cpu table is about 0.5 MB
 _LIMITS = {"size": (1, 4096), "cin": (0, 1 << 16), "exp": (0, 1 << 17), "cout": (0, 1 << 16),
            "kernel": (1, 15), "stride": (1, 4), "count": (0, 1 << 31)}
-ACTS = ("relu", "relu6", "hswish", "none")
+ACTS = ("relu", "relu6", "hswish", "swish", "none")
 METHODS = ("measured", "derived")
 MEASURED_ON = ("machine", "device", "derived")
 
@@ -177,7 +176,10 @@ def _row_from_cells(where: str, cells: dict) -> Row:
             raise NasError(f"{where}: {name} {short(value)} is not allowed; expected one of {', '.join(allowed)}")
     layer = Layer(cells["kind"], ints["size"], ints["cin"], ints["cout"], ints["kernel"],
                   ints["stride"], ints["exp"], cells["se"] == "1", cells["act"])
-    if cells["key"] != layer.key:
+    key = cells["key"]
+    if key.startswith(layer.key + "-"):  # block options beyond the columns (arch.options_suffix)
+        layer = with_options_suffix(layer, key[len(layer.key):]) or layer
+    if key != layer.key:
         raise NasError(f"{where}: key {short(cells['key'])} does not match its columns (expected {layer.key!r})")
     return Row(layer, _number(where, "ms", cells["ms"], True), _number(where, "mean_ms", cells["mean_ms"], False),
                _number(where, "std_ms", cells["std_ms"], False), ints["count"], cells["source"])

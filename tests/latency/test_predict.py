@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from nas.baselines import load_baseline
+from nas.baselines import load_baseline, load_reference
 from nas.cli import main
 from nas.errors import NasError
 from nas.latency import known_targets, min_latency, predict_all_targets, predict_latency
@@ -103,3 +103,17 @@ def test_a_table_without_a_fitted_model_gets_one_on_load(tmp_path, monkeypatch):
     p = predict_latency(arch, "phone")
     assert p.n_modelled > 0
     assert p.latency_ms == pytest.approx(sum(truth.predict(l) for l in arch.layers()), rel=0.25)
+
+
+def test_ops_the_table_never_measured_are_flagged_as_approximated():
+    p = predict_latency(load_reference("efficientnet_b0"), "pixel")
+    flagged = [b for b in p.ops if "approximated" in b]
+    assert p.n_approximated == len(flagged) > 0
+    assert any("swish costed as h-swish" in b["approximated"] for b in flagged)
+    assert any("sigmoid SE gate" in b["approximated"] for b in flagged)
+    code, out = run("latency", "predict", "efficientnet_b0", "--target", "pixel")
+    assert code == 0 and "approximated" in out
+
+
+def test_mobilenet_ops_are_never_flagged_approximated():
+    assert predict_latency(load_baseline("mobilenet_v3_large"), "pixel").n_approximated == 0

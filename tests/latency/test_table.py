@@ -62,3 +62,23 @@ def test_a_line_cut_short_by_an_interrupted_build_is_skipped(tmp_path):
     write_table(Table({"target": "cut"}, {row.key: row}), path)
     path.write_text(path.read_text() + "ir-7x7x96-e576-o96-k5-s1")
     assert list(read_table(path).rows) == [row.key]
+
+
+def test_default_options_leave_the_key_as_before_and_others_add_suffixes():
+    plain = Layer("ir", 28, 40, 40, 5, 1, 120, True, "relu")
+    assert plain.key == "ir-28x28x40-e120-o40-k5-s1-se1-relu"
+    from dataclasses import replace
+    odd = replace(plain, se_mid=10, se_act="swish", se_gate="sigmoid", skip=False)
+    assert odd.key == plain.key + "-sm10-saswish-sgsigmoid-noskip"
+    assert replace(Layer("ir", 112, 16, 16, 3, 1, 16, False, "relu"), expand_conv=True).key.endswith("-x1")
+    assert Layer("fc", 1, 960, 1280, act="hswish", bias=False).key.endswith("-nobias")
+
+
+def test_a_row_with_option_suffixes_round_trips_through_the_file(tmp_path):
+    from dataclasses import replace
+    layer = replace(Layer("ir", 28, 40, 40, 5, 1, 120, True, "swish"), se_mid=10, se_gate="sigmoid", skip=False)
+    table = Table({"target": "x", "device": "d"}, {layer.key: Row(layer, 1.0, 1.0, 0.1, 5, "measured")})
+    write_table(table, tmp_path / "x.csv")
+    back = read_table(tmp_path / "x.csv")
+    assert back.rows[layer.key].layer == layer
+    assert back.lookup(layer) is not None

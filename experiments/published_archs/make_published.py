@@ -1,0 +1,118 @@
+"""Write the published networks of this folder that come from a block string or a config table
+(MnasNet-A1, EfficientNet-B0, FBNet-C, MoGA-A/B/C, the two Once-for-All Note8 subnets).
+
+Run from the repository root: `python experiments/published_archs/make_published.py`; it writes
+latency_tables/published_archs/<name>.json. Sources and parameter counts:
+latency_tables/published_archs/README.md; tests/test_published.py checks them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nas.arch import Arch, Block, Head, Stem, save_arch, validate
+from nas.blockstring import decode_blocks
+
+OUT = Path(__file__).resolve().parents[2] / "latency_tables" / "published_archs"
+
+# timm's EfficientNet-class squeeze-excite (se_from_exp=False, round(), nn.Sigmoid gate): our
+# tokens sein, sernd, sgsig
+_SE_IN = "se0.25_sein_sernd_sgsig"
+
+# timm efficientnet.py _gen_mnasnet_a1, arch_def (act ReLU, stem 32, head conv 1280)
+MNASNET_A1 = ("ds_r1_k3_s1_e1_c16_noskip_nre ir_r2_k3_s2_e6_c24_nre "
+              f"ir_r3_k5_s2_e3_c40_{_SE_IN}_nre ir_r4_k3_s2_e6_c80_nre ir_r2_k3_s1_e6_c112_{_SE_IN}_nre "
+              f"ir_r3_k5_s2_e6_c160_{_SE_IN}_nre ir_r1_k3_s1_e6_c320_nre")
+# timm efficientnet.py _gen_efficientnet, arch_def at depth 1.0 (act swish, SE with the block's
+# activation inside and a sigmoid gate)
+_EFF_SE = f"{_SE_IN}_sasw_nsw"
+EFFICIENTNET_B0 = (f"ds_r1_k3_s1_e1_c16_{_EFF_SE} ir_r2_k3_s2_e6_c24_{_EFF_SE} ir_r2_k5_s2_e6_c40_{_EFF_SE} "
+                   f"ir_r3_k3_s2_e6_c80_{_EFF_SE} ir_r3_k5_s1_e6_c112_{_EFF_SE} "
+                   f"ir_r4_k5_s2_e6_c192_{_EFF_SE} ir_r1_k3_s1_e6_c320_{_EFF_SE}")
+# timm efficientnet.py _gen_fbnetc, arch_def (act ReLU, stem 16, head conv 1984); timm's ir
+# blocks keep their 1x1 expansion conv at e1
+FBNET_C = ("ir_r1_k3_s1_e1_c16_nre ir_r1_k3_s2_e6_c24_nre ir_r2_k3_s1_e1_c24_nre ir_r1_k5_s2_e6_c32_nre "
+           "ir_r1_k5_s1_e3_c32_nre ir_r1_k5_s1_e6_c32_nre ir_r1_k3_s1_e6_c32_nre ir_r1_k5_s2_e6_c64_nre "
+           "ir_r1_k5_s1_e3_c64_nre ir_r2_k5_s1_e6_c64_nre ir_r3_k5_s1_e6_c112_nre ir_r1_k5_s1_e3_c112_nre "
+           "ir_r4_k5_s2_e6_c184_nre ir_r1_k3_s1_e6_c352_nre")
+# FBNet-B from the FBNet model definitions (fbnet_modeldef.py "fbnet_b": block_op_type and
+# block_cfg; "skip" blocks left out), built with the same block semantics as timm's FBNet-C
+# (1x1 expansion conv kept at e1) and the 1984-wide head conv
+FBNET_B = ("ir_r1_k3_s1_e1_c16_nre ir_r1_k3_s2_e6_c24_nre ir_r1_k5_s1_e1_c24_nre ir_r2_k3_s1_e1_c24_nre "
+           "ir_r1_k5_s2_e6_c32_nre ir_r1_k5_s1_e3_c32_nre ir_r1_k3_s1_e6_c32_nre ir_r1_k5_s1_e6_c32_nre "
+           "ir_r1_k5_s2_e6_c64_nre ir_r1_k5_s1_e1_c64_nre ir_r1_k5_s1_e3_c64_nre "
+           "ir_r1_k5_s1_e6_c112_nre ir_r1_k3_s1_e1_c112_nre ir_r1_k5_s1_e1_c112_nre ir_r1_k5_s1_e3_c112_nre "
+           "ir_r1_k5_s2_e6_c184_nre ir_r1_k5_s1_e1_c184_nre ir_r2_k5_s1_e6_c184_nre ir_r1_k3_s1_e6_c352_nre")
+
+# xiaomi-automl/MoGA models/MoGA_{A,B,C}.py mb_config: expansion, out, kernel, stride, h-swish, se
+MOGA = {
+    "moga_a": [(6, 24, 5, 2, 0, 0), (6, 24, 7, 1, 0, 0), (6, 40, 3, 2, 0, 0), (6, 40, 3, 1, 0, 1),
+               (3, 40, 3, 1, 0, 1), (6, 80, 3, 2, 1, 1), (6, 80, 3, 1, 1, 0), (6, 80, 7, 1, 1, 0),
+               (3, 80, 7, 1, 1, 1), (6, 112, 7, 1, 1, 0), (6, 112, 3, 1, 1, 0), (6, 160, 3, 2, 1, 0),
+               (6, 160, 5, 1, 1, 1), (6, 160, 5, 1, 1, 1)],
+    "moga_b": [(3, 24, 3, 2, 0, 0), (3, 24, 3, 1, 0, 0), (6, 40, 7, 2, 0, 0), (3, 40, 3, 1, 0, 0),
+               (6, 40, 5, 1, 0, 0), (6, 80, 3, 2, 1, 1), (6, 80, 5, 1, 1, 1), (3, 80, 3, 1, 1, 0),
+               (6, 80, 7, 1, 1, 1), (6, 112, 7, 1, 1, 0), (3, 112, 5, 1, 1, 0), (6, 160, 7, 2, 1, 1),
+               (6, 160, 7, 1, 1, 1), (6, 160, 3, 1, 1, 1)],
+    "moga_c": [(3, 24, 5, 2, 0, 0), (3, 24, 3, 1, 0, 0), (3, 40, 5, 2, 0, 0), (3, 40, 3, 1, 0, 0),
+               (3, 40, 5, 1, 0, 0), (3, 80, 5, 2, 1, 0), (6, 80, 5, 1, 1, 1), (3, 80, 5, 1, 1, 0),
+               (3, 80, 5, 1, 1, 0), (6, 112, 3, 1, 1, 0), (6, 112, 3, 1, 1, 1), (6, 160, 3, 2, 1, 1),
+               (6, 160, 3, 1, 1, 1), (6, 160, 3, 1, 1, 1)],
+}
+
+# open-mmlab/mmrazor configs/nas/mmcls/onceforall/OFA_SUBNET_NOTE8_LAT{22,31}.yaml: per stage
+# (out, stride, act, se) of the OFA MobileNetV3 supernet, then the chosen (expand, kernel) of the
+# first `depth` blocks of each stage, and the input side
+OFA_STAGES = [(24, 2, "relu", False), (40, 2, "relu", True), (80, 2, "hswish", False),
+              (112, 1, "hswish", True), (160, 2, "hswish", True)]
+OFA = {
+    "ofa_note8_lat22": (140, [[(3, 3), (3, 3)], [(3, 5), (3, 5)], [(4, 7), (3, 3)], [(3, 5), (4, 3)],
+                              [(6, 3), (6, 7)]]),
+    "ofa_note8_lat31": (152, [[(3, 5), (3, 3)], [(4, 5), (3, 5)], [(4, 3), (4, 3), (4, 5)],
+                              [(4, 3), (3, 5), (4, 7)], [(6, 3), (3, 3), (3, 5), (3, 5)]]),
+}
+
+
+def _from_string(name: str, text: str, stem: int, act: str, head_conv: int) -> Arch:
+    return validate(Arch(name, 224, 1.0, 1000, Stem(stem, 3, 2, act), decode_blocks(text, stem),
+                         Head(head_conv, None, act, 0.2)))
+
+
+def moga(name: str) -> Arch:
+    """MoGA: stem 16 h-swish; a 16->16 separable block without residual; inverted residuals with
+    the SE of the block's activation, channel // 4 wide; 960 conv; a bias-free 1280 layer."""
+    blocks, cin = [Block("ir", 3, 16, 1, "relu", exp=16, se=False, residual=False)], 16
+    for t, c, k, s, hs, se in MOGA[name]:
+        act = "hswish" if hs else "relu"
+        opts = dict(se_round="floor", se_act=act) if se else {}
+        blocks.append(Block("ir", k, c, s, act, exp=round(cin * t), se=bool(se), **opts))
+        cin = c
+    return validate(Arch(name, 224, 1.0, 1000, Stem(16, 3, 2, "hswish"), tuple(blocks),
+                         Head(960, 1280, "hswish", 0.2, hidden_bias=False)))
+
+
+def ofa(name: str) -> Arch:
+    """An OFA MobileNetV3 subnet: stem 16 h-swish, a 16->16 e1 block with residual, the chosen
+    blocks, 960 conv, a bias-free 1280 feature-mix layer (OFA's feature_mix_layer)."""
+    resolution, stages = OFA[name]
+    blocks, cin = [Block("ir", 3, 16, 1, "relu", exp=16, se=False)], 16
+    for (out, stride, act, se), chosen in zip(OFA_STAGES, stages):
+        for i, (e, k) in enumerate(chosen):
+            blocks.append(Block("ir", k, out, stride if i == 0 else 1, act, exp=cin * e, se=se))
+            cin = out
+    return validate(Arch(name, resolution, 1.0, 1000, Stem(16, 3, 2, "hswish"), tuple(blocks),
+                         Head(960, 1280, "hswish", 0.1, hidden_bias=False)))
+
+
+def published() -> list[Arch]:
+    """Every network this script writes."""
+    return [_from_string("mnasnet_a1", MNASNET_A1, 32, "relu", 1280),
+            _from_string("efficientnet_b0", EFFICIENTNET_B0, 32, "swish", 1280),
+            _from_string("fbnet_b", FBNET_B, 16, "relu", 1984),
+            _from_string("fbnet_c", FBNET_C, 16, "relu", 1984),
+            *(moga(n) for n in MOGA), *(ofa(n) for n in OFA)]
+
+
+if __name__ == "__main__":
+    for arch in published():
+        print(save_arch(arch, OUT / f"{arch.name}.json"))
