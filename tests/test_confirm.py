@@ -76,3 +76,20 @@ def test_no_confirmation_without_finalists_or_seeds(tmp_path):
     assert confirm_finalists(TRIALS, tmp_path, 60.0, load_recipe(), "proxy", k=0) is None
     assert confirm_finalists(TRIALS, tmp_path, 1.0, load_recipe(), "proxy", k=3) is None
     assert not (tmp_path / "confirmation.json").exists()
+
+
+def test_a_run_ranked_by_the_estimate_confirms_by_the_estimate(tmp_path, monkeypatch):
+    from nas.estimate import ImagenetEstimate
+    from nas.proxy.fit import MODELS, Estimate
+    from nas.search import policy
+
+    reverse = ImagenetEstimate(Estimate("proxy+cost", MODELS["proxy+cost"], (50.0, 0, 0, 0, -100.0, 0)),
+                               "test", {}, 0, {}, "test")
+    monkeypatch.setattr(policy, "_estimate", lambda recipe_items: reverse)
+    monkeypatch.setattr(nas.train, "train_arch", fake_training({"net5": 0.3, "net0": 0.4}, []))
+    trials = TRIALS.assign(imagenet_estimate=50 - 100 * TRIALS["accuracy"])
+    c = confirm_finalists(trials, tmp_path, 60.0, load_recipe(), "imagenet-estimate", k=2, seeds=1)
+    assert c["ranked_by"] == "imagenet_estimate"
+    assert [f["trial"] for f in c["finalists"]] == [5, 0]  # the lowest accuracies rank first
+    assert c["finalists"][0]["scores"]["1"] == pytest.approx(50 - 100 * 0.301)
+    assert "ImageNet estimate (%)" in "\n".join(confirmation_markdown(c))

@@ -72,7 +72,7 @@ def test_a_search_scored_by_the_estimate_records_it_and_picks_the_winner_by_it(t
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(TINY_RECIPE)
     code, out = _search("--budget", "60ms", "--trials", "3", "--recipe", str(recipe), "--pruner", "none",
-                        "--score", "imagenet-estimate", "--out", str(tmp_path / "run"), "--json")
+                        "--score", "imagenet-estimate", "--confirm", "0", "--out", str(tmp_path / "run"), "--json")
     assert code == 0, out
     trials = pd.read_csv(tmp_path / "run" / "trials.csv")
     done = trials[trials["state"] == "COMPLETE"]
@@ -141,7 +141,7 @@ def test_block_features_are_shares_of_the_blocks():
 
 
 def test_new_family_networks_load_as_published():
-    from nas.fidelity import load_networks
+    from nas.proxy.networks import load_networks
     from nas.paths import PACKAGE_DATA
     nets = {n.name: n for n in load_networks(PACKAGE_DATA / "imagenet_top1" / "new_families.yaml")}
     assert set(nets) == {"EfficientNet-B0", "FBNet-C", "MoGA-A", "MoGA-B", "MoGA-C"}

@@ -65,12 +65,14 @@ def finalists(frame: pd.DataFrame, budget_ms: float | None, k: int) -> pd.DataFr
 
 
 def _score(arch: Arch, accuracy: float, recipe: Recipe, score: str) -> float:
-    """The value the run ranks by for a proxy accuracy (0..1): the accuracy or its ImageNet estimate (%)."""
-    if score == "imagenet-estimate":
-        from nas.estimate import estimate_for
+    """The value the run ranks by for a proxy accuracy (0..1): the accuracy or its ImageNet
+    estimate (%), computed as the trials computed it (nas.search.policy.trial_score)."""
+    from types import SimpleNamespace
 
-        return estimate_for(recipe).predict(arch, accuracy)
-    return accuracy
+    from nas.recipe import recipe_to_dict
+    from nas.search.policy import trial_score
+
+    return trial_score(arch, accuracy, SimpleNamespace(score=score, recipe=recipe_to_dict(recipe)))
 
 
 def train_finalist(job: ConfirmJob) -> dict:

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from nas.estimate import BLOCK_FEATURES, block_features
-from nas.fidelity import load_networks, matched_pairs, rank_fidelity
+from nas.proxy.networks import load_networks
+from nas.proxy.stats import matched_pairs, rank_fidelity
 from nas.paths import PACKAGE_DATA
 
 HERE = Path(__file__).parent
