@@ -43,6 +43,7 @@ import io
 import itertools
 import json
 import math
+import multiprocessing
 import os
 import re
 import time
@@ -62,6 +63,7 @@ from nas.baselines import load_reference, reference_names
 from nas.cost import arch_cost
 from nas.errors import NasError
 from nas.files import write_text_atomic
+from nas.interrupt import workers_ignore_ctrl_c
 from nas.latency.predict import predict_latency
 from nas.paths import PACKAGE_DATA
 from nas.plotting import figure, save_png
@@ -531,8 +533,14 @@ def _train_each(todo: list[Network], recipe: Recipe, workers: int) -> Iterable[d
     # spawn: a fresh interpreter per worker, never a fork of a parent with torch threads running
     pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=get_context("spawn"))
     try:
-        for future in as_completed([pool.submit(train_network, net, recipe) for net in todo]):
+        with workers_ignore_ctrl_c():  # the pool starts its processes at the first submit
+            futures = [pool.submit(train_network, net, recipe) for net in todo]
+        for future in as_completed(futures):
             yield future.result()
+    except KeyboardInterrupt:  # the workers ignore it: stop them, their networks stay untrained
+        for p in multiprocessing.active_children():
+            p.terminate()
+        raise
     finally:  # on an interrupt or error, queued networks are dropped, not trained unrecorded
         pool.shutdown(wait=False, cancel_futures=True)
 

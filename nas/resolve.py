@@ -21,6 +21,9 @@ def resolve_arch(text: str, width: float | None = None, resolution: int | None =
     from MobileNetV3-Large. Whatever the source, the result passes the checks of a JSON file
     (`arch.arch_from_dict`), overrides included.
     """
+    if not text.strip():
+        raise NasError(f"architecture {text!r} is empty; expected a baseline ({', '.join(baseline_names())}), "
+                       f"a JSON file or a block string like 'ir_r1_k3_s1_e1_c16_nre'")
     if text in baseline_names():
         arch = load_baseline(text)
     elif _names_a_file(text):
