@@ -17,7 +17,9 @@ class NasGroup(click.Group):
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
+        argv = kwargs.get("args", args[0] if args else None)
         try:
+            _refuse_empty_values(sys.argv[1:] if argv is None else list(argv))
             return super().main(*args, **kwargs)
         except NasError as e:
             click.echo(f"error: {e}", err=True)
@@ -32,6 +34,16 @@ class NasGroup(click.Group):
             hint = f" (try '{ctx.command_path} --help')" if ctx is not None else ""
             click.echo(f"error: {e.format_message()}{hint}", err=True)
             sys.exit(2)
+
+
+def _refuse_empty_values(argv: list[str]) -> None:
+    """NasError naming an empty value on the command line: no option or argument of nas takes
+    one, and as a path it would read as the current folder (or, for --out, the default)."""
+    for i, arg in enumerate(argv):
+        if arg == "" or (arg.startswith("--") and arg.endswith("=")):
+            option = arg[:-1] if arg else argv[i - 1] if i and argv[i - 1].startswith("--") else None
+            what = f"{option}: the value" if option else "an argument"
+            raise NasError(f"{what} '' is empty; expected a value")
 
 
 def arch_options(f: Callable) -> Callable:
@@ -54,6 +66,9 @@ def print_table(rows: list[dict], columns: list[str]) -> None:
 @click.version_option(package_name="nas")
 def main() -> None:
     """Hardware-aware architecture search for MobileNetV3-style networks."""
+    from nas.paths import check_home
+
+    check_home()
 
 
 @main.command()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from nas.cli import print_json, print_table
-
+from nas.recipe import MAX_SEED
 from nas.search.config import AUTO_SCORE, ENGINES, OBJECTIVES, PRUNERS, SAMPLERS, SCHEDULERS, SCORES
 from nas.search.config import SearchConfig as Defaults  # the settings' defaults, declared there once
 
@@ -26,7 +28,8 @@ from nas.search.config import SearchConfig as Defaults  # the settings' defaults
 @click.option("--trials-per-gpu", default=Defaults.trials_per_gpu, show_default=True, type=click.IntRange(min=1),
               help="Trials sharing one GPU: Optuna workers are spread over the GPUs this many to "
                    "each; a Ray trial asks for 1/K of a GPU.")
-@click.option("--seed", default=Defaults.seed, show_default=True, help="Sampler and training seed.")
+@click.option("--seed", default=Defaults.seed, show_default=True, type=click.IntRange(0, MAX_SEED),
+              help="Sampler and training seed.")
 @click.option("--sampler", type=click.Choice(SAMPLERS), default=Defaults.sampler, show_default=True, help="Optuna sampler.")
 @click.option("--objective", type=click.Choice(OBJECTIVES), default=Defaults.objective, show_default=True,
               help="Accuracy under a hard latency budget, MnasNet's reward, or accuracy and latency.")
@@ -62,7 +65,8 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
            as_json, no_progress):
     """Find the most accurate architecture whose predicted latency on TARGET fits the budget."""
     from nas.recipe import load_recipe, recipe_to_dict
-    from nas.search import SearchConfig, ignored_settings, parse_budget, parse_duration, prepare, run_search
+    from nas.search import (SearchConfig, holding_run_folder, ignored_settings, parse_budget, parse_duration,
+                            prepare, run_search)
     from nas.search.policy import resolve_score
     from nas.space import DEFAULT_SPACE
 
@@ -82,19 +86,20 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
     fell_back = config.score == AUTO_SCORE and resolved.score == "proxy"
     config = resolved
     asked, given = config, _given_settings(click.get_current_context())
-    config, resumed = prepare(config, resume, given)
-    if resumed:
-        ignored = ignored_settings(config, asked, given)
-        kept = f" with its saved settings: {'; '.join(ignored)}" if ignored else ""
-        click.echo(f"resuming the search in {config.out}{kept}", err=True)
-    summary = run_search(config, progress=not no_progress)
+    with holding_run_folder(Path(config.out)):
+        config, resumed = prepare(config, resume, given)
+        if resumed:
+            ignored = ignored_settings(config, asked, given)
+            kept = f" with its saved settings: {'; '.join(ignored)}" if ignored else ""
+            click.echo(f"resuming the search in {config.out}{kept}", err=True)
+        summary = run_search(config, progress=not no_progress)
     if fell_back and not resumed:  # after the search, so a refusal on the way stays one line
         click.echo("--score auto: trials were ranked by proxy accuracy (the shipped ImageNet estimate was "
                    "fitted for the default recipe on CIFAR-10, not this recipe)", err=True)
     if as_json:
         print_json(summary)
     else:
-        click.echo((__import__("pathlib").Path(config.out) / "summary.md").read_text())
+        click.echo((Path(config.out) / "summary.md").read_text())
 
 
 # The search settings each option sets (see nas.search.prepare): a rerun into a run folder

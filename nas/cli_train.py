@@ -54,10 +54,13 @@ def train(arch: str, width: float | None, resolution: int | None, recipe_path: s
           evaluate_test: bool, checkpoint: str | None, progress: bool | None, as_json: bool,
           **knobs: Any) -> None:
     """Train ARCH with the proxy recipe and print its validation accuracy after every epoch."""
+    from nas.files import check_output_path
     from nas.recipe import load_recipe, recipe_to_dict
     from nas.resolve import resolve_arch
     from nas.train import TrainingFailed, train_arch
 
+    if checkpoint:  # refused before training, not after
+        check_output_path(checkpoint, "--checkpoint ")
     net = resolve_arch(arch, width, resolution)
     recipe = load_recipe(recipe_path, **knobs)
     try:

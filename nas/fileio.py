@@ -55,7 +55,9 @@ def _clip(text: str, limit: int) -> str:
 
 def read_text(path: str | Path, what: str = "file", max_bytes: int = MAX_FILE_BYTES) -> str:
     """The contents of a UTF-8 text file of at most `max_bytes` bytes; NasError naming the
-    path otherwise (missing, a folder, unreadable, too big, not UTF-8)."""
+    path otherwise (missing, empty, a folder, unreadable, too big, not UTF-8)."""
+    if isinstance(path, str) and not path.strip():
+        raise NasError(f"{what} path {path!r} is empty; expected the path of a {what}")
     path = Path(path)
     if not path.is_file():
         raise NasError(f"{path}: no such {what}")

@@ -21,6 +21,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from nas.errors import NasError
+
 _PACKAGE = Path(__file__).resolve().parent
 _CHECKOUT = _PACKAGE.parent
 PACKAGE_DATA = _PACKAGE / "_data"
@@ -53,6 +55,17 @@ WORK = USER_HOME or ROOT                              # where generated files go
 USER_LATENCY_TABLES = USER_HOME / "latency_tables" if USER_HOME else None  # searched first
 WRITTEN_LATENCY_TABLES = WORK / "latency_tables"      # where `nas latency build/derive` write
 EXPERIMENTS = WORK / "experiments"                    # calibration and validation measurements
+
+
+def check_home() -> None:
+    """NasError (one line naming NAS_HOME) when $NAS_HOME is set but is not a folder: every file
+    read from ROOT would be missing, and a listing of it silently empty."""
+    home = os.environ.get("NAS_HOME")
+    if not home or Path(home).is_dir():
+        return
+    what = "no such folder" if not Path(home).exists() else "not a folder"
+    raise NasError(f"NAS_HOME={home}: {what}; expected a folder laid out like the repository "
+                   "(search_spaces/, latency_tables/, experiments/), or unset NAS_HOME to use the installed files")
 
 
 def shipped_files() -> list[Path]:

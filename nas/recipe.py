@@ -36,6 +36,7 @@ AUGMENTS = ("crop-flip", "flip", "none")
 
 
 PRECISIONS = ("fp32", "bf16")
+MAX_SEED = 2**32 - 1  # what numpy and Optuna's samplers accept
 
 
 def _knob(default: Any, help: str, minimum: float | None = None, choices: tuple | None = None,
@@ -75,7 +76,7 @@ class Recipe:
     augment: str = _knob("crop-flip", "crop-flip (random crop after 4 px zero padding + horizontal flip), "
                                       "flip or none", choices=AUGMENTS)
     seed: int = _knob(0, "seeds weights, validation split, subset, batch order, augmentation and dropout",
-                      minimum=0)
+                      minimum=0, maximum=MAX_SEED)
     threads: int = _knob(1, "torch intra-op threads during a trial", minimum=1,
                          maximum=os.cpu_count() or 1)  # more threads than cores only slows a trial
     channels_last: bool = _knob(True, "NHWC memory format for weights and activations")
@@ -136,7 +137,7 @@ def _check_knob(name: str, value: Any, where: str) -> Any:
     if not ok or value < minimum or too_big or (name == "lr" and value == 0):
         what = "an integer" if kind is int else "a number"
         bound = f"in [{minimum}, 1)" if rule["below_one"] else (
-            "> 0" if name == "lr" else f"from {minimum} to {maximum} (this machine's cores)"
+            "> 0" if name == "lr" else f"from {minimum} to {maximum}" + (" (this machine's cores)" if name == "threads" else "")
             if maximum is not None else f">= {minimum}")
         raise NasError(f"{where}{name}: {short(value)} is not allowed; expected {what} {bound}")
     return kind(value)

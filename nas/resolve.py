@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nas.arch import Arch, load_arch
-from nas.baselines import load_baseline, load_reference, reference_names
+from nas.baselines import baseline_names, load_baseline, load_reference, reference_names
 from nas.blockstring import decode_blocks, looks_like_block_string
 from nas.errors import NasError
 from nas.fileio import short
@@ -23,6 +23,9 @@ def resolve_arch(text: str, width: float | None = None, resolution: int | None =
     from MobileNetV3-Large. Whatever the source, the result passes the checks of a JSON file
     (`arch.arch_from_dict`), overrides included.
     """
+    if not text.strip():
+        raise NasError(f"architecture {text!r} is empty; expected a baseline ({', '.join(baseline_names())}), "
+                       f"a JSON file or a block string like 'ir_r1_k3_s1_e1_c16_nre'")
     if text in reference_names():  # a baseline or a network of latency_tables/published_archs/
         arch = load_reference(text)
     elif _names_a_file(text):

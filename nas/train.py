@@ -100,6 +100,14 @@ def _dataset(recipe: Recipe, side: int) -> Dataset:
     return _DATASETS[key]
 
 
+def check_data(recipe: Recipe) -> None:
+    """NasError (one line) unless the recipe's data set loads and its validation split fits:
+    what a search checks before it writes anything, so a bad --dataset or --data-dir is refused
+    before its first trial. The data set is loaded (from the cache once decoded) at the recipe's
+    image size and kept for this process's trials."""
+    train_val_split(_dataset(recipe, recipe.image_size), recipe.val_size, recipe.seed)
+
+
 def _split(recipe: Recipe, side: int, device: torch.device) -> _Split:
     """The training subset and validation split of `recipe` at `side` pixels on `device`, cached."""
     key = (recipe.dataset, recipe.data_dir, side, recipe.val_size, recipe.train_subset, recipe.seed,

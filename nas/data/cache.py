@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
-import warnings
+import sys
 import zipfile
 from pathlib import Path
 from typing import Callable
@@ -13,6 +12,7 @@ from typing import Callable
 import numpy as np
 
 from nas.errors import NasError
+from nas.files import write_atomic
 
 
 def cache_dir() -> Path:
@@ -43,25 +43,28 @@ def check_md5(path: Path, expected: str, what: str) -> None:
                        f"or a different version, replace it")
 
 
+_warned: set[Path] = set()  # cache folders already reported unusable by this process
+
+
 def save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> bool:
-    """Write arrays to `path` (.npz, uncompressed) via a temp file + rename, so a killed process
-    never leaves a half-written cache. Returns False (with a warning) if the folder is not writable."""
-    tmp = None
+    """Write arrays to `path` (.npz, uncompressed) whole or not at all (`nas.files.write_atomic`),
+    so a killed process never leaves a half-written cache. Returns False when the cache folder is
+    unusable (not writable, a file, under a HOME that is a file): the data is then used uncached,
+    with one warning line on stderr per folder and process."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name + ".", suffix=".tmp",
-                                         delete=False) as f:
-            tmp = Path(f.name)
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o644)  # temp files are created 0600; a cache is an ordinary file
-        os.replace(tmp, path)
+        write_atomic(path, lambda tmp: _savez(tmp, arrays))
         return True
-    except OSError as exc:
-        warnings.warn(f"nas: could not write cache {path} ({exc}); "
-                      f"data will be decoded again next time", stacklevel=3)
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
+    except NasError as e:
+        if path.parent not in _warned:
+            _warned.add(path.parent)
+            print(f"warning: data cache unusable ({e}); training uncached, decoding again next time; "
+                  "set NAS_CACHE_DIR to a writable folder to keep it", file=sys.stderr)
         return False
+
+
+def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray] | None:

@@ -18,6 +18,7 @@ import numpy as np
 from nas.data.cache import check_md5, md5
 from nas.data.dataset import Dataset
 from nas.errors import NasError
+from nas.files import check_output_path
 from nas.progress import bar
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
@@ -145,6 +146,7 @@ def _cifar_classes(folder: Path) -> tuple[str, ...]:
 
 def _download(url: str, dest: Path, expected_md5: str, root: Path, progress: bool) -> None:
     """Fetch `url` into `dest` (temp file + rename) with a progress bar, checking its md5."""
+    dest = check_output_path(dest)  # never renamed over a device, FIFO or folder
     tmp = None
     try:
         root.mkdir(parents=True, exist_ok=True)

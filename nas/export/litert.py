@@ -15,6 +15,7 @@ from torch import nn
 from nas.errors import NasError
 from nas.export.checks import check_input, compare, quiet
 from nas.export.source import ExportSource
+from nas.files import write_atomic
 
 TFLITE_EXTRA = "litert-torch==0.10.0"
 
@@ -34,7 +35,8 @@ def export_tflite(model: nn.Module, source: ExportSource, out: Path, step, opset
     step("converting with litert-torch")
     # litert-torch narrates its passes on stdout, which would corrupt `--json` output.
     with quiet(), contextlib.redirect_stdout(io.StringIO()):
-        litert_torch.convert(model, (x,)).export(str(out))
+        converted = litert_torch.convert(model, (x,))
+        write_atomic(out, lambda tmp: converted.export(str(tmp)))
     step("running in the LiteRT interpreter")
     interpreter = Interpreter(model_path=str(out), num_threads=1)
     interpreter.allocate_tensors()

@@ -21,7 +21,7 @@ from nas.export.checks import check_input, compare, quiet
 from nas.export.litert import export_tflite, require_litert
 from nas.export.loading import load, network
 from nas.export.source import INIT_SEED, ExportSource, select_source
-from nas.files import io_error, write_atomic
+from nas.files import check_output_path, io_error, write_atomic, write_text_atomic
 from nas.progress import steps
 
 FORMATS = ("onnx", "torchscript", "pytorch", "json", "string", "tflite")
@@ -86,13 +86,16 @@ def sidecar_of(out: Path, fmt: str) -> Path | None:
     return out.with_suffix(".json") if fmt == "pytorch" else None
 
 def _check_out(out: Path, fmt: str, force: bool, arch: Arch | None = None) -> None:
-    """NasError for an `out` that is a folder, a pytorch `out` ending in .json, or a sidecar file
-    that exists and (when `arch` is known) holds something else, unless `force`."""
+    """NasError for an `out` that is a folder (or a device, FIFO, socket: `check_output_path`), a
+    pytorch `out` ending in .json, or a sidecar file that exists and (when `arch` is known) holds
+    something else, unless `force`."""
     if out.is_dir():
         raise NasError(f"--out {out}: is a folder; expected a file path like {out / ('model' + SUFFIXES[fmt])}")
+    check_output_path(out, "--out ")
     sidecar = sidecar_of(out, fmt)
     if sidecar is None:
         return
+    check_output_path(sidecar, "--out: the file written beside it, ")
     if sidecar == out:
         raise NasError(f"--out {out}: a pytorch export needs a name not ending in .json (e.g. {out.with_suffix('.pt')})")
     if force or not sidecar.exists():
@@ -172,8 +175,7 @@ def _export_pytorch(model: nn.Module, source: ExportSource, out: Path, step, ops
     return [out, sidecar], compare(model, x, got, "nas_load")
 
 def _write_block_string(arch: Arch, out: Path) -> Path:
-    out.write_text(encode_blocks(arch.blocks, arch.stem.out) + "\n")
-    return out
+    return write_text_atomic(out, encode_blocks(arch.blocks, arch.stem.out) + "\n")
 
 def _check_json(arch: Arch, out: Path) -> dict:
     if load_arch(out) != arch:

@@ -31,7 +31,7 @@ from nas.errors import NasError
 from nas.latency.build import (BATCH, BuildResult, build_layers, calibrate, calibration_set,
                                check_calibration, fit_table_model, table_path, wide_count)
 from nas.latency.measure import CANARY_LAYERS, Timing, arch_input, example_input, tflite_bytes
-from nas.latency.table import KEY_FORMAT, Row, append_rows, read_table, start_table, write_table
+from nas.latency.table import KEY_FORMAT, Row, append_rows, building, finish_build, read_table, start_table
 from nas.space import Space
 
 DEVICE_DIR = "/data/local/tmp/nas"
@@ -146,42 +146,43 @@ def build_device_table(target: str, space: Space, timer: DeviceTimer, samples: i
     started = time.monotonic()
     timer.device.check(timer.binary)
     path = Path(path or table_path(target))
-    fingerprint = timer.device.fingerprint()
-    existing = read_table(path) if path.exists() else None
-    if existing is not None and existing.rows and existing.header.get("machine") != fingerprint:
-        raise NasError(f"{path}: was measured on {existing.header.get('machine')}, not on this phone "
-                       f"({fingerprint}); use another --target")
-    header = {
-        "target": target, "device": f"{fingerprint['maker']} {fingerprint['model']} (over adb)",
-        "runtime": "tflite", "runtime_version": f"benchmark_model at {timer.binary} (XNNPACK)",
-        "threads": timer.threads, "date": datetime.date.today().isoformat(), "method": "measured",
-        "measured_on": "device", "machine": fingerprint, "build": "adb",
-        "how": (f"Each op built alone by nas.builder.build_layer, batch 1, float32, converted to .tflite by "
-                f"litert-torch on the host, pushed with adb and timed by `{timer.command('<op>.tflite')}`; "
-                f"ms is benchmark_model's p5 (its average where it prints no p5). Ops: the baselines' and "
-                f"those of {samples} random architectures of {Path(space.path).name}; a canary op is "
-                f"re-timed every {BATCH} ops (canary_ms) to show throttling."),
-        "key_format": KEY_FORMAT,
-        "space": Path(space.path).name, "samples": samples}
-    table = start_table(path, header)
-    wanted = build_layers(space, samples, baselines, heads=False, wide=wide_count(calibration))
-    todo = [l for l in wanted if l.key not in table.rows]
-    canary = CANARY_LAYERS[0]
-    canary_ms = list(table.header.get("canary_ms", []))
-    batches = [todo[i:i + BATCH] for i in range(0, len(todo), BATCH)]
-    for batch in progress(batches, len(todo)) if progress else batches:
-        canary_ms.append(round(timer.time_layer(canary).ms, 5))
-        for layer in batch:
-            t = timer.time_layer(layer)
-            append_rows(path, [Row(layer, t.ms, t.mean_ms, t.std_ms, t.count, "measured")])
-    table = read_table(path)
-    table.header["canary_ms"] = canary_ms
-    cv = fit_table_model(table)
-    cal_mape = terms = None
-    if calibration > 0:
-        archs = calibration_set(space, calibration)
-        cal_mape = calibrate(table, archs, [timer.time_arch(a).ms for a in archs])
-        terms = table.header["overhead_fit"]["terms"]
-    table.header["build_seconds"] = {"total": round(time.monotonic() - started)}
-    write_table(table, path)
-    return BuildResult(path, len(todo), len(wanted) - len(todo), cv, cal_mape, terms)
+    with building(path) as partial:
+        fingerprint = timer.device.fingerprint()
+        existing = read_table(partial) if partial.exists() else read_table(path) if path.exists() else None
+        if existing is not None and existing.rows and existing.header.get("machine") != fingerprint:
+            raise NasError(f"{path}: was measured on {existing.header.get('machine')}, not on this phone "
+                           f"({fingerprint}); use another --target")
+        header = {
+            "target": target, "device": f"{fingerprint['maker']} {fingerprint['model']} (over adb)",
+            "runtime": "tflite", "runtime_version": f"benchmark_model at {timer.binary} (XNNPACK)",
+            "threads": timer.threads, "date": datetime.date.today().isoformat(), "method": "measured",
+            "measured_on": "device", "machine": fingerprint, "build": "adb",
+            "how": (f"Each op built alone by nas.builder.build_layer, batch 1, float32, converted to .tflite by "
+                    f"litert-torch on the host, pushed with adb and timed by `{timer.command('<op>.tflite')}`; "
+                    f"ms is benchmark_model's p5 (its average where it prints no p5). Ops: the baselines' and "
+                    f"those of {samples} random architectures of {Path(space.path).name}; a canary op is "
+                    f"re-timed every {BATCH} ops (canary_ms) to show throttling."),
+            "key_format": KEY_FORMAT,
+            "space": Path(space.path).name, "samples": samples}
+        table = start_table(partial, header, existing)
+        wanted = build_layers(space, samples, baselines, heads=False, wide=wide_count(calibration))
+        todo = [l for l in wanted if l.key not in table.rows]
+        canary = CANARY_LAYERS[0]
+        canary_ms = list(table.header.get("canary_ms", []))
+        batches = [todo[i:i + BATCH] for i in range(0, len(todo), BATCH)]
+        for batch in progress(batches, len(todo)) if progress else batches:
+            canary_ms.append(round(timer.time_layer(canary).ms, 5))
+            for layer in batch:
+                t = timer.time_layer(layer)
+                append_rows(partial, [Row(layer, t.ms, t.mean_ms, t.std_ms, t.count, "measured")])
+        table = read_table(partial)
+        table.header["canary_ms"] = canary_ms
+        cv = fit_table_model(table)
+        cal_mape = terms = None
+        if calibration > 0:
+            archs = calibration_set(space, calibration)
+            cal_mape = calibrate(table, archs, [timer.time_arch(a).ms for a in archs])
+            terms = table.header["overhead_fit"]["terms"]
+        table.header["build_seconds"] = {"total": round(time.monotonic() - started)}
+        finish_build(table, path)
+        return BuildResult(path, len(todo), len(wanted) - len(todo), cv, cal_mape, terms)

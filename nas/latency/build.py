@@ -1,12 +1,14 @@
 """Building a measured table: enumerate the op signatures a search space (and the baselines) can
 produce, time them on this machine, fit the per-op model, then the overhead model on whole
-networks. The table file is written as it goes, so an interrupted build resumes where it stopped.
+networks. Rows go to `<table>.partial` as they are timed, so a killed build resumes where it
+stopped; the table itself is written whole at the end, so it never reads as complete when it is not.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime
+import io
 import os
 import random
 import sys
@@ -20,6 +22,7 @@ import numpy as np
 from nas.arch import Arch, Layer
 from nas.baselines import baseline_names, load_baseline
 from nas.errors import NasError
+from nas.files import write_text_atomic
 from nas.latency.machine import differences, describe, this_machine
 from nas.latency.measure import (Canary, Pace, Runner, Timing, TimingPlan, arch_runner, boundary_share,
                                  check_runtime, cpu_name, layer_runner, load_average, pace_network,
@@ -27,7 +30,8 @@ from nas.latency.measure import (Canary, Pace, Runner, Timing, TimingPlan, arch_
 from nas.latency.model import (OVERHEAD_CANDIDATES, OpModel, choose_block, cross_validate, fit_op_model,
                                fit_overhead, loo_overhead, network_terms, overhead_terms, score_overhead_terms)
 from nas.latency.predict import sum_of_ops
-from nas.latency.table import KEY_FORMAT, Row, Table, append_rows, read_table, start_table, write_table
+from nas.latency.table import (KEY_FORMAT, Row, Table, append_rows, building, finish_build, read_table, start_table,
+                               write_table)
 from nas.paths import EXPERIMENTS, SEARCH_SPACES, WRITTEN_LATENCY_TABLES
 from nas.space import Space, load_space, random_arch, sample_arch
 
@@ -209,8 +213,9 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     """Time every op of `build_layers(space, samples, wide=wide_count(calibration))` missing from
     the table, fit the op model on the table, then measure `calibration` of the build's random
     networks and the wide ones end to end and fit the overhead model (after waiting up to
-    `max_wait_s` for the machine to be quiet). Writes
-    `latency_tables/<target>.csv` (or `path`) as it goes.
+    `max_wait_s` for the machine to be quiet). Builds in `<table>.partial` as it goes, so a
+    killed build resumes, and writes `latency_tables/<target>.csv` (or `path`) whole when done;
+    a second build of the same table meanwhile is refused (`nas.latency.table.building`).
 
     `pace_mode` (`--pace`, a new table only) says what scales timings to the machine's reference
     speed: "none" (raw, the default), "network" (ops by the pace op, networks by the pace network)
@@ -229,70 +234,70 @@ def build_table(target: str, space: Space, runtime: str = "onnxruntime", threads
     check_calibration(calibration, samples)
     started = time.monotonic()
     path = Path(path or table_path(target))
-    existing = read_table(path) if path.exists() else None
-    if existing is not None:
-        existing = _set_aside_if_foreign(existing, runtime, threads, path)
-    if existing is not None:
-        _check_same_setup(existing, runtime, threads, path)
-        if quick and existing.rows and existing.header.get("build") != "quick":
-            raise NasError(f"{path}: holds a full build; a --quick build would replace its calibration "
-                           f"with a smaller one; use another --target (or drop --quick to extend it)")
-    load_before = load_average()
-    pace = _build_pace(existing, runtime, threads, pace_mode)
-    header = _measured_header(target, runtime, threads, space, samples, plan, heads=not quick,
-                              passes=op_passes, paced=pace is not None)
-    header["build"] = "quick" if quick else "full"
-    if pace:
-        header["pace"] = pace.header()
-    edges = _subtracts_edges(existing, runtime, edges)
-    if edges:
-        header["edges"] = EDGES_SUBTRACTED
-    table = start_table(path, header)
-    wanted = build_layers(space, samples, baselines, heads=not quick, wide=wide_count(calibration))
-    todo = [l for l in wanted if l.key not in table.rows]
-    reused = len(wanted) - len(todo)
-    canary = Canary(runtime, threads, plan, pace=pace)
-    kept: dict[str, Runner] | None = {} if op_passes > 1 else None  # runners made once for all passes
-    for rows in time_ops(todo, canary, runtime, threads, edges, progress, runners=kept):
-        append_rows(path, rows)
-        table.rows.update((r.key, r) for r in rows)
-    table = read_table(path)
-    for p in range(1, op_passes if todo else 0):  # later passes: in memory, written once done
-        for rows in time_ops(todo, canary, runtime, threads, edges, progress, pass_index=p, runners=kept):
-            table.rows.update((r.key, r) for r in rows if r.ms < table.rows[r.key].ms)
-        write_table(table, path)
-    del kept  # the ops' sessions go before the networks are timed
-    if todo:
-        table.header["contention"] = canary.summary()
-    if pace:  # a new table's rows move with its pace's reference (a resumed table's stay)
-        rescale(table, pace.anchor())
-    ops_s = time.monotonic() - started
-    cv = fit_table_model(table)
-    cal_mape = None
-    if calibration > 0:
-        quiet = wait_for_quiet(max_wait_s=max_wait_s)
-        net_pace = _network_pace(pace, runtime, threads, pace_mode)
-        own = net_pace is not None and net_pace is not pace  # the pace network, not the op pace
-        # canaries scaled by the pace network are in another unit than the op batches' canaries,
-        # so a network-paced calibration sets its own canary reference
-        reference = None if own else (table.header.get("contention", {}).get("canary_ms")
-                                      or canary.summary()["canary_ms"])
-        cal_canary = network_canary(runtime, threads, plan, reference, net_pace)
-        archs = calibration_set(space, calibration)
-        measured = measure_archs(archs, runtime, threads, plan, cal_canary)
-        scale = net_pace.anchor() if own else 1.0
-        cal_canary.rescale(scale)
-        cal_mape = calibrate(table, archs, [m * scale for m in measured])
-        table.header["calibration_contention"] = {**cal_canary.summary(), **quiet}
-        if own:
-            table.header["network_pace"] = net_pace.summary()
-    if pace:
-        table.header["pace"] = pace.summary()
-    table.header["load_average"] = {"before": load_before, "after": load_average()}
-    table.header["build_seconds"] = {"ops": round(ops_s), "total": round(time.monotonic() - started)}
-    write_table(table, path)
-    terms = table.header["overhead_fit"]["terms"] if cal_mape is not None else None
-    return BuildResult(path, len(todo), reused, cv, cal_mape, terms, noise_warning(path, table.header, quick))
+    with building(path) as partial:
+        base, existing = _tables_to_resume(path, partial, runtime, threads)
+        if existing is not None:
+            _check_same_setup(existing, runtime, threads, path)
+            if quick and existing.rows and existing.header.get("build") != "quick":
+                raise NasError(f"{path}: holds a full build; a --quick build would replace its calibration "
+                               f"with a smaller one; use another --target (or drop --quick to extend it)")
+        load_before = load_average()
+        pace = _build_pace(existing, runtime, threads, pace_mode)
+        header = _measured_header(target, runtime, threads, space, samples, plan, heads=not quick,
+                                  passes=op_passes, paced=pace is not None)
+        header["build"] = "quick" if quick else "full"
+        if pace:
+            header["pace"] = pace.header()
+        edges = _subtracts_edges(existing, runtime, edges)
+        if edges:
+            header["edges"] = EDGES_SUBTRACTED
+        table = start_table(partial, header, existing)
+        wanted = build_layers(space, samples, baselines, heads=not quick, wide=wide_count(calibration))
+        ours = [l for l in wanted if base is None or l.key not in base.rows]  # this build measures them
+        todo = [l for l in ours if l.key not in table.rows]  # those an interrupted build had not timed yet
+        reused = len(wanted) - len(todo)
+        canary = Canary(runtime, threads, plan, pace=pace)
+        kept: dict[str, Runner] | None = {} if op_passes > 1 else None  # runners made once for all passes
+        for rows in time_ops(todo, canary, runtime, threads, edges, progress, runners=kept):
+            append_rows(partial, rows)
+            table.rows.update((r.key, r) for r in rows)
+        table = read_table(partial)
+        for p in range(1, op_passes if ours else 0):  # later passes: in memory, written once done
+            for rows in time_ops(ours, canary, runtime, threads, edges, progress, pass_index=p, runners=kept):
+                table.rows.update((r.key, r) for r in rows if r.ms < table.rows[r.key].ms)
+            write_table(table, partial)
+        del kept  # the ops' sessions go before the networks are timed
+        if todo:
+            table.header["contention"] = canary.summary()
+        if pace:  # a new table's rows move with its pace's reference (a resumed table's stay)
+            rescale(table, pace.anchor())
+        ops_s = time.monotonic() - started
+        cv = fit_table_model(table)
+        cal_mape = None
+        if calibration > 0:
+            quiet = wait_for_quiet(max_wait_s=max_wait_s)
+            net_pace = _network_pace(pace, runtime, threads, pace_mode)
+            own = net_pace is not None and net_pace is not pace  # the pace network, not the op pace
+            # canaries scaled by the pace network are in another unit than the op batches' canaries,
+            # so a network-paced calibration sets its own canary reference
+            reference = None if own else (table.header.get("contention", {}).get("canary_ms")
+                                          or canary.summary()["canary_ms"])
+            cal_canary = network_canary(runtime, threads, plan, reference, net_pace)
+            archs = calibration_set(space, calibration)
+            measured = measure_archs(archs, runtime, threads, plan, cal_canary)
+            scale = net_pace.anchor() if own else 1.0
+            cal_canary.rescale(scale)
+            cal_mape = calibrate(table, archs, [m * scale for m in measured])
+            table.header["calibration_contention"] = {**cal_canary.summary(), **quiet}
+            if own:
+                table.header["network_pace"] = net_pace.summary()
+        if pace:
+            table.header["pace"] = pace.summary()
+        table.header["load_average"] = {"before": load_before, "after": load_average()}
+        table.header["build_seconds"] = {"ops": round(ops_s), "total": round(time.monotonic() - started)}
+        finish_build(table, path)
+        terms = table.header["overhead_fit"]["terms"] if cal_mape is not None else None
+        return BuildResult(path, len(todo), reused, cv, cal_mape, terms, noise_warning(path, table.header, quick))
 
 
 def rescale(table: Table, scale: float) -> None:
@@ -375,6 +380,19 @@ def _network_pace(op_pace: Pace | None, runtime: str, threads: int, mode: str) -
     if op_pace is None:
         return None
     return Pace(runtime, threads, arch=pace_network()) if mode == "network" else op_pace
+
+
+def _tables_to_resume(path: Path, partial: Path, runtime: str, threads: int) -> tuple[Table | None, Table | None]:
+    """(the finished table at `path`, what a build starts from): the partial table a killed build
+    left (it holds the finished table's rows too), else the finished table. A table measured on
+    another machine is set aside (`_set_aside_if_foreign`); None where there is none."""
+    base = read_table(path) if path.exists() else None
+    if base is not None:
+        base = _set_aside_if_foreign(base, runtime, threads, path)
+    resumed = read_table(partial) if partial.exists() else None
+    if resumed is not None:
+        resumed = _set_aside_if_foreign(resumed, runtime, threads, partial)
+    return base, resumed or base
 
 
 def _set_aside_if_foreign(existing: Table, runtime: str, threads: int, path: Path) -> Table | None:
@@ -516,12 +534,12 @@ def calibrate(table: Table, archs: list[Arch], measured_ms: Sequence[float]) -> 
                 f"(seed {CALIBRATION_SEED}) and {int((groups == 'wide').sum())} of "
                 f"{WIDE_SPACE.name} (seed {WIDE_SEED})")}
     out = EXPERIMENTS / "latency" / f"{table.target}-calibration.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(["arch", "group", "resolution", "width_mult", "n_ops", "sum_of_ops_ms", "predicted_ms",
-                    "measured_ms"])
-        for a, g, t, s, p, m in zip(archs, groups, terms, sums, pred, measured):
-            w.writerow([a.name, g, a.resolution, a.width_mult, int(t["n_ops"]), f"{s:.4f}", f"{p:.4f}",
-                        f"{m:.4f}"])
+    text = io.StringIO()
+    w = csv.writer(text, lineterminator="\n")
+    w.writerow(["arch", "group", "resolution", "width_mult", "n_ops", "sum_of_ops_ms", "predicted_ms",
+                "measured_ms"])
+    for a, g, t, s, p, m in zip(archs, groups, terms, sums, pred, measured):
+        w.writerow([a.name, g, a.resolution, a.width_mult, int(t["n_ops"]), f"{s:.4f}", f"{p:.4f}",
+                    f"{m:.4f}"])
+    write_text_atomic(out, text.getvalue())
     return round(float(err.mean()) * 100, 2)

@@ -32,6 +32,7 @@ from scipy.optimize import nnls
 from nas.arch import Arch, Layer
 from nas.baselines import load_reference
 from nas.errors import NasError
+from nas.files import write_text_atomic
 from nas.latency.model import OpModel, Overhead, feature_matrix, op_features
 from nas.latency.predict import sum_of_ops
 from nas.latency.table import KEY_FORMAT, Row, Table, write_table
@@ -324,5 +325,4 @@ def write_report(d: Derivation, path: Path = WRITTEN_LATENCY_TABLES / "pixel-der
         "",
         "Sources: see the header of latency_tables/pixel1_published.yaml.",
     ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_text_atomic(path, "\n".join(lines) + "\n")

@@ -11,7 +11,8 @@
 `key` is `Layer.key` (see `docs/latency.md`); the columns after it spell the same signature out so
 a file written by hand or on a phone can be checked. `ms` is the value predictions use (the median
 of the kept samples when measured here), `mean_ms` / `std_ms` / `count` the sample statistics.
-Rows are appended one at a time while a build runs, so an interrupted build resumes.
+While a build runs its rows are appended to `<table>.partial`, so an interrupted build resumes;
+the table itself is written whole when the build is done (`building`, `finish_build`).
 """
 
 from __future__ import annotations
@@ -20,15 +21,18 @@ import csv
 import io
 import math
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import yaml
 
 from nas.arch import Layer, with_options_suffix
 from nas.errors import NasError
 from nas.fileio import read_text, short
+from nas.files import io_error, write_text_atomic
+from nas.locks import lock_file, locked
 
 COLUMNS = ("key", "kind", "size", "cin", "exp", "cout", "kernel", "stride", "se", "act",
            "ms", "mean_ms", "std_ms", "count", "source")
@@ -293,28 +297,55 @@ def read_table(path: str | Path) -> Table:
 
 def write_table(table: Table, path: str | Path) -> Path:
     """Write the whole file atomically (header, columns, rows sorted by key)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     out = io.StringIO()
     out.write(_header_text(table.header))
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for key in sorted(table.rows):
         writer.writerow(table.rows[key].cells())
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(out.getvalue())
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, out.getvalue())
 
 
-def start_table(path: str | Path, header: dict) -> Table:
-    """Open a table for an incremental build: read it if it exists (keeping its rows), else
-    create it with `header`. The header of an existing file is updated with `header`."""
+def start_table(path: str | Path, header: dict, table: Table | None = None) -> Table:
+    """Open a table for an incremental build: `table`, else the file at `path` if it exists
+    (keeping its rows), else an empty one; its header updated with `header` and written to `path`."""
     path = Path(path)
-    table = read_table(path) if path.exists() else Table({})
+    if table is None:
+        table = read_table(path) if path.exists() else Table({})
     table.header.update(header)
     write_table(table, path)
     return table
+
+
+def partial_path(path: str | Path) -> Path:
+    """The file a build of table `path` appends to until it is done: `<table>.partial`."""
+    path = Path(path)
+    return path.with_name(path.name + ".partial")
+
+
+@contextmanager
+def building(path: str | Path) -> Iterator[Path]:
+    """Hold the build of table `path`; yields `partial_path(path)`, the file to build it in. A
+    second build of the same table meanwhile is refused with one line (a lock beside the table,
+    `nas.locks`; a killed build's lock goes with its process). The build writes the table itself
+    only whole, when it is done, then removes the partial file (`finish_build`): a killed build
+    never leaves a table that reads as complete, and the next build resumes its partial file."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise io_error(path.parent, e, "create the folder") from None
+    with locked(lock_file(path), remove=True,
+                held=f"{path}: another nas latency build is building this table now; wait for it to "
+                     f"finish, or build another --target"):
+        yield partial_path(path)
+
+
+def finish_build(table: Table, path: str | Path) -> Path:
+    """Write the built table to `path` whole and remove the build's partial file."""
+    write_table(table, path)
+    partial_path(path).unlink(missing_ok=True)
+    return Path(path)
 
 
 def append_rows(path: str | Path, rows: Iterable[Row]) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from scipy.stats import spearmanr
 from nas.arch import Arch
 from nas.baselines import baseline_names, load_baseline, load_reference, reference_names
 from nas.errors import NasError
+from nas.files import write_text_atomic
 from nas.latency.build import (BATCH, EDGES_SUBTRACTED, NETWORK_BATCH, calibration_archs,
                                calibration_timings, measure_archs, network_canary, op_row, repeat_networks,
                                validation_archs)
@@ -237,11 +239,12 @@ def _table_complete(t, archs: list[Arch], measured: np.ndarray, adjusted: np.nda
 def _write(out_dir: Path, target: str, report: dict, rows: list[dict], predicted: np.ndarray,
            measured: np.ndarray, adjusted: np.ndarray, sums: np.ndarray, n_random: int) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{target}-validation.json").write_text(json.dumps(report, indent=2) + "\n")
-    with open(out_dir / f"{target}-validation.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
+    write_text_atomic(out_dir / f"{target}-validation.json", json.dumps(report, indent=2) + "\n")
+    text = io.StringIO()
+    w = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    write_text_atomic(out_dir / f"{target}-validation.csv", text.getvalue())
     fig, axes = figure(11.0, 5.5, ncols=2)
     lo = 0.9 * min(measured.min(), adjusted.min(), predicted.min(), sums.min())
     hi = 1.1 * max(measured.max(), adjusted.max(), predicted.max(), sums.max())

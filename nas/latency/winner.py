@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from nas.arch import Arch
+from nas.files import write_text_atomic
 from nas.latency.machine import check_here, is_compared, runtime_version_here
 from nas.latency.measure import Pace, TimingPlan, load_average
 from nas.latency.predict import load_target, predict_latency
@@ -146,8 +147,8 @@ def measure_run(summary: dict, out: str | Path, plan: TimingPlan = TimingPlan())
          {"target": summary["target"], "measured": False, "reason": "no architecture to measure yet"})
     for label, row in zip(labels, m.get("networks", [])):
         row["label"] = label
-    (out / MEASURED_FILE).write_text(json.dumps(m, indent=2) + "\n")
+    write_text_atomic(out / MEASURED_FILE, json.dumps(m, indent=2) + "\n")
     md = out / "summary.md"
     if md.is_file():
-        md.write_text(md.read_text() + measured_markdown(m))
+        write_text_atomic(md, md.read_text() + measured_markdown(m))
     return {**summary, "measured": m}

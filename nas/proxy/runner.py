@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -22,6 +23,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from nas.errors import NasError
 from nas.files import write_text_atomic
+from nas.interrupt import workers_ignore_ctrl_c
 from nas.progress import bar
 
 
@@ -96,7 +98,13 @@ def _each(todo: list, train_one: Callable[[Any], dict], workers: int) -> Iterabl
         return
     pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=get_context("spawn"))
     try:
-        for future in as_completed([pool.submit(train_one, job) for job in todo]):
+        with workers_ignore_ctrl_c():  # the pool starts its processes at the first submit
+            futures = [pool.submit(train_one, job) for job in todo]
+        for future in as_completed(futures):
             yield future.result()
+    except KeyboardInterrupt:  # the workers ignore it: stop them, their jobs stay untrained
+        for p in multiprocessing.active_children():
+            p.terminate()
+        raise
     finally:  # on an interrupt or error, queued jobs are dropped, not trained unrecorded
         pool.shutdown(wait=False, cancel_futures=True)

@@ -5,13 +5,15 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Collection
+from typing import Collection, Iterator
 
 from nas.device import resolve as resolve_device
 from nas.errors import NasError
-from nas.files import io_error
+from nas.files import io_error, not_a_file
+from nas.locks import locked
 from nas.recipe import make_recipe, recipe_from_record
 from nas.search.config import (SearchConfig, check_workers, differing_settings, load_config, only_given,
                                parse_budget, parse_duration, save_config, search_identity)
@@ -20,7 +22,7 @@ from nas.space import load_space
 # The latency tables, the estimate and Optuna's storages are imported where a search is prepared,
 # not here: the CLI imports nas.search.config (the choices and defaults of its options) at start.
 
-__all__ = ["SearchConfig", "run_search", "prepare", "parse_budget", "parse_duration"]
+__all__ = ["SearchConfig", "run_search", "prepare", "holding_run_folder", "parse_budget", "parse_duration"]
 
 
 def check_target_and_budget(target: str, budget_ms: float, space_path: str) -> None:
@@ -38,7 +40,8 @@ def check_target_and_budget(target: str, budget_ms: float, space_path: str) -> N
 def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = None) -> tuple[SearchConfig, bool]:
     """The config to run, checked before anything is written. Returns (config, resumed).
 
-    A fresh folder: every setting is checked, the storage opened and the study created (or
+    A fresh folder: every setting is checked (the recipe's data set is loaded too:
+    `nas.train.check_data`), the storage opened and the study created (or
     joined, when another process of the same search made it), and only then config.yaml saved.
     A folder that already holds a search: its saved settings (in this folder, wherever it was
     when the search started), with this command's trial count, time limit, worker count and Ray
@@ -50,6 +53,7 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
     a read-only folder are refused too; nothing in the folder is changed then."""
     from nas.search.policy import check_score, resolve_score
     from nas.search.study import ensure_study
+    from nas.train import check_data
 
     config = resolve_score(config)
     out = Path(config.out)
@@ -69,6 +73,7 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
         resolve_device(recipe_from_record(resumed.recipe).device)
         check_score(resumed)
         check_workers(resumed)
+        check_data(recipe_from_record(resumed.recipe))
         ensure_study(resumed, vouched=True, known_trials=_listed_trials(out))
         return resumed, True
     if resume:
@@ -80,6 +85,7 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
     resolve_device(make_recipe(**config.recipe).device)
     check_score(config)
     check_target_and_budget(config.target, config.budget_ms, config.space)
+    check_data(make_recipe(**config.recipe))
     if config.storage is None:
         _make_folder(out)
     ensure_study(config, vouched=False, known_trials=_listed_trials(out))
@@ -99,7 +105,8 @@ def check_out_folder(out: Path) -> None:
     """NasError when `--out` is a file, or a folder (or the nearest existing parent of a new
     one) this process cannot write to."""
     if out.exists() and not out.is_dir():
-        raise NasError(f"--out {out}: is a file, not a folder; pass a folder path for the run")
+        what = not_a_file(out) or "a file"
+        raise NasError(f"--out {out}: is {what}, not a folder; pass a folder path for the run")
     existing = out
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -108,6 +115,28 @@ def check_out_folder(out: Path) -> None:
     if not _writable(existing):
         what = "folder" if existing == out else f"parent folder {existing}"
         raise NasError(f"--out {out}: the {what} is not writable; pass a folder you can write to")
+
+
+@contextmanager
+def holding_run_folder(out: Path) -> Iterator[None]:
+    """Hold run folder `out` (created if missing) for this process's search: while it runs, a
+    second `nas search` into the same folder is refused with one line instead of racing it to
+    create the study. A folder (and parents) this call created is removed again when the search
+    is refused before anything was written into it."""
+    check_out_folder(out)
+    created = [p for p in (out, *out.parents) if not p.exists()]
+    _make_folder(out)
+    with locked(out, held=f"--out {out}: another nas search is running in this folder; wait for it to end, "
+                          "or pass another --out"):
+        try:
+            yield
+        except BaseException:
+            for folder in created:  # deepest first; one that holds anything stays
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+            raise
 
 
 def _writable(folder: Path) -> bool:

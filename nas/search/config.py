@@ -13,9 +13,9 @@ from typing import Any, Collection
 import yaml
 
 from nas.errors import NasError
-from nas.fileio import loads_yaml
+from nas.fileio import loads_yaml, short
 from nas.files import write_text_atomic
-from nas.recipe import recipe_from_record, recipe_to_dict
+from nas.recipe import MAX_SEED, recipe_from_record, recipe_to_dict
 
 SAMPLERS = ("tpe", "nsga2", "random")
 OBJECTIVES = ("constrained", "mnas", "pareto")
@@ -104,6 +104,8 @@ class SearchConfig:
                            f"single-seed winner)")
         if self.confirm_seeds < 1:
             raise NasError(f"--confirm-seeds {self.confirm_seeds} is not allowed; expected an integer >= 1")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise NasError(f"--seed {short(self.seed)} is not allowed; expected an integer from 0 to {MAX_SEED}")
         if self.trials_per_gpu < 1:
             raise NasError(f"--trials-per-gpu {self.trials_per_gpu} is not allowed; expected an integer >= 1")
 

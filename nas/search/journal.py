@@ -24,6 +24,7 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import NasError
+from nas.files import not_a_file
 
 PREFIX = "journal:"
 HEARTBEAT_ATTR = "nas_heartbeat"  # trial system attribute: the worker's last heartbeat, Unix seconds
@@ -52,8 +53,9 @@ def check_journal_file(path: Path) -> None:
     """NasError unless `path` is missing in an existing, writable folder (a new journal), empty,
     or a journal file whose first operation Optuna wrote. Only reads."""
     fix = "restore it from a backup, or pass another journal file"
-    if path.is_dir():
-        raise NasError(f"{path}: is a folder, not a journal file; expected e.g. {_EXAMPLE}")
+    kind = not_a_file(path)
+    if kind is not None:  # a device such as /dev/null would swallow (or refuse) every operation
+        raise NasError(f"{path}: is {kind}, not a journal file; expected e.g. {_EXAMPLE}")
     if not path.exists():
         if not path.parent.is_dir():
             raise NasError(f"{path}: its folder {path.parent} does not exist")

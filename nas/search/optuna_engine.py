@@ -7,8 +7,10 @@ attributes, so the run folder can be rebuilt from the storage alone.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
+import re
 import socket
 import time
 import warnings
@@ -19,13 +21,15 @@ import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from nas.device import worker_device
+from nas.errors import NasError
+from nas.interrupt import workers_ignore_ctrl_c
 from nas.rundir import Status
 from nas.search.config import DEFAULT_STUDY, SearchConfig
 from nas.search.policy import (directions, first_prunable_report, is_constrained, prunes, search_done,
                                trained_count, trial_score)
 from nas.search.progress import SearchProgress, status_counts
 from nas.search.results import optuna_records, write_results
-from nas.search.study import fail_and_requeue, fail_stale_trials, open_storage
+from nas.search.study import creating, fail_and_requeue, fail_stale_trials, open_storage, requeue_stale_trial
 from nas.search.trial import (TrialOutcome, constraint, keep_checkpoint, objective_values, recipe_of,
                               run_trial)
 from nas.space import Space, load_space, sample_arch
@@ -39,13 +43,34 @@ class _TrialFailed(Exception):
     """Training diverged or ran out of memory: the trial is recorded as FAIL, the search goes on."""
 
 
+_FAILED_WITH_VALUE = re.compile(r"Trial \d+ failed with value ")  # Optuna's second line about a failed trial
+
+
+class _NoTracebackOfFailedTrials(logging.Filter):
+    """Optuna logs every failed trial with its traceback, then again with its value (None). A
+    Ctrl-C or a NasError inside a trial stops the search and the CLI reports it in one line, so
+    its records are dropped; a trial that diverged (`_TrialFailed`) keeps Optuna's first line,
+    without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, (KeyboardInterrupt, NasError)) or _FAILED_WITH_VALUE.match(str(record.msg)):
+            return False
+        if isinstance(error, _TrialFailed):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+logging.getLogger("optuna.study._optimize").addFilter(_NoTracebackOfFailedTrials())
+
+
 def make_sampler(config: SearchConfig, worker: int = 0) -> optuna.samplers.BaseSampler:
     """tpe, nsga2 or random, seeded per worker. Constrained and pareto runs record the latency
     budget as a trial constraint (`Trial.set_constraint`, <= 0 feasible), which TPE and NSGA-II
     read to rank over-budget trials below every feasible one. With a shared `--storage` the
     process (host and pid) is mixed into the seed: each machine's `nas search` is worker 0, and
     equal seeds would make them all propose the same networks."""
-    seed = config.seed + 1000 * worker
+    seed = (config.seed + 1000 * worker) % 2**32
     if config.storage is not None:
         seed = (seed + zlib.crc32(WORKER.encode())) % 2**32
     if config.sampler == "tpe":
@@ -78,11 +103,13 @@ def open_study(config: SearchConfig, worker: int = 0) -> optuna.Study:
 
 
 def enqueue_baselines(study: optuna.Study, config: SearchConfig) -> None:
-    """Queue the baselines as the first trials of a new study (trained with the same recipe)."""
-    if study.trials:
-        return
-    for name in config.baselines:
-        study.enqueue_trial({}, user_attrs={"baseline": name})
+    """Queue the baselines as the first trials of a new study (trained with the same recipe).
+    Workers that start at once on an SQLite or journal storage queue them once (`creating`)."""
+    with creating(config.storage_url):
+        if study.trials:
+            return
+        for name in config.baselines:
+            study.enqueue_trial({}, user_attrs={"baseline": name})
 
 
 def recover_interrupted(study: optuna.Study) -> int:
@@ -157,8 +184,21 @@ def optimize(config: SearchConfig, worker: int = 0, progress: SearchProgress | N
 
     if trained_count(status_counts(study)) >= config.trials:
         return
-    study.optimize(objective_fn(config, space, device), timeout=config.time_limit_s, catch=(_TrialFailed,),
-                   callbacks=[stop_when_done], gc_after_trial=True)
+    try:
+        study.optimize(objective_fn(config, space, device), timeout=config.time_limit_s, catch=(_TrialFailed,),
+                       callbacks=[stop_when_done], gc_after_trial=True)
+    except KeyboardInterrupt:
+        requeue_own_interrupted(study)
+        raise
+
+
+def requeue_own_interrupted(study: optuna.Study) -> None:
+    """Queue again the trial that Ctrl-C stopped in this process (Optuna failed it, and it has
+    no status yet), as a killed run's trial is: the search, run again, trains it again."""
+    own = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("worker") == WORKER]
+    last = max(own, key=lambda t: t.number, default=None)
+    if last is not None and last.state == TrialState.FAIL and "status" not in last.user_attrs:
+        requeue_stale_trial(study, last)
 
 
 def _worker_main(config: SearchConfig, worker: int) -> None:
@@ -174,16 +214,28 @@ def run_optuna(config: SearchConfig, progress: bool = True) -> optuna.Study:
     recovered = recover_interrupted(study) if config.storage is None else fail_stale_trials(study)
     enqueue_baselines(study, config)
     bar = SearchProgress(config, enabled=progress, recovered=recovered)
-    ctx = multiprocessing.get_context("spawn")
-    helpers = [ctx.Process(target=_worker_main, args=(config, w), daemon=False)
-               for w in range(1, config.workers)]
-    for p in helpers:
-        p.start()
-        time.sleep(1.0)  # let each worker open the storage before the next one
+    helpers = _start_helpers(config)
     try:
         optimize(config, 0, bar)
+    except KeyboardInterrupt:
+        for p in helpers:  # their trials stay RUNNING: the next run queues them again
+            p.terminate()
+        raise
     finally:
         for p in helpers:
             p.join()
         bar.close(open_study(config))
     return open_study(config)
+
+
+def _start_helpers(config: SearchConfig) -> list[multiprocessing.Process]:
+    """Start worker processes 1..N-1. They ignore Ctrl-C, so only this process reports it, in
+    one line, and stops them (`run_optuna`)."""
+    ctx = multiprocessing.get_context("spawn")
+    helpers = [ctx.Process(target=_worker_main, args=(config, w), daemon=False)
+               for w in range(1, config.workers)]
+    with workers_ignore_ctrl_c():
+        for p in helpers:
+            p.start()
+            time.sleep(1.0)  # let each worker open the storage before the next one
+    return helpers

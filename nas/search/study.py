@@ -12,14 +12,18 @@ this search's.
 from __future__ import annotations
 
 import sqlite3
+import time
 import warnings
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import NasError
+from nas.files import not_a_file
+from nas.locks import lock_file, locked
 from nas.search.journal import journal_path, open_journal
 from nas.search.policy import directions
 from nas.rundir import number_ranges
@@ -33,6 +37,7 @@ _URL_EXAMPLE = "sqlite:///path/to/study.db, postgresql://user@host/db or journal
 HEARTBEAT_S = 10  # a running trial's heartbeat interval in a storage with one (seconds)
 GRACE_S = 30  # a trial whose last heartbeat is older than this is stale: failed and queued again
 MAX_RETRIES = 3  # times one trial is queued again after its worker died
+CREATE_ATTEMPTS = 5  # tries at opening a new database server's storage that other workers create at once
 _DRIVER_EXTRA = {"psycopg": "postgres", "psycopg2": "postgres"}  # missing driver -> `pip install nas[extra]`
 
 
@@ -76,8 +81,9 @@ def check_sqlite_file(path: Path, allow_empty: bool = False) -> None:
         if not path.parent.is_dir():
             raise NasError(f"{path}: its folder {path.parent} does not exist")
         return
-    if not path.is_file():
-        raise NasError(f"{path}: is a folder, not a study database; {fix}")
+    kind = not_a_file(path)
+    if kind is not None:
+        raise NasError(f"{path}: is {kind}, not a study database; {fix}")
     size = path.stat().st_size
     if size == 0 and allow_empty:
         return
@@ -136,9 +142,7 @@ def open_storage(url: str, given: bool = True, allow_empty: bool = False, heartb
     if path is not None:
         rdb_options.setdefault("engine_kwargs", {"connect_args": {"timeout": 60}})
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, **beat, **rdb_options)
+        return _rdb_storage(url, **beat, **rdb_options)
     except NasError:
         raise
     except ModuleNotFoundError as e:
@@ -150,6 +154,26 @@ def open_storage(url: str, given: bool = True, allow_empty: bool = False, heartb
         reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise NasError(f"--storage {describe_url(url)}: cannot open it ({type(e).__name__}: {reason}); "
                        f"expected a reachable Optuna storage, e.g. {_URL_EXAMPLE}") from None
+
+
+def _rdb_storage(url: str, **options: Any) -> optuna.storages.RDBStorage:
+    """Optuna's RDBStorage for `url`. Workers that start at the same instant on a new database
+    server each create its tables, and all but one fail on a duplicate (PostgreSQL: a unique
+    violation in its catalogue; SQLite files are serialized by `creating`): such a worker tries
+    again, and then finds the tables made."""
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+    for attempt in range(CREATE_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, **options)
+        except (IntegrityError, OperationalError, ProgrammingError) as e:
+            raced = isinstance(e, IntegrityError) or "already exists" in str(e)
+            if not raced or attempt == CREATE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def fail_and_requeue(study: optuna.Study, trials: list[FrozenTrial]) -> int:
@@ -192,15 +216,37 @@ def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
 
 
 
+@contextmanager
+def creating(url: str) -> Iterator[None]:
+    """Let one process at a time create (or join) a study in storage `url`, so workers started
+    at the same instant on a new storage never race to create its tables or its study: a lock
+    file beside an SQLite or journal file (removed again). A database server has no file to
+    lock: `open_storage` and `ensure_study` retry there instead."""
+    path = journal_path(url) or sqlite_path(url)
+    with ExitStack() as stack:
+        if path is not None and path.parent.is_dir():
+            try:
+                stack.enter_context(locked(lock_file(path), remove=True))
+            except NasError:
+                pass  # a folder this process cannot write to: opening the storage says so
+        yield
+
+
 def ensure_study(config: SearchConfig, vouched: bool, known_trials: set[int] | None = None) -> None:
     """Make sure the search's study exists in its storage and is this search's, before anything
-    else is written. Creates it (stamped with `search_identity`) when missing; refuses:
+    else is written. Creates it (stamped with `search_identity`) when missing, or joins it when
+    another process of the same search created it meanwhile (`creating`); refuses:
     - a study stamped with other settings (another search);
     - an unstamped study with trials (written by an older nas or another program), unless the
       run folder `vouched` for it (its config.yaml names this study: an older run);
     - a missing study when the run folder lists `known_trials` (its record was lost or replaced);
     - a study lacking some of `known_trials`.
     NasError with one line for each."""
+    with creating(config.storage_url):
+        _ensure_study(config, vouched, known_trials)
+
+
+def _ensure_study(config: SearchConfig, vouched: bool, known_trials: set[int] | None) -> None:
     url = config.storage_url
     where = f"study {config.study_name!r} in {_where(config)}"
     lost = NasError(f"{where} is missing, but {config.out}/trials.csv lists {len(known_trials or ())} trials: "
@@ -218,10 +264,14 @@ def ensure_study(config: SearchConfig, vouched: bool, known_trials: set[int] | N
         if not exists:
             if known_trials:
                 raise lost
-            study = optuna.create_study(storage=storage, study_name=config.study_name,
-                                        directions=directions(config))
-            study.set_user_attr(STUDY_ATTR, identity)
-            return
+            try:
+                study = optuna.create_study(storage=storage, study_name=config.study_name,
+                                            directions=directions(config))
+            except optuna.exceptions.DuplicatedStudyError:
+                pass  # another worker on a database server created it a moment ago: join it
+            else:
+                study.set_user_attr(STUDY_ATTR, identity)
+                return
         study = optuna.load_study(study_name=config.study_name, storage=storage)
         stored = study.user_attrs.get(STUDY_ATTR)
         numbers = {t.number for t in study.get_trials(deepcopy=False)}
