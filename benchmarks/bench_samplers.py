@@ -24,7 +24,7 @@ import pandas as pd
 
 from nas.recipe import load_recipe, recipe_to_dict
 from nas.search import SearchConfig, parse_budget, prepare, run_search
-from nas.rundir import ranking_column, score_label
+from nas.search.trials_table import ranking_column, score_label
 from nas.search.config import AUTO_SCORE, SCORES
 from nas.search.policy import TRAINED
 from nas.space import DEFAULT_SPACE

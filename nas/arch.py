@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from nas.cost import arch_cost
 from nas.errors import NasError
 from nas.fileio import field_name, loads_json, read_text, short
 from nas.files import write_text_atomic
@@ -431,8 +432,6 @@ def validate(arch: Arch) -> Arch:
 def memory_estimate(arch: Arch) -> int:
     """Bytes of float32 weights plus the activations of one image: a floor on what building and
     running the network needs."""
-    from nas.cost import arch_cost  # cost reads arch, so import it late
-
     activations = 0
     for layer in arch.layers():
         outputs = layer.cout * layer.out_size ** 2

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any, Callable
+from typing import Any
 
 import click
 
+from nas import cli_export, cli_latency, cli_proxy, cli_search, cli_train
+from nas.cli_common import arch_options, print_json, print_table
 from nas.errors import NasError
-from nas.tables import text_table
 
 
 class NasGroup(click.Group):
@@ -46,22 +46,6 @@ def _refuse_empty_values(argv: list[str]) -> None:
             raise NasError(f"{what} '' is empty; expected a value")
 
 
-def arch_options(f: Callable) -> Callable:
-    """The ARCH argument and the alpha / rho overrides every architecture command accepts."""
-    f = click.option("--resolution", type=int, default=None, help="Override rho: input side in pixels.")(f)
-    f = click.option("--width", type=float, default=None, help="Override alpha: width multiplier.")(f)
-    return click.argument("arch")(f)
-
-
-def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2))
-
-
-def print_table(rows: list[dict], columns: list[str]) -> None:
-    """Rows as an aligned text table (nas.tables.text_table); numbers right-aligned."""
-    click.echo(text_table(rows, columns))
-
-
 @click.group(cls=NasGroup)
 @click.version_option(package_name="nas")
 def main() -> None:
@@ -95,7 +79,7 @@ def baselines(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def show(arch: str, width: float | None, resolution: int | None, as_json: bool) -> None:
     """Show an architecture (baseline name, JSON file or block string) block by block."""
-    from nas.report_arch import describe
+    from nas.report.arch import describe
     from nas.resolve import resolve_arch
 
     info = describe(resolve_arch(arch, width, resolution))
@@ -111,9 +95,6 @@ def show(arch: str, width: float | None, resolution: int | None, as_json: bool) 
     click.echo(totals)
 
 
-# The command groups of the other cli_* modules register themselves on `main`; imported last
-# because they import `main`'s helpers from this module.
-from nas import cli_export, cli_latency, cli_proxy, cli_search, cli_train  # noqa: E402
-
+# The command groups of the other cli_* modules register themselves on `main`.
 for _module in (cli_latency, cli_train, cli_search, cli_export, cli_proxy):
     _module.register(main)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from nas.cli import print_json, print_table
+from nas.cli_common import print_json, print_table
 from nas.export import FORMATS
 
 
@@ -82,7 +82,7 @@ def report(run_dir, top_k, as_json, no_progress):
     best so far, the top trials and the winner's latency per block."""
     from nas.report import write_report
     from nas.report.markdown import estimate_cell
-    from nas.rundir import ESTIMATE_COLUMN
+    from nas.search.trials_table import ESTIMATE_COLUMN
 
     result = write_report(run_dir, top_k=top_k, progress=not no_progress)
     if as_json:

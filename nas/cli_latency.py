@@ -6,7 +6,7 @@ import re
 
 import click
 
-from nas.cli import arch_options, print_json, print_table
+from nas.cli_common import arch_options, print_json, print_table
 from nas.errors import NasError
 from nas.latency.build import PACES
 from nas.latency.measure import RUNTIMES

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nas.cli import print_json, print_table
+from nas.cli_common import print_json, print_table
 
 _SCORE_LABELS = {"proxy": "proxy (trained)", "latency": "pixel latency (free)",
                  "params": "parameters (free)", "madds": "multiply-adds (free)"}

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from nas.cli import print_json, print_table
+from nas.cli_common import print_json, print_table
 from nas.recipe import MAX_SEED
-from nas.search.config import AUTO_SCORE, ENGINES, OBJECTIVES, PRUNERS, SAMPLERS, SCHEDULERS, SCORES
+from nas.search.config import AUTO_SCORE, AUTO_WORKERS, ENGINES, OBJECTIVES, PRUNERS, SAMPLERS, SCHEDULERS, SCORES
 from nas.search.config import SearchConfig as Defaults  # the settings' defaults, declared there once
 
 
@@ -44,7 +44,9 @@ from nas.search.config import SearchConfig as Defaults  # the settings' defaults
                    "seeds before the winner is named; 0: name the single-seed winner.")
 @click.option("--confirm-seeds", default=Defaults.confirm_seeds, show_default=True, type=click.IntRange(min=1),
               help="More seeds each finalist is trained at; the winner has the best mean.")
-@click.option("--workers", default=Defaults.workers, show_default=True, help="Processes sharing the study storage.")
+@click.option("--workers", default=AUTO_WORKERS, show_default=True,
+              help="Processes sharing the study storage: N, or auto (the CPU cores divided by the recipe's "
+                   "threads, at least 1; with GPUs, at most --trials-per-gpu per GPU).")
 @click.option("--storage", default=None, help="Optuna storage URL (default: sqlite in the run folder).")
 @click.option("--study", default=None,
               help="Study name in --storage (default: nas in the run folder's study.db, nas-<run folder name> "
@@ -67,10 +69,11 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
     from nas.recipe import load_recipe, recipe_to_dict
     from nas.search import (SearchConfig, holding_run_folder, ignored_settings, parse_budget, parse_duration,
                             prepare, run_search)
+    from nas.search.config import parse_workers
     from nas.search.policy import resolve_score
     from nas.space import DEFAULT_SPACE
 
-    from nas.latency.machine import require_here
+    from nas.latency.predict import require_here
     require_here(target, click.get_current_context().meta.get("allow_foreign_table", False))
     budget_ms = parse_budget(budget)
     recipe = load_recipe(recipe_path, dataset=dataset, data_dir=data_dir, epochs=epochs, seed=seed,
@@ -79,7 +82,8 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
                           out=out or f"runs/{target}-{budget_ms:g}ms-{sampler}-s{seed}",
                           space=str(space_path or DEFAULT_SPACE), recipe=recipe_to_dict(recipe),
                           trials=trials, time_limit_s=parse_duration(time_limit), seed=seed, sampler=sampler,
-                          objective=objective, pruner=pruner, workers=workers, storage=storage, engine=engine,
+                          objective=objective, pruner=pruner, workers=parse_workers(workers), storage=storage,
+                          engine=engine,
                           ray_address=ray_address, scheduler=scheduler, study=study, score=score,
                           trials_per_gpu=trials_per_gpu, confirm=confirm, confirm_seeds=confirm_seeds)
     resolved = resolve_score(config)

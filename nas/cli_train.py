@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import click
 
-from nas.cli import arch_options, print_json, print_table
+from nas.cli_common import arch_options, print_json, print_table
 from nas.recipe import KNOB_HELP, Recipe
 
 _CLICK_TYPES = {int: int, float: float, str: str}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from nas.cli import print_json, print_table
+from nas.cli_common import print_json, print_table
 
 _COMPARE_COLUMNS = ["score", "kendall_tau", "spearman", "pairs", "top_k", "regret_points"]
 
@@ -84,22 +84,31 @@ def train(folder: str, recipe_path: str | None, label: str, seeds: int, workers:
               help="The label whose mean test accuracy over its seeds is the truth.")
 @click.option("--proxy", "proxy_labels", multiple=True, metavar="LABEL",
               help="A trained recipe to score against the truth (repeatable).")
+@click.option("--min-seeds", default=None, type=click.IntRange(1, 100),
+              help="Score the networks with at least this many truth seeds (default: every seed trained).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def score(folder: str, truth_label: str, proxy_labels: tuple[str, ...], as_json: bool) -> None:
+def score(folder: str, truth_label: str, proxy_labels: tuple[str, ...], min_seeds: int | None,
+          as_json: bool) -> None:
     """Score every free and trained score against the truth of FOLDER; writes FOLDER/scores.json."""
     from nas.files import write_text_atomic
     from nas.proxy.truth import load_truth, score_truth
 
     t = load_truth(folder)
-    result = score_truth(t, truth_label, proxy_labels)
+    result = score_truth(t, truth_label, proxy_labels, min_seeds)
     write_text_atomic(t.path / "scores.json", json.dumps(result, indent=2) + "\n")
     if as_json:
         print_json(result)
         return
     rows = [{"score": k, **{c: v[c] for c in _COMPARE_COLUMNS[1:]}} for k, v in result["scores"].items()]
     if result["noise"] is not None:
-        rows.append({"score": f"truth seed {result['truth_seeds'][0]} vs seed {result['truth_seeds'][1]}",
+        rows.append({"score": f"truth seed {result['truth_seeds'][0]} vs seed {result['truth_seeds'][1]} "
+                              f"({result['noise']['networks']} networks)",
                      **{c: result["noise"][c] for c in _COMPARE_COLUMNS[1:]}})
-    click.echo(f"truth: {truth_label}, mean test accuracy over seeds {result['truth_seeds']}, "
-               f"{result['networks']} networks")
+    click.echo(f"truth: {truth_label}, mean test accuracy over seeds {result['truth_seeds']} "
+               f"(networks with at least {result['min_seeds']}), {result['networks']} networks")
     print_table(rows, _COMPARE_COLUMNS)
+    if result["other_seeds"]:
+        click.echo("\nagainst the truth of the other seeds only (a recipe and the truth at one seed share "
+                   "initial weights, validation split and part of the images):")
+        print_table([{"score": k, **{c: v[c] for c in ["networks", *_COMPARE_COLUMNS[1:]]}}
+                     for k, v in result["other_seeds"].items()], ["score", "networks", *_COMPARE_COLUMNS[1:]])

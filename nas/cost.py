@@ -9,8 +9,10 @@ Parameters count every learnable tensor: conv weights, BatchNorm scale and shift
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from nas.arch import Arch, Layer
+if TYPE_CHECKING:  # annotations only: the validator in nas.arch counts with this module
+    from nas.arch import Arch, Layer
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from nas.arch import arch_to_dict
 from nas.baselines import load_baseline
 from nas.proxy.runner import read_rows
 from nas.recipe import load_recipe
-from nas.rundir import TRIAL_COLUMNS, confirmed_winner
+from nas.search.rundir import confirmed_winner
+from nas.search.trials_table import TRIAL_COLUMNS
 from nas.search.confirm import confirm_finalists, confirmation_markdown, finalists
 
 
@@ -80,7 +81,7 @@ def test_no_confirmation_without_finalists_or_seeds(tmp_path):
 
 def test_a_run_ranked_by_the_estimate_confirms_by_the_estimate(tmp_path, monkeypatch):
     from nas.estimate import ImagenetEstimate
-    from nas.proxy.fit import MODELS, Estimate
+    from nas.estimate import MODELS, Estimate
     from nas.search import policy
 
     reverse = ImagenetEstimate(Estimate("proxy+cost", MODELS["proxy+cost"], (50.0, 0, 0, 0, -100.0, 0)),

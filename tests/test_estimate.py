@@ -9,7 +9,7 @@ from nas.baselines import load_baseline
 from nas.cli import main
 from nas.errors import NasError
 from nas.estimate import ESTIMATE_FILE, ImagenetEstimate, estimate_for, estimate_record, load_estimate
-from nas.proxy.fit import MODELS, Estimate
+from nas.estimate import MODELS, Estimate
 from nas.recipe import load_recipe
 from nas.search import policy
 from conftest import TINY_RECIPE
@@ -51,7 +51,7 @@ def test_the_record_round_trips_from_a_fidelity_result(tmp_path):
 
 
 def _search(*args):
-    result = CliRunner().invoke(main, ["search", "--no-progress", *args])
+    result = CliRunner().invoke(main, ["search", "--no-progress", "--workers", "1", *args])
     return result.exit_code, result.output + (result.stderr if result.stderr_bytes else "")
 
 

@@ -30,7 +30,7 @@ from nas.cli import main
 from nas.errors import NasError
 from nas.files import write_atomic, write_text_atomic
 from nas.recipe import load_recipe, recipe_to_dict
-from nas.rundir import open_run
+from nas.search.rundir import open_run
 from nas.search import SearchConfig, prepare
 from nas.search.study import STUDY_ATTR
 from nas.space import DEFAULT_SPACE
@@ -49,7 +49,9 @@ def tiny(tmp_path_factory) -> str:
 
 
 def invoke(*args: str):
-    """Run `nas ARGS` in-process; returns (exit code, stdout, stderr)."""
+    """Run `nas ARGS` in-process; returns (exit code, stdout, stderr). A search runs one worker
+    unless ARGS say otherwise (the default, auto, starts one per core)."""
+    args = (args[0], "--workers", "1", *args[1:]) if args[:1] == ("search",) else args
     result = CliRunner().invoke(main, list(args))
     return result.exit_code, result.stdout, result.stderr
 
@@ -536,7 +538,7 @@ def test_a_full_disk_while_saving_a_checkpoint_keeps_the_trial_complete(tmp_path
     arch = load_baseline("mobilenet_v3_small")
     outcome = TrialOutcome("COMPLETE", arch, 10.0, 1, 1, accuracy=0.5, epochs=[0.5], model=build(arch))
     monkeypatch.setattr(Path, "write_bytes", _partial_then_full)
-    kept = keep_checkpoint(outcome, config, 3)
+    kept = keep_checkpoint(outcome, config.trial_settings, 3)
     assert kept.status == "COMPLETE" and kept.accuracy == 0.5
     assert "No space left on device" in kept.checkpoint_error and "checkpoint_error" in kept.attrs()
     assert list((tmp_path / "run" / "checkpoints").iterdir()) == []  # no partial file left
@@ -550,7 +552,7 @@ def test_a_full_disk_while_writing_the_results_is_one_line_and_keeps_the_old_fil
     before = snapshot(run_copy)
     monkeypatch.setattr(pd.DataFrame, "to_csv", lambda self, path, **kw: disk_full())
     with pytest.raises(NasError, match="No space left on device"):
-        write_results(optuna_records(study_of(run_copy)), replace(load_config(run_copy), out=str(run_copy)))
+        write_results(optuna_records(study_of(run_copy)), replace(load_config(run_copy), out=str(run_copy)).run_settings)
     assert snapshot(run_copy) == before
 
 

@@ -20,11 +20,12 @@ def _config(tmp_path, pruner="median"):
 
 def test_both_engines_take_their_pruning_warmup_from_the_policy(tmp_path):
     first = first_prunable_report(load_recipe())
-    median = make_pruner(_config(tmp_path))
+    config = _config(tmp_path)
+    median = make_pruner("median", config.objective, config.recipe)
     assert isinstance(median, optuna.pruners.MedianPruner) and median._n_warmup_steps == first
-    halving = make_pruner(_config(tmp_path, pruner="halving"))
+    halving = make_pruner("halving", config.objective, config.recipe)
     assert halving._min_resource == first
-    asha = ray_engine.make_scheduler(_config(tmp_path))
+    asha = ray_engine.make_scheduler("asha", config.objective, config.recipe)
     assert [rung for rung, _ in asha._brackets[0]._rungs] == [first + 1]  # counts finished epochs
 
 
@@ -56,8 +57,9 @@ def test_who_may_prune_is_one_rule_for_both_engines(tmp_path, engine, pruner, sc
     from nas.search.policy import directions, prunes
 
     config = replace(_config(tmp_path, pruner), engine=engine, scheduler=scheduler, objective=objective)
-    assert prunes(config) is expected
-    assert directions(config) == (["maximize", "minimize"] if objective == "pareto" else ["maximize"])
+    early_stopping = config.scheduler if config.engine == "ray" else config.pruner  # each engine's flag
+    assert prunes(config.objective, early_stopping) is expected
+    assert directions(config.objective) == (["maximize", "minimize"] if objective == "pareto" else ["maximize"])
 
 
 def test_the_progress_bar_and_the_run_folder_pick_the_same_winner(tmp_path):
@@ -66,7 +68,7 @@ def test_the_progress_bar_and_the_run_folder_pick_the_same_winner(tmp_path):
     from optuna.trial import TrialState, create_trial
     from optuna.distributions import CategoricalDistribution
 
-    from nas.rundir import TRIAL_COLUMNS, best_row
+    from nas.search.trials_table import TRIAL_COLUMNS, best_row
     from nas.search.progress import best_under_budget
 
     spec = [(0, 0.5, 30.0), (1, 0.6, 50.0), (2, 0.6, 40.0), (3, 0.6, 40.0), (4, 0.9, 70.0)]  # 4: over budget

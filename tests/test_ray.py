@@ -24,7 +24,7 @@ from ray import tune
 from ray.tune.schedulers import TrialScheduler
 
 from nas.recipe import load_recipe, recipe_to_dict
-from nas.rundir import TRIAL_COLUMNS
+from nas.search.trials_table import TRIAL_COLUMNS
 from nas.search import SearchConfig, prepare, run_search
 from nas.search.config import load_config
 from nas.search.ray_searcher import SparingASHA

@@ -30,7 +30,8 @@ from nas.errors import NasError
 from nas.latency import predict_latency
 from nas.report import best_so_far, gather, write_report
 from nas.checkpoint import load_checkpoint
-from nas.rundir import TRIAL_COLUMNS, open_run, pareto_front, read_trials_csv
+from nas.search.rundir import open_run
+from nas.search.trials_table import TRIAL_COLUMNS, pareto_front, read_trials_csv
 from nas.space import load_space, random_arch
 
 BUDGET_MS = 10.0

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from nas.arch import load_arch
 from nas.cli import main
 from nas.errors import NasError
 from nas.search.config import parse_budget, parse_duration
-from nas.rundir import TRIAL_COLUMNS
+from nas.search.trials_table import TRIAL_COLUMNS
 from conftest import TINY_RECIPE
 
 
@@ -26,7 +27,7 @@ def tiny_recipe(tmp_path):
 
 
 def search(*args):
-    result = CliRunner().invoke(main, ["search", "--no-progress", *args])
+    result = CliRunner().invoke(main, ["search", "--no-progress", "--workers", "1", *args])
     return result.exit_code, result.output + (result.stderr if result.stderr_bytes else "")
 
 
@@ -54,9 +55,37 @@ def test_the_cli_defaults_are_the_configs():
     from nas.search.config import SearchConfig
 
     defaults = {p.name: p.default for p in search.params}
-    for name in ("trials", "seed", "sampler", "objective", "pruner", "score", "workers", "engine", "scheduler",
+    for name in ("trials", "seed", "sampler", "objective", "pruner", "score", "engine", "scheduler",
                  "trials_per_gpu"):
         assert defaults[name] == getattr(SearchConfig, name), name
+    assert defaults["workers"] == "auto"  # the command keeps the machine busy; a SearchConfig says how many
+
+
+def test_auto_workers_are_the_cores_divided_by_the_recipes_threads(monkeypatch):
+    from nas.search import config as search_config
+
+    monkeypatch.setattr(search_config, "available_cores", lambda: 2)
+    assert [search_config.auto_workers({"threads": t, "device": "cpu"}) for t in (1, 2, 3)] == [2, 1, 1]
+    monkeypatch.setattr(search_config, "available_cores", lambda: 16)
+    assert search_config.auto_workers({"threads": 4, "device": "cpu"}) == 4
+
+
+def test_auto_workers_become_a_count_before_the_config_is_saved(monkeypatch, tmp_path):
+    from nas.search import config as search_config
+
+    monkeypatch.setattr(search_config, "available_cores", lambda: 3)
+    config = search_config.SearchConfig(target="pixel", budget_ms=60, out=str(tmp_path), space="s.yaml",
+                                        recipe={"threads": 1, "device": "cpu"}, workers=search_config.parse_workers("auto"))
+    assert search_config.resolve_workers(config).workers == 3
+    assert search_config.resolve_workers(dataclasses.replace(config, workers=2)).workers == 2
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "two", "1.5"])
+def test_a_bad_worker_count_is_refused_naming_auto(text):
+    from nas.search.config import parse_workers
+
+    with pytest.raises(NasError, match="expected auto or an integer >= 1"):
+        parse_workers(text)
 
 
 def test_nas_help_does_not_import_the_engines():
@@ -99,7 +128,7 @@ def test_resume_of_a_folder_without_a_search_is_refused(tmp_path):
 
 def test_search_leaves_a_complete_run_folder(tmp_path, tiny_recipe):
     out = tmp_path / "run"
-    result = CliRunner().invoke(main, ["search", "--no-progress", "--budget", "40ms", "--trials", "4", "--recipe",
+    result = CliRunner().invoke(main, ["search", "--no-progress", "--workers", "1", "--budget", "40ms", "--trials", "4", "--recipe",
                                        tiny_recipe, "--out", str(out), "--seed", "3", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)  # stderr says what the trials are ranked by
@@ -160,7 +189,7 @@ def test_a_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
     recipe.write_text(TINY_RECIPE.replace("epochs: 2", "epochs: 5").replace("256", "768"))
     out = tmp_path / "run"
     args = [sys.executable, "-m", "nas", "search", "--budget", "60ms", "--trials", "4", "--recipe",
-            str(recipe), "--out", str(out), "--no-progress", "--pruner", "none"]
+            str(recipe), "--out", str(out), "--no-progress", "--pruner", "none", "--workers", "1"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     try:
@@ -178,7 +207,7 @@ def test_a_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
     finished = [s for s in before if s[1] == "COMPLETE"]
     interrupted = [s for s in before if s[1] == "RUNNING"]
     assert finished and interrupted
-    p = cli("search", "--budget", "60ms", "--trials", "4", "--out", str(out), "--no-progress")
+    p = cli("search", "--budget", "60ms", "--trials", "4", "--out", str(out), "--no-progress", "--workers", "1")
     assert p.returncode == 0, p.stderr
     after = _states(out)
     for s in finished:  # nothing finished is lost or changed
@@ -225,8 +254,51 @@ def test_results_never_remove_the_checkpoint_of_a_trial_still_running(tmp_path):
     for n in (0, 1, 2):
         (out / "checkpoints" / f"trial_{n}.pt").write_bytes(b"x")
     config = SearchConfig(target="pixel", budget_ms=60.0, out=str(out), space="unused",
-                          recipe=recipe_to_dict(load_recipe()), baselines=())
+                          recipe=recipe_to_dict(load_recipe()), baselines=(), confirm=0)
     # 0 dominates 1 (more accurate and faster); 2 is running, its checkpoint already on disk
-    write_results([record(0, "COMPLETE", 0.5, 10.0), record(1, "COMPLETE", 0.4, 20.0),
-                   record(2, "RUNNING", None, 15.0)], config)
+    records = [record(0, "COMPLETE", 0.5, 10.0), record(1, "COMPLETE", 0.4, 20.0), record(2, "RUNNING", None, 15.0)]
+    write_results(records, dataclasses.replace(config, confirm=2).run_settings)
+    # a finalist confirmation may still name (the 2 best in budget) keeps its checkpoint, off the front or not
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["trial_0.pt", "trial_1.pt", "trial_2.pt"]
+    write_results(records, config.run_settings)
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["trial_0.pt", "trial_2.pt"]
+
+
+def _study_with(trials: list[dict]):
+    study = optuna.create_study(direction="maximize")
+    for attrs in trials:
+        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, value=0.0,
+                                                  user_attrs={"status": "COMPLETE", **attrs}))
+    return study
+
+
+def test_progress_names_and_shows_the_score_the_search_ranks_by(capsys):
+    from nas.search.progress import SearchProgress, status_counts
+
+    study = _study_with([{"latency_ms": 50.0, "accuracy_epochs": [0.30, 0.348], "imagenet_estimate": 75.6},
+                         {"latency_ms": 40.0, "accuracy_epochs": [0.36, 0.40], "imagenet_estimate": 74.1}])
+    progress = SearchProgress(trials=10, budget_ms=60.0, score="imagenet-estimate", every=1)
+    progress.close(study)
+    err = capsys.readouterr().err
+    assert "best ImageNet top-1 estimate 75.6%" in err and "0.348" not in err and "0.400" not in err
+
+    proxy = _study_with([{"latency_ms": 50.0, "accuracy_epochs": [0.30, 0.348]}])
+    SearchProgress(trials=10, budget_ms=60.0, score="proxy", every=1).update(proxy, status_counts(proxy))
+    assert "best proxy accuracy 0.348" in capsys.readouterr().err
+
+
+def test_progress_to_a_file_is_a_line_every_few_trials_without_carriage_returns(capsys):
+    from nas.search.progress import SearchProgress, status_counts
+
+    progress = SearchProgress(trials=6, budget_ms=60.0, score="proxy", every=2)
+    study = _study_with([])
+    for n in range(6):
+        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, value=0.0, user_attrs={
+            "status": "COMPLETE", "latency_ms": 50.0, "accuracy_epochs": [0.1 * n]}))
+        progress.update(study, status_counts(study))
+    progress.close(study)
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert "\r" not in err
+    assert [line.split()[1] for line in lines] == ["1/6", "3/6", "5/6", "6/6"]
+    assert lines[-1].startswith("search: 6/6 trials trained, done 6, pruned 0, failed 0, rejected 0, best proxy accuracy 0.500")

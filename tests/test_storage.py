@@ -112,7 +112,7 @@ def start_worker(storage: str, machine: Path, trials: int, recipe: Path) -> subp
     log = (machine / "worker.log").open("w")
     args = [sys.executable, "-m", "nas", "search", "--budget", "60ms", "--trials", str(trials),
             "--recipe", str(recipe), "--pruner", "none", "--storage", storage, "--out", str(machine / "pixel60"),
-            "--no-progress"]
+            "--no-progress", "--workers", "1"]
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -271,7 +271,7 @@ def test_journal_workers_lose_no_trial_when_one_is_killed(tmp_path, recipe):
 
 
 def search(*args):
-    result = CliRunner().invoke(main, ["search", "--no-progress", "--budget", "60ms", *args])
+    result = CliRunner().invoke(main, ["search", "--no-progress", "--workers", "1", "--budget", "60ms", *args])
     return result.exit_code, result.output
 
 

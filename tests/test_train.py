@@ -166,7 +166,7 @@ def test_cli_json_has_accuracy_epochs_and_seconds():
 
 def test_cli_gives_the_imagenet_estimate_where_it_was_fitted_for_the_recipe(monkeypatch):
     import nas.estimate
-    from nas.proxy.fit import MODELS, Estimate
+    from nas.estimate import MODELS, Estimate
 
     reverse = nas.estimate.ImagenetEstimate(Estimate("proxy+cost", MODELS["proxy+cost"], (50.0, 0, 0, 0, -100.0, 0)),
                                             "test", {}, 0, {}, "test")

@@ -10,7 +10,7 @@ from nas.arch import Arch
 from nas.blockstring import looks_like_block_string
 from nas.cost import arch_cost
 from nas.errors import NasError
-from nas.rundir import Status
+from nas.search.policy import Status
 
 INIT_SEED = 0              # initialised weights are reproducible
 
@@ -55,7 +55,7 @@ def select_source(source: str, trial: int | None = None, best: bool = False, wid
 
 def _source_from_run(run_dir: str, trial: int | None, width: float | None, resolution: int | None,
                      num_classes: int | None, deploy_arch: bool) -> ExportSource:
-    from nas.rundir import open_run
+    from nas.search.rundir import open_run
 
     run = open_run(run_dir)
     t = run.trial(trial) if trial is not None else run.best()

@@ -200,15 +200,3 @@ def warn_if_foreign(target: str, path: str, mtime_ns: int, header: dict) -> None
     message = check_here(target, header)
     if message:
         print(f"warning: {message}", file=sys.stderr)
-
-
-def require_here(target: str, allow_foreign: bool = False) -> None:
-    """For `nas search`: raise NasError (one line) when `target`'s table was measured on another
-    machine, unless `allow_foreign`. Unknown targets are left to the caller's own check."""
-    from nas.latency.predict import known_targets, load_target
-
-    if allow_foreign or target not in known_targets():
-        return
-    message = check_here(target, load_target(target).header)
-    if message:
-        raise NasError(f"{message}; or pass --allow-foreign-table to search with it anyway")

@@ -12,7 +12,7 @@ import numpy as np
 
 from nas.arch import Arch
 from nas.errors import NasError
-from nas.latency.machine import build_command, warn_if_foreign
+from nas.latency.machine import build_command, check_here, warn_if_foreign
 from nas.latency.model import OpModel, Overhead, approximations, choose_block, fit_op_model, network_terms
 from nas.latency.table import Table, read_table
 from nas.paths import LATENCY_TABLES, USER_LATENCY_TABLES
@@ -154,3 +154,14 @@ def predict_latency(arch: Arch, target: str, strict: bool = False) -> Prediction
 def predict_all_targets(arch: Arch) -> dict[str, float]:
     """Predicted latency in milliseconds of `arch` on every known target."""
     return {t: round(predict_latency(arch, t).latency_ms, 2) for t in known_targets()}
+
+
+def require_here(target: str, allow_foreign: bool = False) -> None:
+    """For `nas search`: raise NasError (one line) when `target`'s table was measured on another
+    machine (`nas.latency.machine.check_here`), unless `allow_foreign`. Unknown targets are left
+    to the caller's own check."""
+    if allow_foreign or target not in known_targets():
+        return
+    message = check_here(target, load_target(target).header)
+    if message:
+        raise NasError(f"{message}; or pass --allow-foreign-table to search with it anyway")

@@ -53,7 +53,7 @@ import yaml
 from nas.arch import Arch
 from nas.errors import NasError
 from nas.files import write_text_atomic
-from nas.proxy.fit import MODELS, Estimate, fit_estimate, held_out_estimates
+from nas.estimate import MODELS, Estimate, fit_estimate, held_out_estimates
 from nas.proxy.networks import DEFAULT_NETWORKS, Network
 from nas.proxy.plots import plot_fidelity
 from nas.proxy.runner import check_workers, read_rows, run_jobs

@@ -338,26 +338,49 @@ def load_label_recipe(truth: Truth, label: str) -> Recipe:
     return recipe_from_record(yaml.safe_load(path.read_text()) | {"seed": 0})
 
 
-def score_truth(truth: Truth, truth_label: str, proxy_labels: Sequence[str] = ()) -> dict:
-    """Every score against the truth (mean test accuracy of `truth_label` over its seeds, on the
-    networks every truth seed trained): {"truth": ..., "noise": ..., "scores": {score: compare()}}.
-    `noise` compares the truth's seeds with each other (the best any score can hope for)."""
+def score_truth(truth: Truth, truth_label: str, proxy_labels: Sequence[str] = (),
+                min_seeds: int | None = None) -> dict:
+    """Every score against the truth (mean test accuracy of `truth_label` over the seeds each
+    network has, on the networks with at least `min_seeds` of them, None: every seed trained so
+    far) and trained by every proxy label at every seed: {"truth": ..., "noise": ..., "scores":
+    {score: compare()}}. `noise` compares the truth's first two seeds with each other on the
+    networks both trained (the best any score can hope for)."""
     per_seed = accuracies(truth, truth_label)
     if not per_seed:
         raise NasError(f"{truth.path}: nothing trained under {truth_label!r} yet")
-    names = set.intersection(*(set(acc) for acc in per_seed.values()))
+    need = len(per_seed) if min_seeds is None else min_seeds
+    names = {n.name for n in truth.networks if sum(n.name in acc for acc in per_seed.values()) >= need}
     proxies = {lab: accuracies(truth, lab) for lab in proxy_labels}
     for acc in proxies.values():
         for seed_acc in acc.values():
             names &= set(seed_acc)
     nets = [n for n in truth.networks if n.name in names]
-    t = [float(np.mean([acc[n.name] for acc in per_seed.values()])) for n in nets]
+    t = [float(np.mean([acc[n.name] for acc in per_seed.values() if n.name in acc])) for n in nets]
     scores = dict(free_scores(nets))
     for lab, acc in proxies.items():
         scores.update(proxy_scores(nets, acc, lab, load_label_recipe(truth, lab)))
     seeds = sorted(per_seed)
-    noise = (compare([per_seed[seeds[0]][n.name] for n in nets], [per_seed[seeds[1]][n.name] for n in nets])
-             if len(seeds) > 1 else None)
-    return {"truth_label": truth_label, "truth_seeds": seeds, "networks": len(nets),
+    noise = None
+    if len(seeds) > 1:
+        both = [n.name for n in nets if n.name in per_seed[seeds[0]] and n.name in per_seed[seeds[1]]]
+        noise = compare([per_seed[seeds[0]][m] for m in both], [per_seed[seeds[1]][m] for m in both])
+    return {"truth_label": truth_label, "truth_seeds": seeds, "min_seeds": need, "networks": len(nets),
             "truth": {n.name: round(100 * v, 3) for n, v in zip(nets, t)},
-            "noise": noise, "scores": {k: compare(v, t) for k, v in scores.items()}}
+            "noise": noise, "scores": {k: compare(v, t) for k, v in scores.items()},
+            "other_seeds": _other_seeds(per_seed, proxies, nets)}
+
+
+def _other_seeds(truth: dict[int, dict[str, float]], proxies: dict[str, dict[int, dict[str, float]]],
+                 nets: Sequence[TruthNetwork]) -> dict[str, dict]:
+    """Each proxy seed against the truth of the *other* seeds only (mean over them, on the networks
+    they trained). A recipe and the truth at one seed share the initial weights, the validation
+    split and part of the training draw, which flatters their agreement; this leaves that out."""
+    out = {}
+    for label, per_seed in proxies.items():
+        for s, acc in sorted(per_seed.items()):
+            others = [t for seed, t in truth.items() if seed != s]
+            names = [n.name for n in nets if n.name in acc and any(n.name in t for t in others)]
+            if others and names:
+                mean = [float(np.mean([t[m] for t in others if m in t])) for m in names]
+                out[f"{label} seed {s}"] = compare([acc[m] for m in names], mean)
+    return out

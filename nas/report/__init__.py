@@ -20,7 +20,7 @@ from nas.progress import steps
 from nas.report.facts import baseline_marks, best_so_far, gather, headline, latency_breakdown, op_label
 from nas.report.markdown import report_markdown, top_trials
 from nas.report.plots import plot_latency_blocks, plot_pareto, plot_progress
-from nas.rundir import open_run
+from nas.search.rundir import open_run
 
 __all__ = ["ReportResult", "baseline_marks", "best_so_far", "gather", "headline", "latency_breakdown",
            "op_label", "plot_latency_blocks", "plot_pareto", "plot_progress", "report_markdown",

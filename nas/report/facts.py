@@ -13,7 +13,9 @@ import pandas as pd
 from nas.baselines import load_baseline
 from nas.errors import NasError
 from nas.latency import predict_latency
-from nas.rundir import ESTIMATE_COLUMN, Run, Status, ranking_column
+from nas.search.policy import Status
+from nas.search.rundir import Run
+from nas.search.trials_table import ESTIMATE_COLUMN, ranking_column
 
 REPORT_BASELINES = {"mobilenet_v3_large": "V3-Large", "mobilenet_v3_small": "V3-Small"}
 
@@ -53,7 +55,7 @@ def gather(run: Run) -> dict:
 
 def _confirmation(run: Run, winner: int | None) -> dict | None:
     """The run's confirmation of its winner (confirmation.json), when it names this winner."""
-    from nas.rundir import read_confirmation
+    from nas.search.rundir import read_confirmation
 
     c = read_confirmation(run.path)
     return c if c is not None and c["winner"] == winner else None

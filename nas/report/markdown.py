@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from nas.report.facts import arch_field, as_int
-from nas.rundir import ESTIMATE_COLUMN, Status, score_label
+from nas.search.policy import Status
+from nas.search.trials_table import ESTIMATE_COLUMN, score_label
 from nas.tables import markdown_table
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from nas.plotting import figure, save_png
 from nas.report.facts import best_so_far, last_epoch
-from nas.rundir import Status, score_label
+from nas.search.policy import Status
+from nas.search.trials_table import score_label
 
 
 def _score_axis(facts: dict) -> str:

@@ -16,7 +16,7 @@ from nas.files import io_error, not_a_file
 from nas.locks import locked
 from nas.recipe import make_recipe, recipe_from_record
 from nas.search.config import (SearchConfig, check_workers, differing_settings, load_config, only_given,
-                               parse_budget, parse_duration, save_config, search_identity)
+                               parse_budget, parse_duration, resolve_workers, save_config, search_identity)
 from nas.space import load_space
 
 # The latency tables, the estimate and Optuna's storages are imported where a search is prepared,
@@ -44,7 +44,8 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
     `nas.train.check_data`), the storage opened and the study created (or
     joined, when another process of the same search made it), and only then config.yaml saved.
     A folder that already holds a search: its saved settings (in this folder, wherever it was
-    when the search started), with this command's trial count, time limit, worker count and Ray
+    when the search started), with this command's trial count, time limit, worker count (`auto`
+    made a count for the saved recipe: `nas.search.config.auto_workers`) and Ray
     address (a resumed run may join a restarted or moved cluster). Without `resume`, every other setting the command gives (`given`: setting names
     such as `sampler` or `recipe.epochs`, see `only_given`; None: all of them) must equal the
     saved one, so rerunning the same command, or a shorter one, continues; a difference is
@@ -64,6 +65,7 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
                           workers=config.workers, ray_address=config.ray_address or saved.ray_address,
                           trials_per_gpu=config.trials_per_gpu, confirm=config.confirm,
                           confirm_seeds=config.confirm_seeds)
+        resumed = resolve_workers(resumed)
         diffs = ignored_settings(saved, config, given)
         if diffs and not resume:
             raise NasError(f"{out} already holds a search with other settings: {'; '.join(diffs)}; "
@@ -78,7 +80,7 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
         return resumed, True
     if resume:
         raise NasError(f"--resume: {out} holds no search to resume (no config.yaml)")
-    config = _with_study_name(config)
+    config = resolve_workers(_with_study_name(config))
     config.check()
     check_workers(config)
     load_space(config.space)
@@ -174,7 +176,7 @@ def _with_study_name(config: SearchConfig) -> SearchConfig:
 def _listed_trials(out: Path) -> set[int]:
     """Trial numbers the run folder's trials.csv lists (none when it is missing or unreadable:
     it is derived data, rewritten from the study)."""
-    from nas.rundir import read_trials_csv
+    from nas.search.trials_table import read_trials_csv
 
     path = out / "trials.csv"
     if not path.is_file():
@@ -183,6 +185,17 @@ def _listed_trials(out: Path) -> set[int]:
         return set(int(n) for n in read_trials_csv(path)["number"])
     except (NasError, OSError, ValueError, UnicodeDecodeError):
         return set()
+
+
+def _confirm(records: list, config: SearchConfig, progress: bool) -> dict | None:
+    """The finalists of the run retrained at `config.confirm_seeds` more seeds (nas.search.confirm);
+    None when nothing is confirmed."""
+    from nas.search.confirm import confirm_finalists
+    from nas.search.results import trials_frame
+
+    workers = config.workers if config.engine == "optuna" else 1
+    return confirm_finalists(trials_frame(records), config.out, config.budget_ms, recipe_from_record(config.recipe),
+                             config.score, config.confirm, config.confirm_seeds, workers, progress)
 
 
 def run_search(config: SearchConfig, progress: bool = True) -> dict:
@@ -197,9 +210,10 @@ def run_search(config: SearchConfig, progress: bool = True) -> dict:
 
         records = optuna_records(run_optuna(config, progress=progress))
     from nas.latency.winner import measure_run
-    from nas.search.results import confirm_winner, write_results
+    from nas.search.results import write_results
 
-    summary = write_results(records, config)
+    settings = config.run_settings
+    summary = write_results(records, settings)
     if config.confirm:
-        summary = write_results(records, config, confirm_winner(records, config, progress))
+        summary = write_results(records, settings, _confirm(records, config, progress))
     return measure_run(summary, config.out)  # the winner, timed here when it can be

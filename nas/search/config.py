@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Collection
@@ -27,6 +27,7 @@ AUTO_SCORE = "auto"  # --score default: the estimate where it was fitted for the
 DEFAULT_STUDY = "nas"  # the study name in a run folder's own study.db
 MNAS_W = -0.07  # MnasNet's latency exponent in ACC x (LAT / T)^w
 MAX_RAY_WORKERS = 1024  # trials at once on a Ray cluster (Tune also caps at the free CPUs)
+AUTO_WORKERS = "auto"  # `nas search --workers` default: as many workers as keep this machine busy
 
 
 def parse_budget(text: str | float) -> float:
@@ -49,6 +50,37 @@ def parse_duration(text: str | None) -> float | None:
 
 
 @dataclass(frozen=True)
+class TrialSettings:
+    """What one trial reads of its search (`SearchConfig.trial_settings`): the latency table
+    `target` and the `budget_ms` (milliseconds) it is scored against, the `recipe` record it trains
+    with, what it is ranked by (`score`) and what the sampler maximises (`objective`), and the run
+    folder `out` its checkpoint goes to."""
+
+    target: str
+    budget_ms: float
+    recipe: dict
+    score: str
+    objective: str
+    out: str
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What the run folder's files say of their search (`SearchConfig.run_settings`): the folder
+    (`out`), the `target` and `budget_ms` (milliseconds) the winner is chosen under, the
+    objective, sampler and engine summary.md names, and the baselines the winner is compared with."""
+
+    out: str
+    target: str
+    budget_ms: float
+    objective: str
+    sampler: str
+    engine: str
+    baselines: tuple[str, ...]
+    finalists: int = 0  # the best trials whose checkpoints are kept for confirmation (nas.search.confirm)
+
+
+@dataclass(frozen=True)
 class SearchConfig:
     """One search. Latencies in milliseconds, times in seconds."""
 
@@ -63,7 +95,7 @@ class SearchConfig:
     sampler: str = "tpe"
     objective: str = "constrained"
     pruner: str = "median"
-    workers: int = 1
+    workers: int | str = 1  # `nas search` passes AUTO_WORKERS, made a count by `resolve_workers` in prepare
     storage: str | None = None
     engine: str = "optuna"
     baselines: tuple[str, ...] = ("mobilenet_v3_large", "mobilenet_v3_small")
@@ -84,6 +116,19 @@ class SearchConfig:
     def study_name(self) -> str:
         """The Optuna study of this search in its storage (`nas` in the run folder's own study.db)."""
         return self.study or DEFAULT_STUDY
+
+    @property
+    def trial_settings(self) -> TrialSettings:
+        """The fields a trial reads (the engines hand trials this, not the whole config)."""
+        return TrialSettings(target=self.target, budget_ms=self.budget_ms, recipe=self.recipe, score=self.score,
+                             objective=self.objective, out=self.out)
+
+    @property
+    def run_settings(self) -> RunSettings:
+        """The fields the run folder's files are written with (`nas.search.results`)."""
+        return RunSettings(out=self.out, target=self.target, budget_ms=self.budget_ms, objective=self.objective,
+                           sampler=self.sampler, engine=self.engine, baselines=tuple(self.baselines),
+                           finalists=self.confirm)
 
     @property
     def dataset(self) -> str:
@@ -119,6 +164,47 @@ def max_workers(config: SearchConfig) -> int:
         return MAX_RAY_WORKERS
     threads = max(1, int(config.recipe.get("threads", 1) or 1))
     return max(1, available_cores() // threads)
+
+
+def auto_workers(recipe: dict, trials_per_gpu: int = 1) -> int:
+    """`--workers auto`: the CPU cores this process may use divided by the recipe's `threads` per
+    trial, at least 1 (2 cores and the default recipe's 1 thread: 2 workers). Where the recipe's
+    trials train on an accelerator (device `auto` or `cuda` with GPUs here, `cuda:N`, `mps`), at
+    most `trials_per_gpu` workers per GPU."""
+    threads = max(1, int(recipe.get("threads", 1) or 1))
+    workers = max(1, available_cores() // threads)
+    spec = str(recipe.get("device", "auto"))
+    if spec == "cpu":
+        return workers
+    from nas.device import available  # imports torch
+
+    here = available()
+    gpus = sum(d.startswith("cuda") for d in here)
+    if spec in ("auto", "cuda") and gpus:
+        return min(workers, gpus * max(1, trials_per_gpu))
+    if spec.startswith("cuda") or (spec in ("auto", "mps") and "mps" in here):
+        return min(workers, max(1, trials_per_gpu))
+    return workers
+
+
+def parse_workers(text: str | int) -> int | str:
+    """`--workers`: an integer >= 1, or AUTO_WORKERS (made a count by `resolve_workers`)."""
+    if str(text).strip() == AUTO_WORKERS:
+        return AUTO_WORKERS
+    try:
+        workers = int(str(text).strip())
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise NasError(f"--workers {str(text)[:40]!r} is not allowed; expected {AUTO_WORKERS} or an integer >= 1")
+    return workers
+
+
+def resolve_workers(config: SearchConfig) -> SearchConfig:
+    """`config` with `workers` AUTO_WORKERS made a count for its recipe (`auto_workers`)."""
+    if config.workers != AUTO_WORKERS:
+        return config
+    return replace(config, workers=auto_workers(config.recipe, config.trials_per_gpu))
 
 
 def available_cores() -> int:

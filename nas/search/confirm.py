@@ -32,7 +32,8 @@ from nas.arch import Arch, arch_from_dict
 from nas.files import write_text_atomic
 from nas.proxy.runner import read_rows, run_jobs
 from nas.recipe import Recipe
-from nas.rundir import ESTIMATE_COLUMN, Status, ranking_column
+from nas.search.policy import Status
+from nas.search.trials_table import ESTIMATE_COLUMN, finalists, ranking_column
 from nas.tables import markdown_table
 
 CONFIRM_COLUMNS = ("key", "trial", "seed", "accuracy", "score", "seconds", "status", "finished_at")
@@ -50,29 +51,13 @@ class ConfirmJob:
     score: str
 
 
-def finalists(frame: pd.DataFrame, budget_ms: float | None, k: int) -> pd.DataFrame:
-    """The `k` best completed trials within the budget by the run's ranking column (ties: lower
-    latency, then lower number), plus the best baseline within the budget if it is not among them."""
-    ok = frame[(frame["state"] == Status.COMPLETE) & frame["accuracy"].notna()]
-    if budget_ms is not None:
-        ok = ok[ok["latency_ms"] <= budget_ms]
-    ranked = ok.sort_values([ranking_column(frame), "latency_ms", "number"], ascending=[False, True, True])
-    chosen = ranked.head(k)
-    baselines = ranked[ranked["baseline"].fillna("").astype(str) != ""]
-    if k > 0 and not baselines.empty and int(baselines.iloc[0]["number"]) not in set(chosen["number"]):
-        chosen = pd.concat([chosen, baselines.head(1)])
-    return chosen
-
-
 def _score(arch: Arch, accuracy: float, recipe: Recipe, score: str) -> float:
     """The value the run ranks by for a proxy accuracy (0..1): the accuracy or its ImageNet
     estimate (%), computed as the trials computed it (nas.search.policy.trial_score)."""
-    from types import SimpleNamespace
-
     from nas.recipe import recipe_to_dict
     from nas.search.policy import trial_score
 
-    return trial_score(arch, accuracy, SimpleNamespace(score=score, recipe=recipe_to_dict(recipe)))
+    return trial_score(arch, accuracy, score, recipe_to_dict(recipe))
 
 
 def train_finalist(job: ConfirmJob) -> dict:

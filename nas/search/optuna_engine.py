@@ -23,9 +23,8 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from nas.device import worker_device
 from nas.errors import NasError
 from nas.interrupt import workers_ignore_ctrl_c
-from nas.rundir import Status
 from nas.search.config import DEFAULT_STUDY, SearchConfig
-from nas.search.policy import (directions, first_prunable_report, is_constrained, prunes, search_done,
+from nas.search.policy import (Status, directions, first_prunable_report, is_constrained, prunes, search_done,
                                trained_count, trial_score)
 from nas.search.progress import SearchProgress, status_counts
 from nas.search.results import optuna_records, write_results
@@ -64,31 +63,32 @@ class _NoTracebackOfFailedTrials(logging.Filter):
 logging.getLogger("optuna.study._optimize").addFilter(_NoTracebackOfFailedTrials())
 
 
-def make_sampler(config: SearchConfig, worker: int = 0) -> optuna.samplers.BaseSampler:
-    """tpe, nsga2 or random, seeded per worker. Constrained and pareto runs record the latency
+def make_sampler(sampler: str, seed: int, trials: int, shared: bool, worker: int = 0) -> optuna.samplers.BaseSampler:
+    """`sampler` (tpe, nsga2 or random), seeded by `seed` per worker; NSGA-II's population scales
+    with the search's `trials`. Constrained and pareto runs record the latency
     budget as a trial constraint (`Trial.set_constraint`, <= 0 feasible), which TPE and NSGA-II
-    read to rank over-budget trials below every feasible one. With a shared `--storage` the
+    read to rank over-budget trials below every feasible one. With a `shared` storage (`--storage`) the
     process (host and pid) is mixed into the seed: each machine's `nas search` is worker 0, and
     equal seeds would make them all propose the same networks."""
-    seed = (config.seed + 1000 * worker) % 2**32
-    if config.storage is not None:
+    seed = (seed + 1000 * worker) % 2**32
+    if shared:
         seed = (seed + zlib.crc32(WORKER.encode())) % 2**32
-    if config.sampler == "tpe":
+    if sampler == "tpe":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=8)
-    if config.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(20, config.trials // 4)))
+    if sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(20, trials // 4)))
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
-    """Median or successive-halving pruning on per-epoch validation accuracy (single objective
-    only), never on the reports before `policy.first_prunable_report`."""
-    if not prunes(config):
+def make_pruner(pruner: str, objective: str, recipe: dict) -> optuna.pruners.BasePruner:
+    """`pruner` (median or halving) on per-epoch validation accuracy (single objective only),
+    never on the reports before `policy.first_prunable_report` of the `recipe` record."""
+    if not prunes(objective, pruner):
         return optuna.pruners.NopPruner()
-    first = first_prunable_report(recipe_of(config))
-    if config.pruner == "halving":
+    first = first_prunable_report(recipe_of(recipe))
+    if pruner == "halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, first), reduction_factor=3)
     return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=first)
 
@@ -97,18 +97,20 @@ def open_study(config: SearchConfig, worker: int = 0) -> optuna.Study:
     """Create or load the run's study. Its storage has a heartbeat (`open_storage`), so a trial
     of a killed process is marked failed and queued again with the same parameters."""
     storage = open_storage(config.storage_url, given=config.storage is not None, heartbeat=True, check=False)
-    return optuna.create_study(storage=storage, study_name=config.study_name, directions=directions(config),
-                               sampler=make_sampler(config, worker), pruner=make_pruner(config),
+    return optuna.create_study(storage=storage, study_name=config.study_name, directions=directions(config.objective),
+                               sampler=make_sampler(config.sampler, config.seed, config.trials,
+                                                    shared=config.storage is not None, worker=worker),
+                               pruner=make_pruner(config.pruner, config.objective, config.recipe),
                                load_if_exists=True)
 
 
-def enqueue_baselines(study: optuna.Study, config: SearchConfig) -> None:
-    """Queue the baselines as the first trials of a new study (trained with the same recipe).
-    Workers that start at once on an SQLite or journal storage queue them once (`creating`)."""
-    with creating(config.storage_url):
+def enqueue_baselines(study: optuna.Study, baselines: tuple[str, ...], storage_url: str) -> None:
+    """Queue the `baselines` (names) as the first trials of a new study (trained with the same
+    recipe). Workers that start at once on an SQLite or journal storage queue them once (`creating`)."""
+    with creating(storage_url):
         if study.trials:
             return
-        for name in config.baselines:
+        for name in baselines:
             study.enqueue_trial({}, user_attrs={"baseline": name})
 
 
@@ -124,13 +126,14 @@ def objective_fn(config: SearchConfig, space: Space, device: str | None = None
     (default: the recipe's), store attributes."""
     from nas.search.trial import fit_baseline
 
-    prunable, constrained = prunes(config), is_constrained(config)
+    prunable, constrained = prunes(config.objective, config.pruner), is_constrained(config.objective)
+    settings = config.trial_settings
 
     def objective(trial: Trial) -> float | tuple[float, float]:
         trial.set_user_attr("worker", WORKER)
         baseline = trial.user_attrs.get("baseline")
         if baseline:
-            arch = fit_baseline(baseline, config, space.width_mult, space.resolution)
+            arch = fit_baseline(baseline, config.target, config.budget_ms, space.width_mult, space.resolution)
         else:
             arch = sample_arch(space, trial.suggest_categorical, name=f"trial_{trial.number}")
 
@@ -145,22 +148,22 @@ def objective_fn(config: SearchConfig, space: Space, device: str | None = None
             epochs = trial.user_attrs.get("accuracy_epochs", []) + [accuracy]
             trial.set_user_attr("accuracy_epochs", epochs)
             if prunable:
-                trial.report(trial_score(arch, accuracy, config), epoch)
+                trial.report(trial_score(arch, accuracy, config.score, config.recipe), epoch)
                 if trial.should_prune():
                     trial.set_user_attr("status", Status.PRUNED)
                     trial.set_user_attr("seconds", round(time.perf_counter() - start, 2))
                     raise optuna.TrialPruned(f"accuracy {accuracy:.3f} after epoch {epoch + 1}")
 
         start = time.perf_counter()
-        outcome = run_trial(arch, config, report, on_scored=store, device=device)
+        outcome = run_trial(arch, settings, report, on_scored=store, device=device)
         store(outcome)
         if outcome.status == Status.FAIL:
             raise _TrialFailed(outcome.error)
         if outcome.status == Status.COMPLETE:
-            kept = keep_checkpoint(outcome, config, trial.number)
+            kept = keep_checkpoint(outcome, settings, trial.number)
             if kept.checkpoint_error:
                 trial.set_user_attr("checkpoint_error", kept.checkpoint_error)
-        return objective_values(outcome, config)
+        return objective_values(outcome, settings)
 
     return objective
 
@@ -171,12 +174,12 @@ def optimize(config: SearchConfig, worker: int = 0, progress: SearchProgress | N
     `worker` trains on its own GPU, or its share of one (`nas.device.worker_device`)."""
     study = open_study(config, worker)
     space = load_space(config.space)
-    device = worker_device(recipe_of(config).device, worker, config.trials_per_gpu)
+    device = worker_device(recipe_of(config.recipe).device, worker, config.trials_per_gpu)
 
     def stop_when_done(study: optuna.Study, trial: FrozenTrial) -> None:
         counts = status_counts(study)
         if worker == 0:
-            write_results(optuna_records(study), config)
+            write_results(optuna_records(study), config.run_settings)
         if progress is not None:
             progress.update(study, counts)
         if search_done(counts, config.trials):
@@ -212,8 +215,8 @@ def run_optuna(config: SearchConfig, progress: bool = True) -> optuna.Study:
     # The run folder's own study has no other worker: whatever is RUNNING was killed. A shared
     # study's RUNNING trials may be other machines' live ones: only the heartbeat can tell.
     recovered = recover_interrupted(study) if config.storage is None else fail_stale_trials(study)
-    enqueue_baselines(study, config)
-    bar = SearchProgress(config, enabled=progress, recovered=recovered)
+    enqueue_baselines(study, config.baselines, config.storage_url)
+    bar = SearchProgress(config.trials, config.budget_ms, config.score, enabled=progress, recovered=recovered)
     helpers = _start_helpers(config)
     try:
         optimize(config, 0, bar)

@@ -1,14 +1,14 @@
 """Rules both search engines obey, written once.
 
-`trial_score(arch, accuracy, config)`: what a trial is ranked by, on every report and at its end:
+`trial_score(arch, accuracy, score, recipe)`: what a trial is ranked by, on every report and at its end:
 the proxy accuracy (0..1, `--score proxy`) or the ImageNet top-1 estimate of `nas.estimate` (%,
 `--score imagenet-estimate`). The default, `--score auto` (`resolve_score`), is the estimate
 wherever the shipped one was fitted for the search's recipe (the default recipe on CIFAR-10), and
 the proxy accuracy otherwise (another dataset or recipe, where an ImageNet estimate means nothing):
 the estimate ranks the 53 published networks with Kendall tau 0.89 held out, the proxy alone 0.69.
 The samplers' objective, the pruners' reports, ASHA's metric and the choice of the winner all
-read it (the winner through `nas.rundir.ranking_column`, since a run folder is read without a
-search).
+read it (the winner through `nas.search.trials_table.ranking_column`, since a run folder is
+read without a search).
 
 `first_prunable_report(recipe)`: the 0-based index of the first per-epoch report a pruner may act
 on. A pruner that stops trials on reports which do not yet rank networks the way the final one
@@ -24,20 +24,40 @@ COMPLETE, PRUNED or FAIL (`TRAINED`; a REJECTED one was over budget and never tr
 `--trials` counts trained trials, and a search also stops after `REJECTED_CAP` rejections per
 requested trial (a space that keeps proposing over-budget networks). `directions`, `is_pareto`
 and `prunes` say what the samplers optimise and whether a pruner may stop trials. The winner
-(best under budget) is `nas.rundir.best_row`, the one rule a run folder is read with too.
+(best under budget) is `nas.search.trials_table.best_row`, the one rule a run folder is read with
+too. `Status` names a trial's outcome.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from enum import StrEnum
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from nas.arch import Arch
 from nas.errors import NasError
-from nas.estimate import ImagenetEstimate, estimate_for
 from nas.recipe import Recipe, make_recipe
-from nas.rundir import Status
 from nas.search.config import AUTO_SCORE
+
+if TYPE_CHECKING:
+    from nas.arch import Arch
+    from nas.estimate import ImagenetEstimate
+
+
+class Status(StrEnum):
+    """A trial's outcome, as trials.csv's `state` column and a stored trial's `status` attribute
+    hold it (the two names predate this type; the values are the file format). A member is the
+    string itself: `Status.COMPLETE == "COMPLETE"`, so frames and files read with plain strings
+    compare with it. Not Optuna's `TrialState`: REJECTED (over budget, never trained) and
+    INTERRUPTED (left by a killed process, queued again) are ours."""
+
+    COMPLETE = "COMPLETE"
+    PRUNED = "PRUNED"
+    FAIL = "FAIL"
+    REJECTED = "REJECTED"
+    RUNNING = "RUNNING"
+    INTERRUPTED = "INTERRUPTED"
+    WAITING = "WAITING"
 
 
 TRAINED = (Status.COMPLETE, Status.PRUNED, Status.FAIL)  # trial statuses that cost a training; --trials counts these
@@ -55,27 +75,26 @@ def search_done(counts: dict[str, int], trials: int) -> bool:
     return trained_count(counts) >= trials or counts.get(Status.REJECTED, 0) >= REJECTED_CAP * trials
 
 
-def is_pareto(config) -> bool:
-    """Whether the samplers optimise (score, latency) jointly instead of one value."""
-    return config.objective == "pareto"
+def is_pareto(objective: str) -> bool:
+    """Whether the samplers optimise (score, latency) jointly instead of one value (`--objective`)."""
+    return objective == "pareto"
 
 
-def directions(config) -> list[str]:
+def directions(objective: str) -> list[str]:
     """Optuna study directions: maximise the score (and minimise latency, for pareto)."""
-    return ["maximize", "minimize"] if is_pareto(config) else ["maximize"]
+    return ["maximize", "minimize"] if is_pareto(objective) else ["maximize"]
 
 
-def prunes(config) -> bool:
-    """Whether per-epoch reports may stop a trial: single-objective runs with a pruner
-    (Optuna's --pruner, Ray's --scheduler asha); a Pareto search trains every trial to the end."""
-    if is_pareto(config):
-        return False
-    return config.scheduler == "asha" if config.engine == "ray" else config.pruner != "none"
+def prunes(objective: str, early_stopping: str) -> bool:
+    """Whether per-epoch reports may stop a trial: single-objective runs whose engine's early
+    stopping (Optuna's `--pruner`, Ray's `--scheduler`) is not "none"; a Pareto search trains
+    every trial to the end."""
+    return not is_pareto(objective) and early_stopping != "none"
 
 
-def is_constrained(config) -> bool:
+def is_constrained(objective: str) -> bool:
     """Whether trials record the latency budget as an Optuna constraint (<= 0 feasible)."""
-    return config.objective in ("constrained", "pareto")
+    return objective in ("constrained", "pareto")
 
 
 def first_prunable_report(recipe: Recipe) -> int:
@@ -84,16 +103,19 @@ def first_prunable_report(recipe: Recipe) -> int:
     return max(1, recipe.epochs // 2)
 
 
-def trial_score(arch: Arch, accuracy: float, config) -> float:
-    """The value a trial of `config` (a SearchConfig) is ranked by for a proxy accuracy (0..1):
-    that accuracy, or the estimated ImageNet top-1 (%) of `arch` with it."""
-    if config.score == "imagenet-estimate":
-        return _estimate(tuple(sorted(config.recipe.items()))).predict(arch, accuracy)
+def trial_score(arch: Arch, accuracy: float, score: str, recipe: dict) -> float:
+    """The value a trial is ranked by for a proxy accuracy (0..1): that accuracy (`score`
+    "proxy"), or with "imagenet-estimate" the estimated ImageNet top-1 (%) of `arch` for the
+    search's `recipe` record."""
+    if score == "imagenet-estimate":
+        return _estimate(tuple(sorted(recipe.items()))).predict(arch, accuracy)
     return accuracy
 
 
 @lru_cache(maxsize=4)
 def _estimate(recipe_items: tuple) -> ImagenetEstimate:
+    from nas.estimate import estimate_for  # the estimate's fit (scipy) only when a search ranks by it
+
     return estimate_for(make_recipe(**dict(recipe_items)))
 
 

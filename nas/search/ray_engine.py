@@ -2,8 +2,8 @@
 
 What is shared with the Optuna engine, so both fill the same run folder the same way:
 - the trial function (`run_trial`, `keep_checkpoint`), run inside a Tune function trainable;
-- the sampler: Tune's `OptunaSearch` drives `make_sampler(config)` through a define-by-run
-  function that calls `sample_arch(space, trial.suggest_categorical)`;
+- the sampler: Tune's `OptunaSearch` drives `make_sampler` (the Optuna engine's sampler) through
+  a define-by-run function that calls `sample_arch(space, trial.suggest_categorical)`;
 - the study: it lives in the run folder's `study.db`, where this engine records every trial with
   the same user attributes, states and constraints as the Optuna engine, so `optuna_records` and
   `write_results` turn it into the same run folder;
@@ -62,7 +62,8 @@ def run_ray(config: SearchConfig, progress: bool = True) -> list[TrialRecord]:
     try:
         with quiet_ray():
             study = open_study(config)
-            live = LiveRun(config, deadline_of(config), SearchProgress(config, enabled=progress))
+            bar = SearchProgress(config.trials, config.budget_ms, config.score, enabled=progress)
+            live = LiveRun(config.trials, config.workers, config.run_settings, deadline_of(config), bar)
             LIVE[config.out] = live
             try:
                 interrupted = _run_experiments(config, study)
@@ -101,7 +102,7 @@ def _new_tuner(config: SearchConfig, path: Path):
     as many samples as the searcher hands out, quiet output, actors reused between trials."""
     return tune.Tuner(
         _trainable_for(config),
-        tune_config=tune.TuneConfig(search_alg=NasSearch(config), scheduler=make_scheduler(config), num_samples=-1,
+        tune_config=tune.TuneConfig(search_alg=NasSearch(config), scheduler=make_scheduler(config.scheduler, config.objective, config.recipe), num_samples=-1,
                                     reuse_actors=True, trial_name_creator=_trial_name,
                                     trial_dirname_creator=_trial_name),
         run_config=tune.RunConfig(name=path.name, storage_path=str(path.parent), verbose=0,
@@ -109,8 +110,9 @@ def _new_tuner(config: SearchConfig, path: Path):
 
 
 def _trainable_for(config: SearchConfig):
-    """The trainable with the run's config attached and each trial's resource request."""
-    return tune.with_resources(tune.with_parameters(trainable, config=config), trial_resources(config))
+    """The trainable with what a trial reads of the run attached, and each trial's resource request."""
+    return tune.with_resources(tune.with_parameters(trainable, settings=config.trial_settings, space_path=config.space),
+                               trial_resources(config.recipe, config.trials_per_gpu))
 
 
 def _trial_name(trial) -> str:

@@ -15,8 +15,8 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from nas.rundir import Status
-from nas.search.config import SearchConfig
+from nas.search.policy import Status
+from nas.search.config import RunSettings, SearchConfig
 from nas.search.optuna_engine import enqueue_baselines, make_sampler
 from nas.search.progress import SearchProgress, status_counts
 from nas.search.results import optuna_records, write_results
@@ -52,15 +52,16 @@ class NasSearch(OptunaSearch):
     many trials run at once, from the limits of the current `run_ray` call."""
 
     def __init__(self, config: SearchConfig):
-        pareto = is_pareto(config)
+        pareto = is_pareto(config.objective)
         super().__init__(space=DefineByRun(load_space(config.space)),
                          metric=["score", "latency_ms"] if pareto else "objective",
-                         mode=["max", "min"] if pareto else "max", sampler=make_sampler(config),
-                         study_name=config.study_name, storage=search_storage(config))
+                         mode=["max", "min"] if pareto else "max", sampler=_sampler(config),
+                         study_name=config.study_name,
+                         storage=search_storage(config.storage_url, given=config.storage is not None))
         self._out = config.out
         self._budget_ms = config.budget_ms
         self._pareto = pareto
-        self._constrained = is_constrained(config)
+        self._constrained = is_constrained(config.objective)
         self._own_storage = config.storage is None
         self._counts = status_counts(self._ot_study)
 
@@ -70,7 +71,7 @@ class NasSearch(OptunaSearch):
             return Searcher.FINISHED
         running = len(self._ot_trials) - len(self._completed_trials)
         trained = trained_count(self._counts)
-        if running >= live.config.workers or trained + running >= live.config.trials:
+        if running >= live.workers or trained + running >= live.trials:
             return None  # ask again when a running trial finishes (it may have been rejected)
         return super().suggest(trial_id)
 
@@ -165,14 +166,14 @@ class SparingASHA(ASHAScheduler):
         return TrialScheduler.CONTINUE if trial.config.get("baseline") else action
 
 
-def make_scheduler(config: SearchConfig):
+def make_scheduler(scheduler: str, objective: str, recipe: dict):
     """ASHA on per-epoch validation accuracy (first rung after the epoch of
-    `policy.first_prunable_report`, then x3; a trial below the top third of a rung stops), or
-    FIFO for `--scheduler none` and for pareto runs (two objectives give no single ranking to
-    halve; the Optuna engine does not prune those either)."""
-    if not prunes(config):
+    `policy.first_prunable_report` of the `recipe` record, then x3; a trial below the top third
+    of a rung stops), or FIFO for `scheduler` none and for pareto runs (two objectives give no
+    single ranking to halve; the Optuna engine does not prune those either)."""
+    if not prunes(objective, scheduler):
         return FIFOScheduler()
-    recipe = recipe_of(config)
+    recipe = recipe_of(recipe)
     return SparingASHA(time_attr="epoch", metric="score", mode="max", max_t=max(1, recipe.epochs),
                        grace_period=first_prunable_report(recipe) + 1, reduction_factor=3,
                        stop_last_trials=False)
@@ -186,18 +187,21 @@ def make_scheduler(config: SearchConfig):
 class LiveRun:
     """What the searcher reads from the running `run_ray` call. Tune pickles the searcher into
     the experiment state, so a restored searcher would otherwise carry the limits of the first
-    run, not the `--trials`, `--time-limit` and `--workers` of the resumed one."""
+    run, not the `--trials`, `--time-limit` and `--workers` of the resumed one. `run`: what the
+    run folder's files are written with."""
 
-    config: SearchConfig
+    trials: int  # trained trials after which the search stops
+    workers: int  # trials running at once, at most
+    run: RunSettings
     deadline: float | None  # time.monotonic() after which no trial starts
     bar: SearchProgress
 
     def done(self, counts: dict[str, int]) -> bool:
-        return (search_done(counts, self.config.trials)
+        return (search_done(counts, self.trials)
                 or (self.deadline is not None and time.monotonic() >= self.deadline))
 
     def trial_finished(self, study: optuna.Study, counts: dict[str, int]) -> None:
-        write_results(optuna_records(study), self.config)
+        write_results(optuna_records(study), self.run)
         self.bar.update(study, counts)
 
 
@@ -212,19 +216,25 @@ def deadline_of(config: SearchConfig) -> float | None:
 # The study
 
 
-def search_storage(config: SearchConfig) -> optuna.storages.BaseStorage:
-    """The run's study storage (any URL `open_storage` takes, journal:PATH included); checked
-    once by `prepare` before the search."""
+def search_storage(url: str, given: bool) -> optuna.storages.BaseStorage:
+    """The run's study storage at `url` (any URL `open_storage` takes, journal:PATH included;
+    `given`: a `--storage` rather than the run folder's study.db); checked once by `prepare`
+    before the search."""
     from nas.search.study import open_storage
 
-    return open_storage(config.storage_url, given=config.storage is not None, check=False)
+    return open_storage(url, given=given, check=False)
+
+
+def _sampler(config: SearchConfig) -> optuna.samplers.BaseSampler:
+    return make_sampler(config.sampler, config.seed, config.trials, shared=config.storage is not None)
 
 
 def open_study(config: SearchConfig) -> optuna.Study:
     """Create or load the run's study and queue the baselines first in a new one."""
-    study = optuna.create_study(storage=search_storage(config), study_name=config.study_name, directions=directions(config),
-                                sampler=make_sampler(config), load_if_exists=True)
-    enqueue_baselines(study, config)
+    study = optuna.create_study(storage=search_storage(config.storage_url, given=config.storage is not None),
+                                study_name=config.study_name, directions=directions(config.objective),
+                                sampler=_sampler(config), load_if_exists=True)
+    enqueue_baselines(study, config.baselines, config.storage_url)
     return study
 
 

@@ -10,22 +10,21 @@ from dataclasses import replace
 import ray
 from ray import tune
 
-from nas.rundir import Status
-from nas.search.config import SearchConfig
-from nas.search.policy import trial_score
+from nas.search.config import TrialSettings
+from nas.search.policy import Status, trial_score
 from nas.search.trial import (TrialOutcome, fit_baseline, keep_checkpoint, objective_values, recipe_of,
                               run_trial)
 from nas.space import load_space, sample_arch
 
 
-def trial_resources(config: SearchConfig) -> dict[str, float]:
-    """CPUs per trial = the recipe's torch threads. When the cluster has GPUs and the recipe may
-    use one (device auto or cuda), each trial also asks for 1/`trials_per_gpu` of a GPU, and
-    trains on the one Ray gives it (`_trial_device`)."""
-    recipe = recipe_of(config)
+def trial_resources(recipe: dict, trials_per_gpu: int) -> dict[str, float]:
+    """CPUs per trial = the `recipe` record's torch threads. When the cluster has GPUs and the
+    recipe may use one (device auto or cuda), each trial also asks for 1/`trials_per_gpu` of a
+    GPU, and trains on the one Ray gives it (`_trial_device`)."""
+    recipe = recipe_of(recipe)
     resources = {"cpu": float(recipe.threads)}
     if ray.cluster_resources().get("GPU", 0) > 0 and recipe.device in ("auto", "cuda"):
-        resources["gpu"] = gpu_share(config.trials_per_gpu)
+        resources["gpu"] = gpu_share(trials_per_gpu)
     return resources
 
 
@@ -34,10 +33,10 @@ def gpu_share(trials_per_gpu: int) -> float:
     return math.floor(1e4 / max(1, trials_per_gpu)) / 1e4
 
 
-def _trial_device(config: SearchConfig) -> str | None:
+def _trial_device(recipe: dict) -> str | None:
     """Where a Ray trial trains: the GPU Ray assigned it (the only one it can see: cuda:0), or
-    the recipe's device when it was given none."""
-    if ray.get_gpu_ids() and recipe_of(config).device in ("auto", "cuda"):
+    the `recipe` record's device when it was given none."""
+    if ray.get_gpu_ids() and recipe_of(recipe).device in ("auto", "cuda"):
         return "cuda:0"
     return None
 
@@ -46,39 +45,42 @@ def _trial_device(config: SearchConfig) -> str | None:
 # The trial, on a Ray worker
 
 
-def trainable(params: dict, config: SearchConfig) -> None:
+def trainable(params: dict, settings: TrialSettings, space_path: str) -> None:
     """One Tune trial: rebuild the architecture from the flat sampled `params` (or fit the
-    baseline they name), run the shared trial function, report per epoch, save the checkpoint of
-    a completed trial, and report the outcome. Over-budget architectures report at once."""
+    baseline they name) in the search space at `space_path`, run the shared trial function,
+    report per epoch, save the checkpoint of a completed trial, and report the outcome.
+    Over-budget architectures report at once."""
     number = params["number"]
-    space = load_space(config.space)
+    space = load_space(space_path)
     if params.get("baseline"):
-        arch = fit_baseline(params["baseline"], config, space.width_mult, space.resolution)
+        arch = fit_baseline(params["baseline"], settings.target, settings.budget_ms, space.width_mult,
+                            space.resolution)
     else:
         arch = sample_arch(space, lambda name, _choices: params[name], name=f"trial_{number}")
     scored: list[TrialOutcome] = []
 
     def on_scored(outcome: TrialOutcome) -> None:
         scored.append(outcome)
-        tune.report(_result("scored", outcome, config))
+        tune.report(_result("scored", outcome, settings))
 
     def report(epoch: int, accuracy: float) -> None:
         partial = replace(scored[0], status=Status.COMPLETE, accuracy=accuracy)
-        tune.report(_result("epoch", partial, config, epoch=epoch + 1))
+        tune.report(_result("epoch", partial, settings, epoch=epoch + 1))
 
-    outcome = run_trial(arch, config, report, on_scored=on_scored, device=_trial_device(config))
+    outcome = run_trial(arch, settings, report, on_scored=on_scored, device=_trial_device(settings.recipe))
     if outcome.status == Status.COMPLETE:
-        outcome = keep_checkpoint(outcome, config, number)
-    tune.report(_result("final", outcome, config, epoch=len(outcome.epochs)))
+        outcome = keep_checkpoint(outcome, settings, number)
+    tune.report(_result("final", outcome, settings, epoch=len(outcome.epochs)))
 
 
-def _result(phase: str, outcome: TrialOutcome, config: SearchConfig, epoch: int = 0) -> dict:
+def _result(phase: str, outcome: TrialOutcome, settings: TrialSettings, epoch: int = 0) -> dict:
     """A Tune result. Every phase carries the metrics the scheduler and searcher read (accuracy
     0..1, latency in milliseconds, the objective if the trial ended now); "scored" and "final"
     also carry `TrialOutcome.attrs()` as JSON and the id of the Ray node the trial ran on.
     `epoch` counts finished epochs (ASHA's clock)."""
-    values = objective_values(outcome, config)
-    score = trial_score(outcome.arch, outcome.accuracy, config) if outcome.accuracy is not None else 0.0
+    values = objective_values(outcome, settings)
+    score = (trial_score(outcome.arch, outcome.accuracy, settings.score, settings.recipe)
+             if outcome.accuracy is not None else 0.0)
     return {"phase": phase, "epoch": epoch, "accuracy": float(outcome.accuracy or 0.0), "score": float(score),
             "latency_ms": float(outcome.latency_ms),
             "objective": float(values[0] if isinstance(values, tuple) else values),

@@ -11,10 +11,10 @@ import pandas as pd
 
 from nas.arch import arch_from_dict, save_arch
 from nas.files import write_atomic, write_text_atomic
-from nas.rundir import (ESTIMATE_COLUMN, TRIAL_COLUMNS, Status, best_row, pareto_front, ranking_column,
-                        score_label)
-from nas.search.config import SearchConfig
-from nas.search.policy import FINISHED
+from nas.search.config import RunSettings
+from nas.search.policy import FINISHED, Status
+from nas.search.trials_table import (ESTIMATE_COLUMN, TRIAL_COLUMNS, best_row, finalists, pareto_front,
+                                     ranking_column, score_label)
 from nas.tables import markdown_table
 
 
@@ -48,30 +48,19 @@ def trials_frame(records: list[TrialRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
 
 
-def confirm_winner(records: list[TrialRecord], config: SearchConfig, progress: bool = False) -> dict | None:
-    """The finalists of the run retrained at `config.confirm_seeds` more seeds (see
-    nas.search.confirm); None when nothing is confirmed."""
-    from nas.recipe import recipe_from_record
-    from nas.search.confirm import confirm_finalists
-
-    workers = config.workers if config.engine == "optuna" else 1
-    return confirm_finalists(trials_frame(records), config.out, config.budget_ms, recipe_from_record(config.recipe),
-                             config.score, config.confirm, config.confirm_seeds, workers, progress)
-
-
-def write_results(records: list[TrialRecord], config: SearchConfig, confirmation: dict | None = None) -> dict:
-    """Write trials.csv, pareto.csv, best.json and summary.md; drop checkpoints that left the
-    Pareto front (the best trial's is always kept). Returns the summary as a dict. With a
+def write_results(records: list[TrialRecord], run: RunSettings, confirmation: dict | None = None) -> dict:
+    """Write trials.csv, pareto.csv, best.json and summary.md into `run.out`; drop checkpoints that left the
+    Pareto front (the best trial's and the `run.finalists` confirmation may name are always kept). Returns the summary as a dict. With a
     `confirmation` (nas.search.confirm), its winner is the run's winner and the summary shows
     the finalists, the margin and its noise.
     Every file is written whole or not at all; NasError (one line) for an I/O error, which
     loses nothing: the trials are in the study, and the next run rewrites these files."""
-    out = Path(config.out)
+    out = Path(run.out)
     frame = trials_frame(records)
     write_atomic(out / "trials.csv", lambda tmp: frame.to_csv(tmp, index=False))
     front = pareto_front(frame)
     write_atomic(out / "pareto.csv", lambda tmp: front.to_csv(tmp, index=False))
-    best = best_row(frame, config.budget_ms)
+    best = best_row(frame, run.budget_ms)
     if confirmation is not None:
         best = frame[frame["number"] == confirmation["winner"]].iloc[0]
     if best is not None:
@@ -80,9 +69,11 @@ def write_results(records: list[TrialRecord], config: SearchConfig, confirmation
     # A trial still running (or not yet recorded) may already have written its checkpoint: another
     # worker's trial finishing first must not remove it. Only finished trials off the front go.
     finished = set(frame[frame["state"].isin(FINISHED)]["number"])
-    keep = set(front["number"]) | ({int(best["number"])} if best is not None else set())
+    # The finalists confirmation may name keep theirs too, so the confirmed winner has its weights.
+    keep = (set(front["number"]) | set(finalists(frame, run.budget_ms, run.finalists)["number"])
+            | ({int(best["number"])} if best is not None else set()))
     _prune_checkpoints(out, finished - keep)
-    summary = summarize(frame, config, best)
+    summary = summarize(frame, run, best)
     if confirmation is not None:
         summary["confirmation"] = confirmation
     write_text_atomic(out / "summary.md", summary_markdown(summary))
@@ -112,16 +103,16 @@ def _row_summary(row: pd.Series) -> dict:
             "block_string": row["block_string"]}
 
 
-def summarize(frame: pd.DataFrame, config: SearchConfig, best: pd.Series | None) -> dict:
+def summarize(frame: pd.DataFrame, run: RunSettings, best: pd.Series | None) -> dict:
     """Counts, the winner and the baselines of the run, as plain data."""
     counts = frame["state"].value_counts().to_dict()
     baselines = {}
-    for name in config.baselines:
+    for name in run.baselines:
         rows = frame[frame["baseline"] == name]
         if not rows.empty:
             baselines[name] = _row_summary(rows.iloc[-1]) | {"state": rows.iloc[-1]["state"]}
-    return {"out": config.out, "target": config.target, "budget_ms": config.budget_ms,
-            "objective": config.objective, "sampler": config.sampler, "engine": config.engine,
+    return {"out": run.out, "target": run.target, "budget_ms": run.budget_ms,
+            "objective": run.objective, "sampler": run.sampler, "engine": run.engine,
             "ranked_by": ranking_column(frame),
             "trials": int(len(frame)), "counts": {k: int(v) for k, v in counts.items()},
             "best": _row_summary(best) if best is not None else None, "baselines": baselines}

@@ -11,6 +11,7 @@ this search's.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 import warnings
@@ -26,7 +27,7 @@ from nas.files import not_a_file
 from nas.locks import lock_file, locked
 from nas.search.journal import journal_path, open_journal
 from nas.search.policy import directions
-from nas.rundir import number_ranges
+from nas.search.trials_table import number_ranges
 from nas.search.config import (DEFAULT_STUDY, SearchConfig, differing_settings, search_identity,
                                with_recipe_defaults)
 
@@ -102,7 +103,10 @@ def check_sqlite_file(path: Path, allow_empty: bool = False) -> None:
     else:
         raise NasError(f"{path}: is truncated ({size} bytes); {fix}")
     try:
-        con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+        # Read-write where allowed: a writer killed mid-transaction leaves a hot journal that only a
+        # writable connection can roll back (as the next Optuna open would); read-only otherwise.
+        mode = "rw" if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK) else "ro"
+        con = sqlite3.connect(f"file:{path.resolve()}?mode={mode}", uri=True)
         try:
             verdict = con.execute("PRAGMA quick_check").fetchone()[0]
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -266,7 +270,7 @@ def _ensure_study(config: SearchConfig, vouched: bool, known_trials: set[int] | 
                 raise lost
             try:
                 study = optuna.create_study(storage=storage, study_name=config.study_name,
-                                            directions=directions(config))
+                                            directions=directions(config.objective))
             except optuna.exceptions.DuplicatedStudyError:
                 pass  # another worker on a database server created it a moment ago: join it
             else:

@@ -23,9 +23,9 @@ from nas.device import describe, resolve
 from nas.errors import NasError
 from nas.latency import predict_latency
 from nas.recipe import Recipe, proxy_arch, recipe_from_record
-from nas.search.config import MNAS_W, SearchConfig
-from nas.rundir import DEVICE_COLUMN, ESTIMATE_COLUMN, Status
-from nas.search.policy import is_pareto, trial_score
+from nas.search.config import MNAS_W, TrialSettings
+from nas.search.policy import Status, is_pareto, trial_score
+from nas.search.trials_table import DEVICE_COLUMN, ESTIMATE_COLUMN
 from nas.train import TrainingFailed, train_arch
 
 Report = Callable[[int, float], None]
@@ -66,20 +66,20 @@ class TrialOutcome:
         return attrs
 
 
-def run_trial(arch: Arch, config: SearchConfig, report: Report | None = None,
+def run_trial(arch: Arch, settings: TrialSettings, report: Report | None = None,
               on_scored: Callable[[TrialOutcome], None] | None = None,
               device: str | None = None) -> TrialOutcome:
-    """Predict the latency of `arch` on the target; over budget -> REJECTED without training;
-    otherwise train the proxy with the run's recipe on `device` (default: the recipe's),
+    """Predict the latency of `arch` on `settings.target`; over `settings.budget_ms` -> REJECTED
+    without training; otherwise train the proxy with the run's recipe on `device` (default: the recipe's),
     reporting accuracy per epoch. `on_scored(outcome)` sees the architecture, latency and device
     before training starts, so an engine can store them even if the trial is then pruned or
     killed."""
-    latency = predict_latency(arch, config.target).latency_ms
+    latency = predict_latency(arch, settings.target).latency_ms
     cost = arch_cost(arch)
     outcome = TrialOutcome(Status.REJECTED, arch, latency, cost.params, cost.madds)
-    if latency > config.budget_ms:
+    if latency > settings.budget_ms:
         return outcome
-    recipe = recipe_of(config)
+    recipe = recipe_of(settings.recipe)
     place = resolve(device or recipe.device)
     outcome = replace(outcome, device=describe(place))
     if on_scored is not None:
@@ -88,26 +88,28 @@ def run_trial(arch: Arch, config: SearchConfig, report: Report | None = None,
         result = train_arch(arch, recipe, report=report, device=str(place))
     except TrainingFailed as e:
         return replace(outcome, status=Status.FAIL, error=str(e))
-    estimate = trial_score(arch, result.accuracy, config) if config.score == "imagenet-estimate" else None
+    estimate = (trial_score(arch, result.accuracy, settings.score, settings.recipe)
+                if settings.score == "imagenet-estimate" else None)
     return replace(outcome, status=Status.COMPLETE, accuracy=result.accuracy, epochs=result.epochs,
                    seconds=result.seconds, model=result.model, imagenet_estimate=estimate,
                    normalisation=result.normalisation)
 
 
-def recipe_of(config: SearchConfig) -> Recipe:
-    """The recipe the trials of `config` train with."""
-    return recipe_from_record(config.recipe)
+def recipe_of(record: dict) -> Recipe:
+    """The recipe a search's trials train with, from its record (`SearchConfig.recipe`)."""
+    return recipe_from_record(record)
 
 
-def objective_values(outcome: TrialOutcome, config: SearchConfig) -> float | tuple[float, float]:
+def objective_values(outcome: TrialOutcome, settings: TrialSettings) -> float | tuple[float, float]:
     """The value(s) the sampler maximises, from the trial's score S (`policy.trial_score`: proxy
     accuracy or ImageNet estimate): S (constrained), MnasNet's reward S x (LAT/T)^-0.07 (mnas),
     or (S, latency) (pareto). Rejected and failed trials score 0."""
-    accuracy = trial_score(outcome.arch, outcome.accuracy, config) if outcome.status == Status.COMPLETE else 0.0
-    if is_pareto(config):
+    accuracy = (trial_score(outcome.arch, outcome.accuracy, settings.score, settings.recipe)
+                if outcome.status == Status.COMPLETE else 0.0)
+    if is_pareto(settings.objective):
         return accuracy, outcome.latency_ms
-    if config.objective == "mnas":
-        return accuracy * (outcome.latency_ms / config.budget_ms) ** MNAS_W
+    if settings.objective == "mnas":
+        return accuracy * (outcome.latency_ms / settings.budget_ms) ** MNAS_W
     return accuracy
 
 
@@ -116,40 +118,41 @@ def constraint(latency_ms: float, budget_ms: float) -> float:
     return latency_ms - budget_ms
 
 
-def fit_baseline(name: str, config: SearchConfig, widths: tuple[float, ...], resolutions: tuple[int, ...]) -> Arch:
-    """The baseline as published if it fits the budget, else scaled down: the widest, then
+def fit_baseline(name: str, target: str, budget_ms: float, widths: tuple[float, ...],
+                 resolutions: tuple[int, ...]) -> Arch:
+    """The baseline as published if its latency on `target` fits `budget_ms`, else scaled down: the widest, then
     highest-resolution (alpha, rho) from the space's choices whose latency fits; the smallest
     such pair if none fits (it is then rejected like any over-budget trial)."""
     arch = load_baseline(name)
-    if predict_latency(arch, config.target).latency_ms <= config.budget_ms:
+    if predict_latency(arch, target).latency_ms <= budget_ms:
         return arch
     pairs = [(w, r) for w in sorted(widths, reverse=True) if w <= arch.width_mult
              for r in sorted(resolutions, reverse=True) if r <= arch.resolution]
     for w, r in pairs:
         scaled = arch.with_overrides(width=w, resolution=r)
-        if predict_latency(scaled, config.target).latency_ms <= config.budget_ms:
+        if predict_latency(scaled, target).latency_ms <= budget_ms:
             return replace(scaled, name=f"{name}_{w:g}_{r}")
     w, r = pairs[-1] if pairs else (arch.width_mult, arch.resolution)
     return replace(arch.with_overrides(width=w, resolution=r), name=f"{name}_{w:g}_{r}")
 
 
-def save_checkpoint(outcome: TrialOutcome, config: SearchConfig, number: int) -> Path:
-    """Save a trained trial's weights with both architectures and its number to
+def save_checkpoint(outcome: TrialOutcome, settings: TrialSettings, number: int) -> Path:
+    """Save a trained trial's weights with both architectures and its number to the run folder's
     checkpoints/trial_<number>.pt, whole or not at all (NasError for an I/O error)."""
-    recipe = recipe_of(config)
+    recipe = recipe_of(settings.recipe)
     num_classes = outcome.model.classifier.out_features
-    return write_checkpoint(Path(config.out) / "checkpoints" / f"trial_{number}.pt", outcome.arch,
+    return write_checkpoint(Path(settings.out) / "checkpoints" / f"trial_{number}.pt", outcome.arch,
                             outcome.model.state_dict(), proxy_arch=proxy_arch(outcome.arch, recipe, num_classes),
                             accuracy=outcome.accuracy, dataset=recipe.dataset, trial=number,
                             normalisation=outcome.normalisation)
 
 
-def keep_checkpoint(outcome: TrialOutcome, config: SearchConfig, number: int) -> TrialOutcome:
+def keep_checkpoint(outcome: TrialOutcome, settings: TrialSettings, number: int) -> TrialOutcome:
     """`save_checkpoint`, but a checkpoint that cannot be written (disk full, `checkpoints/` a
     file) does not undo the training: the outcome stays COMPLETE with `checkpoint_error` set, and
     one warning line goes to stderr."""
     try:
-        save_checkpoint(outcome, config, number)
+        save_checkpoint(outcome, settings, number)
     except NasError as e:
         print(f"warning: trial {number} is kept without its checkpoint: {e}", file=sys.stderr)
         return replace(outcome, checkpoint_error=str(e))

@@ -117,7 +117,7 @@ def test_derived_tables_and_tables_measured_on_a_device_are_never_flagged(tables
     tables("elsewhere", machine=THERE, **header)
     predict_latency(load_baseline("mobilenet_v3_small"), "elsewhere")
     assert capsys.readouterr().err == ""
-    machine.require_here("elsewhere")
+    predict_module.require_here("elsewhere")
 
 
 def test_a_measured_table_without_a_fingerprint_is_flagged(tables, capsys):
@@ -136,9 +136,9 @@ def test_search_refuses_a_foreign_table_with_exit_2_unless_allowed(tables, tmp_p
     assert "AMD EPYC" in lines[0] and "Xeon" in lines[0]
     assert "nas latency build --target cpu-a --quick" in lines[0] and "--allow-foreign-table" in lines[0]
     assert not (tmp_path / "run").exists()
-    machine.require_here("cpu-a", allow_foreign=True)  # the flag's effect
+    predict_module.require_here("cpu-a", allow_foreign=True)  # the flag's effect
     with pytest.raises(NasError, match="--allow-foreign-table"):
-        machine.require_here("cpu-a")
+        predict_module.require_here("cpu-a")
 
 
 def test_an_unknown_target_offers_the_quick_build():

@@ -17,7 +17,7 @@ from nas.cli import main
 from nas.errors import NasError
 from nas.proxy import fidelity
 from nas.proxy.fidelity import evaluate, read_accuracies, run_fidelity, zero_cost_fidelity
-from nas.proxy.fit import fit_estimate
+from nas.estimate import fit_estimate
 from nas.proxy.networks import DEFAULT_NETWORKS, HELD_OUT_NETWORKS, load_networks, select
 from nas.proxy.stats import matched_pairs, pair_agreement, rank_fidelity
 from nas.recipe import load_recipe

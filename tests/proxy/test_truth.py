@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
@@ -122,6 +123,20 @@ def test_score_ranks_the_free_and_trained_scores_against_the_truth(truth, monkey
     assert result["scores"]["default seed 0"]["kendall_tau"] == 1.0
     assert "default seed 0 -> ImageNet estimate" in result["scores"]  # the default recipe has a fit
     assert result["noise"]["kendall_tau"] == 1.0
+    assert result["other_seeds"]["default seed 0"]["kendall_tau"] == 1.0  # against long seed 1 only
+
+
+def test_a_truth_seed_still_training_is_scored_on_the_networks_it_has(truth, monkeypatch):
+    t = load_truth(truth.path)
+    monkeypatch.setattr(nas.train, "train_arch", fake_training([]))
+    train_recipe(t, load_recipe(epochs=3), "partial", seeds=(0,), progress=False)
+    first = sorted(t.networks, key=lambda n: -n.madds)[0]
+    one = dataclasses.replace(t, networks=(first,))
+    train_recipe(one, load_recipe(epochs=3), "partial", seeds=(1,), progress=False)  # seed 1 has one network
+    assert score_truth(t, "partial")["networks"] == 1
+    result = score_truth(t, "partial", min_seeds=1)
+    assert result["networks"] == len(t.networks) and result["noise"]["networks"] == 1
+    assert result["scores"]["params"]["kendall_tau"] == 1.0
 
 
 def test_truth_commands_create_train_and_score(tmp_path, monkeypatch):
