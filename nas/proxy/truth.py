@@ -342,7 +342,8 @@ def score_truth(truth: Truth, truth_label: str, proxy_labels: Sequence[str] = ()
                 min_seeds: int | None = None) -> dict:
     """Every score against the truth (mean test accuracy of `truth_label` over the seeds each
     network has, on the networks with at least `min_seeds` of them, None: every seed trained so
-    far) and trained by every proxy label at every seed: {"truth": ..., "noise": ..., "scores":
+    far) and trained by every proxy label at every seed (its validation accuracy, which is what a
+    search sees): {"truth": ..., "noise": ..., "scores":
     {score: compare()}}. `noise` compares the truth's first two seeds with each other on the
     networks both trained (the best any score can hope for)."""
     per_seed = accuracies(truth, truth_label)
@@ -350,7 +351,8 @@ def score_truth(truth: Truth, truth_label: str, proxy_labels: Sequence[str] = ()
         raise NasError(f"{truth.path}: nothing trained under {truth_label!r} yet")
     need = len(per_seed) if min_seeds is None else min_seeds
     names = {n.name for n in truth.networks if sum(n.name in acc for acc in per_seed.values()) >= need}
-    proxies = {lab: accuracies(truth, lab) for lab in proxy_labels}
+    # A proxy is read on its validation split: the accuracy a search ranks its trials by.
+    proxies = {lab: accuracies(truth, lab, "val_accuracy") for lab in proxy_labels}
     for acc in proxies.values():
         for seed_acc in acc.values():
             names &= set(seed_acc)

@@ -126,6 +126,21 @@ def test_score_ranks_the_free_and_trained_scores_against_the_truth(truth, monkey
     assert result["other_seeds"]["default seed 0"]["kendall_tau"] == 1.0  # against long seed 1 only
 
 
+def test_a_proxy_is_scored_by_its_validation_accuracy_which_is_what_a_search_sees(truth, tmp_path, monkeypatch):
+    t = dataclasses.replace(load_truth(truth.path), path=tmp_path)
+    (tmp_path / "recipes").mkdir()
+
+    def train(arch, recipe, evaluate_test=False, **_):  # validation follows parameters, test the reverse
+        val = arch_params(arch) / 1e7
+        return SimpleNamespace(accuracy=val, epochs=[val], seconds=0.01, test_accuracy=1 - val)
+
+    monkeypatch.setattr(nas.train, "train_arch", fake_training([]))
+    train_recipe(t, load_recipe(epochs=2), "long", seeds=(0,), progress=False)
+    monkeypatch.setattr(nas.train, "train_arch", train)
+    train_recipe(t, load_recipe(), "default", seeds=(0,), progress=False)
+    assert score_truth(t, "long", ["default"])["scores"]["default seed 0"]["kendall_tau"] == 1.0
+
+
 def test_a_truth_seed_still_training_is_scored_on_the_networks_it_has(truth, monkeypatch):
     t = load_truth(truth.path)
     monkeypatch.setattr(nas.train, "train_arch", fake_training([]))
