@@ -81,6 +81,25 @@ class RunSettings:
 
 
 @dataclass(frozen=True)
+class StudySettings:
+    """What opening a search's Optuna study reads (`SearchConfig.study_settings`): its storage
+    URL (`given`: a `--storage`, not the run folder's own study.db) and study name, the objective
+    (its directions), the sampler with its seed and the search's trial count (NSGA-II's population),
+    the pruner with the recipe record it prunes on, and the baselines a new study queues first."""
+
+    storage_url: str
+    given: bool
+    study_name: str
+    objective: str
+    sampler: str
+    seed: int
+    trials: int
+    pruner: str
+    recipe: dict
+    baselines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class SearchConfig:
     """One search. Latencies in milliseconds, times in seconds."""
 
@@ -122,6 +141,13 @@ class SearchConfig:
         """The fields a trial reads (the engines hand trials this, not the whole config)."""
         return TrialSettings(target=self.target, budget_ms=self.budget_ms, recipe=self.recipe, score=self.score,
                              objective=self.objective, out=self.out)
+
+    @property
+    def study_settings(self) -> StudySettings:
+        """The fields the engines open the study with (`nas.search.optuna_engine.open_study`)."""
+        return StudySettings(storage_url=self.storage_url, given=self.storage is not None, study_name=self.study_name,
+                             objective=self.objective, sampler=self.sampler, seed=self.seed, trials=self.trials,
+                             pruner=self.pruner, recipe=self.recipe, baselines=tuple(self.baselines))
 
     @property
     def run_settings(self) -> RunSettings:

@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from nas.device import worker_device
 from nas.errors import NasError
 from nas.interrupt import workers_ignore_ctrl_c
-from nas.search.config import DEFAULT_STUDY, SearchConfig
+from nas.search.config import DEFAULT_STUDY, SearchConfig, StudySettings, TrialSettings
 from nas.search.policy import (Status, directions, first_prunable_report, is_constrained, prunes, search_done,
                                trained_count, trial_score)
 from nas.search.progress import SearchProgress, status_counts
@@ -93,14 +93,14 @@ def make_pruner(pruner: str, objective: str, recipe: dict) -> optuna.pruners.Bas
     return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=first)
 
 
-def open_study(config: SearchConfig, worker: int = 0) -> optuna.Study:
+def open_study(study: StudySettings, worker: int = 0) -> optuna.Study:
     """Create or load the run's study. Its storage has a heartbeat (`open_storage`), so a trial
     of a killed process is marked failed and queued again with the same parameters."""
-    storage = open_storage(config.storage_url, given=config.storage is not None, heartbeat=True, check=False)
-    return optuna.create_study(storage=storage, study_name=config.study_name, directions=directions(config.objective),
-                               sampler=make_sampler(config.sampler, config.seed, config.trials,
-                                                    shared=config.storage is not None, worker=worker),
-                               pruner=make_pruner(config.pruner, config.objective, config.recipe),
+    storage = open_storage(study.storage_url, given=study.given, heartbeat=True, check=False)
+    return optuna.create_study(storage=storage, study_name=study.study_name, directions=directions(study.objective),
+                               sampler=make_sampler(study.sampler, study.seed, study.trials, shared=study.given,
+                                                    worker=worker),
+                               pruner=make_pruner(study.pruner, study.objective, study.recipe),
                                load_if_exists=True)
 
 
@@ -120,20 +120,19 @@ def recover_interrupted(study: optuna.Study) -> int:
     return fail_and_requeue(study, study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
-def objective_fn(config: SearchConfig, space: Space, device: str | None = None
+def objective_fn(settings: TrialSettings, pruner: str, space: Space, device: str | None = None
                  ) -> Callable[[Trial], float | tuple[float, float]]:
     """The Optuna objective: sample (or take the queued baseline), score, train on `device`
-    (default: the recipe's), store attributes."""
+    (default: the recipe's), store attributes; `pruner` decides whether epochs are reported."""
     from nas.search.trial import fit_baseline
 
-    prunable, constrained = prunes(config.objective, config.pruner), is_constrained(config.objective)
-    settings = config.trial_settings
+    prunable, constrained = prunes(settings.objective, pruner), is_constrained(settings.objective)
 
     def objective(trial: Trial) -> float | tuple[float, float]:
         trial.set_user_attr("worker", WORKER)
         baseline = trial.user_attrs.get("baseline")
         if baseline:
-            arch = fit_baseline(baseline, config.target, config.budget_ms, space.width_mult, space.resolution)
+            arch = fit_baseline(baseline, settings.target, settings.budget_ms, space.width_mult, space.resolution)
         else:
             arch = sample_arch(space, trial.suggest_categorical, name=f"trial_{trial.number}")
 
@@ -141,14 +140,14 @@ def objective_fn(config: SearchConfig, space: Space, device: str | None = None
             for key, value in outcome.attrs().items():
                 trial.set_user_attr(key, value)
             if constrained and "constraint" not in trial.user_attrs:
-                trial.set_user_attr("constraint", constraint(outcome.latency_ms, config.budget_ms))
+                trial.set_user_attr("constraint", constraint(outcome.latency_ms, settings.budget_ms))
                 trial.set_constraint("latency", trial.user_attrs["constraint"])
 
         def report(epoch: int, accuracy: float) -> None:
             epochs = trial.user_attrs.get("accuracy_epochs", []) + [accuracy]
             trial.set_user_attr("accuracy_epochs", epochs)
             if prunable:
-                trial.report(trial_score(arch, accuracy, config.score, config.recipe), epoch)
+                trial.report(trial_score(arch, accuracy, settings.score, settings.recipe), epoch)
                 if trial.should_prune():
                     trial.set_user_attr("status", Status.PRUNED)
                     trial.set_user_attr("seconds", round(time.perf_counter() - start, 2))
@@ -172,7 +171,7 @@ def optimize(config: SearchConfig, worker: int = 0, progress: SearchProgress | N
     """Run trials on the shared study until `config.trials` trials were trained (rejected ones do
     not count), the time limit passes, or the space keeps proposing over-budget networks. Worker
     `worker` trains on its own GPU, or its share of one (`nas.device.worker_device`)."""
-    study = open_study(config, worker)
+    study = open_study(config.study_settings, worker)
     space = load_space(config.space)
     device = worker_device(recipe_of(config.recipe).device, worker, config.trials_per_gpu)
 
@@ -188,8 +187,8 @@ def optimize(config: SearchConfig, worker: int = 0, progress: SearchProgress | N
     if trained_count(status_counts(study)) >= config.trials:
         return
     try:
-        study.optimize(objective_fn(config, space, device), timeout=config.time_limit_s, catch=(_TrialFailed,),
-                       callbacks=[stop_when_done], gc_after_trial=True)
+        study.optimize(objective_fn(config.trial_settings, config.pruner, space, device), timeout=config.time_limit_s,
+                       catch=(_TrialFailed,), callbacks=[stop_when_done], gc_after_trial=True)
     except KeyboardInterrupt:
         requeue_own_interrupted(study)
         raise
@@ -211,7 +210,7 @@ def _worker_main(config: SearchConfig, worker: int) -> None:
 def run_optuna(config: SearchConfig, progress: bool = True) -> optuna.Study:
     """Run (or continue) the search with `config.workers` processes on one storage and return
     the study."""
-    study = open_study(config)
+    study = open_study(config.study_settings)
     # The run folder's own study has no other worker: whatever is RUNNING was killed. A shared
     # study's RUNNING trials may be other machines' live ones: only the heartbeat can tell.
     recovered = recover_interrupted(study) if config.storage is None else fail_stale_trials(study)
@@ -227,8 +226,8 @@ def run_optuna(config: SearchConfig, progress: bool = True) -> optuna.Study:
     finally:
         for p in helpers:
             p.join()
-        bar.close(open_study(config))
-    return open_study(config)
+        bar.close(open_study(config.study_settings))
+    return open_study(config.study_settings)
 
 
 def _start_helpers(config: SearchConfig) -> list[multiprocessing.Process]:

@@ -61,9 +61,9 @@ def run_ray(config: SearchConfig, progress: bool = True) -> list[TrialRecord]:
     started_ray = connect(config.ray_address)
     try:
         with quiet_ray():
-            study = open_study(config)
+            study = open_study(config.study_settings)
             bar = SearchProgress(config.trials, config.budget_ms, config.score, enabled=progress)
-            live = LiveRun(config.trials, config.workers, config.run_settings, deadline_of(config), bar)
+            live = LiveRun(config.trials, config.workers, config.run_settings, deadline_of(config.time_limit_s), bar)
             LIVE[config.out] = live
             try:
                 interrupted = _run_experiments(config, study)
@@ -83,7 +83,7 @@ def run_ray(config: SearchConfig, progress: bool = True) -> list[TrialRecord]:
 def _run_experiments(config: SearchConfig, study: optuna.Study) -> bool:
     """Finish the latest Tune experiment if it was cut short, then run a new one if the search
     is not done. Returns True when Tune stopped on an interrupt (Ctrl-C) with trials unfinished."""
-    latest = _latest_experiment(config)
+    latest = _latest_experiment(config.out)
     if latest is not None and _unfinished_trials(latest):
         tune.Tuner.restore(str(latest), trainable=_trainable_for(config), resume_unfinished=True).fit()
         if _unfinished_trials(latest):
@@ -92,7 +92,7 @@ def _run_experiments(config: SearchConfig, study: optuna.Study) -> bool:
         return False
     if config.storage is None:  # a shared --storage may hold other drivers' running trials
         LIVE[config.out].bar.recovered += requeue_orphans(study, owned=set())
-    path = _experiments_root(config) / f"{EXPERIMENT_PREFIX}{_last_experiment_number(config) + 1}"
+    path = _experiments_root(config.out) / f"{EXPERIMENT_PREFIX}{_last_experiment_number(config.out) + 1}"
     _new_tuner(config, path).fit()
     return bool(_unfinished_trials(path))
 
@@ -102,7 +102,9 @@ def _new_tuner(config: SearchConfig, path: Path):
     as many samples as the searcher hands out, quiet output, actors reused between trials."""
     return tune.Tuner(
         _trainable_for(config),
-        tune_config=tune.TuneConfig(search_alg=NasSearch(config), scheduler=make_scheduler(config.scheduler, config.objective, config.recipe), num_samples=-1,
+        tune_config=tune.TuneConfig(search_alg=NasSearch(config.study_settings, config.space, config.out, config.budget_ms),
+                                    scheduler=make_scheduler(config.scheduler, config.objective, config.recipe),
+                                    num_samples=-1,
                                     reuse_actors=True, trial_name_creator=_trial_name,
                                     trial_dirname_creator=_trial_name),
         run_config=tune.RunConfig(name=path.name, storage_path=str(path.parent), verbose=0,
@@ -123,25 +125,25 @@ def _trial_name(trial) -> str:
 # Tune experiments in the run folder
 
 
-def _experiments_root(config: SearchConfig) -> Path:
-    return Path(config.out) / "ray"
+def _experiments_root(out: str) -> Path:
+    return Path(out) / "ray"
 
 
-def _experiments(config: SearchConfig) -> dict[int, Path]:
+def _experiments(out: str) -> dict[int, Path]:
     """`<out>/ray/tune-<n>` folders by n."""
-    return {int(p.name[len(EXPERIMENT_PREFIX):]): p for p in _experiments_root(config).glob(f"{EXPERIMENT_PREFIX}*")
+    return {int(p.name[len(EXPERIMENT_PREFIX):]): p for p in _experiments_root(out).glob(f"{EXPERIMENT_PREFIX}*")
             if p.name[len(EXPERIMENT_PREFIX):].isdigit()}
 
 
-def _last_experiment_number(config: SearchConfig) -> int:
-    return max(_experiments(config), default=0)
+def _last_experiment_number(out: str) -> int:
+    return max(_experiments(out), default=0)
 
 
-def _latest_experiment(config: SearchConfig) -> Path | None:
-    """The newest experiment that holds a saved experiment state (Tune writes it a moment after
-    it starts), if any."""
-    saved = [n for n, p in _experiments(config).items() if any(p.glob("experiment_state-*.json"))]
-    return _experiments(config)[max(saved)] if saved else None
+def _latest_experiment(out: str) -> Path | None:
+    """The newest experiment of run folder `out` that holds a saved experiment state (Tune writes
+    it a moment after it starts), if any."""
+    saved = [n for n, p in _experiments(out).items() if any(p.glob("experiment_state-*.json"))]
+    return _experiments(out)[max(saved)] if saved else None
 
 
 def _unfinished_trials(path: Path) -> int:

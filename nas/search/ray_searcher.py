@@ -16,7 +16,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from nas.search.policy import Status
-from nas.search.config import RunSettings, SearchConfig
+from nas.search.config import RunSettings, StudySettings
 from nas.search.optuna_engine import enqueue_baselines, make_sampler
 from nas.search.progress import SearchProgress, status_counts
 from nas.search.results import optuna_records, write_results
@@ -51,18 +51,17 @@ class NasSearch(OptunaSearch):
     decides when the search is done (trained-trial count, rejection cap, time limit) and how
     many trials run at once, from the limits of the current `run_ray` call."""
 
-    def __init__(self, config: SearchConfig):
-        pareto = is_pareto(config.objective)
-        super().__init__(space=DefineByRun(load_space(config.space)),
+    def __init__(self, study: StudySettings, space: str, out: str, budget_ms: float):
+        pareto = is_pareto(study.objective)
+        super().__init__(space=DefineByRun(load_space(space)),
                          metric=["score", "latency_ms"] if pareto else "objective",
-                         mode=["max", "min"] if pareto else "max", sampler=_sampler(config),
-                         study_name=config.study_name,
-                         storage=search_storage(config.storage_url, given=config.storage is not None))
-        self._out = config.out
-        self._budget_ms = config.budget_ms
+                         mode=["max", "min"] if pareto else "max", sampler=_sampler(study),
+                         study_name=study.study_name, storage=search_storage(study.storage_url, given=study.given))
+        self._out = out
+        self._budget_ms = budget_ms
         self._pareto = pareto
-        self._constrained = is_constrained(config.objective)
-        self._own_storage = config.storage is None
+        self._constrained = is_constrained(study.objective)
+        self._own_storage = not study.given
         self._counts = status_counts(self._ot_study)
 
     def suggest(self, trial_id: str):
@@ -208,8 +207,9 @@ class LiveRun:
 LIVE: dict[str, LiveRun] = {}  # run folder -> its running call (the searcher runs in this process)
 
 
-def deadline_of(config: SearchConfig) -> float | None:
-    return None if config.time_limit_s is None else time.monotonic() + config.time_limit_s
+def deadline_of(time_limit_s: float | None) -> float | None:
+    """The monotonic clock time `time_limit_s` seconds from now (None: no limit)."""
+    return None if time_limit_s is None else time.monotonic() + time_limit_s
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,16 +225,16 @@ def search_storage(url: str, given: bool) -> optuna.storages.BaseStorage:
     return open_storage(url, given=given, check=False)
 
 
-def _sampler(config: SearchConfig) -> optuna.samplers.BaseSampler:
-    return make_sampler(config.sampler, config.seed, config.trials, shared=config.storage is not None)
+def _sampler(study: StudySettings) -> optuna.samplers.BaseSampler:
+    return make_sampler(study.sampler, study.seed, study.trials, shared=study.given)
 
 
-def open_study(config: SearchConfig) -> optuna.Study:
+def open_study(settings: StudySettings) -> optuna.Study:
     """Create or load the run's study and queue the baselines first in a new one."""
-    study = optuna.create_study(storage=search_storage(config.storage_url, given=config.storage is not None),
-                                study_name=config.study_name, directions=directions(config.objective),
-                                sampler=_sampler(config), load_if_exists=True)
-    enqueue_baselines(study, config.baselines, config.storage_url)
+    study = optuna.create_study(storage=search_storage(settings.storage_url, given=settings.given),
+                                study_name=settings.study_name, directions=directions(settings.objective),
+                                sampler=_sampler(settings), load_if_exists=True)
+    enqueue_baselines(study, settings.baselines, settings.storage_url)
     return study
 
 
