@@ -44,6 +44,12 @@ from nas.search.config import SearchConfig as Defaults  # the settings' defaults
                    "seeds before the winner is named; 0: name the single-seed winner.")
 @click.option("--confirm-seeds", default=Defaults.confirm_seeds, show_default=True, type=click.IntRange(min=1),
               help="More seeds each finalist is trained at; the winner has the best mean.")
+@click.option("--rungs", default=Defaults.rungs, show_default=True, type=int,
+              help="After the trials, successive halving over the training budget: the best 1/ETA of the "
+                   "completed trials within budget (plus the best baseline) trained again with ETA x the "
+                   "images (then epochs), up to this many rungs; the winner comes from the top rung. 0: off.")
+@click.option("--eta", default=Defaults.eta, show_default=True, type=int,
+              help="Rung factor: each rung keeps 1/ETA of the trials and trains them with ETA x the budget.")
 @click.option("--workers", default=AUTO_WORKERS, show_default=True,
               help="Processes sharing the study storage: N, or auto (the CPU cores divided by the recipe's "
                    "threads, at least 1; with GPUs, at most --trials-per-gpu per GPU).")
@@ -63,7 +69,7 @@ from nas.search.config import SearchConfig as Defaults  # the settings' defaults
               callback=lambda ctx, _, value: ctx.meta.update(allow_foreign_table=value),
               help="Search with a latency table measured on another machine (refused by default).")
 def search(target, budget, space_path, trials, time_limit, dataset, data_dir, recipe_path, epochs, device,
-           trials_per_gpu, seed, sampler, objective, pruner, score, confirm, confirm_seeds, workers, storage, study, engine, ray_address, scheduler, out, resume,
+           trials_per_gpu, seed, sampler, objective, pruner, score, confirm, confirm_seeds, rungs, eta, workers, storage, study, engine, ray_address, scheduler, out, resume,
            as_json, no_progress):
     """Find the most accurate architecture whose predicted latency on TARGET fits the budget."""
     from nas.recipe import load_recipe, recipe_to_dict
@@ -85,7 +91,8 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
                           objective=objective, pruner=pruner, workers=parse_workers(workers), storage=storage,
                           engine=engine,
                           ray_address=ray_address, scheduler=scheduler, study=study, score=score,
-                          trials_per_gpu=trials_per_gpu, confirm=confirm, confirm_seeds=confirm_seeds)
+                          trials_per_gpu=trials_per_gpu, confirm=confirm, confirm_seeds=confirm_seeds,
+                          rungs=rungs, eta=eta)
     resolved = resolve_score(config)
     fell_back = config.score == AUTO_SCORE and resolved.score == "proxy"
     config = resolved
@@ -112,7 +119,8 @@ _SETTINGS_OF_OPTION = {"target": ("target",), "budget": ("budget_ms",), "space_p
                        "recipe_path": ("recipe",), "dataset": ("recipe.dataset",), "data_dir": ("recipe.data_dir",),
                        "epochs": ("recipe.epochs",), "device": ("recipe.device",), "seed": ("seed", "recipe.seed"), "sampler": ("sampler",),
                        "objective": ("objective",), "pruner": ("pruner",), "score": ("score",), "storage": ("storage", "study"),
-                       "study": ("study",), "engine": ("engine",), "scheduler": ("scheduler",)}
+                       "study": ("study",), "engine": ("engine",), "scheduler": ("scheduler",),
+                       "rungs": ("rungs",), "eta": ("eta",)}
 
 
 def _given_settings(ctx: click.Context) -> set[str]:

@@ -108,6 +108,13 @@ def check_data(recipe: Recipe) -> None:
     train_val_split(_dataset(recipe, recipe.image_size), recipe.val_size, recipe.seed)
 
 
+def train_images(recipe: Recipe) -> int:
+    """How many training images the recipe's data set holds after its validation split: the most
+    a recipe's `train_subset` may ask for (0 asks for all of them). Loads the data set like
+    `check_data`."""
+    return len(_dataset(recipe, recipe.image_size).train_y) - recipe.val_size
+
+
 def _split(recipe: Recipe, side: int, device: torch.device) -> _Split:
     """The training subset and validation split of `recipe` at `side` pixels on `device`, cached."""
     key = (recipe.dataset, recipe.data_dir, side, recipe.val_size, recipe.train_subset, recipe.seed,

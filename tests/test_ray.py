@@ -122,6 +122,22 @@ def test_rerun_with_more_trials_continues_the_study(ray_run, recipe, tmp_path):
     assert (after["baseline"].fillna("") != "").sum() == 2  # baselines are not queued again
 
 
+def test_a_ray_search_promotes_its_best_trials_through_the_rungs(ray_run, tmp_path):
+    out = tmp_path / "rungs"
+    shutil.copytree(ray_run, out)
+    summary = run_search(replace(load_config(out), out=str(out), rungs=1, eta=2, confirm=1, confirm_seeds=1),
+                         progress=False)
+    frame = trials(out)
+    assert list(frame.columns) == TRIAL_COLUMNS
+    done = frame[(frame["state"] == "COMPLETE") & (frame["latency_ms"] <= BUDGET_MS)]
+    promoted = set(done[done["rung"] == 1]["number"])
+    assert len(promoted) >= (len(done) + 1) // 2
+    assert {int(r.split(",")[1]) for r in (out / "rungs.csv").read_text().splitlines()[1:]} == promoted
+    assert summary["best"]["rung"] == 1 and summary["best"]["trial"] in promoted
+    assert json.loads((out / "confirmation.json").read_text())["rung"]["rung"] == 1
+    assert (out / "checkpoints" / f"trial_{summary['best']['trial']}.pt").is_file()
+
+
 def _finished_rows(out: Path) -> pd.DataFrame:
     return trials(out)[lambda f: f["state"].isin(["COMPLETE", "PRUNED", "REJECTED"])].set_index("number")
 

@@ -146,7 +146,7 @@ def test_a_trials_csv_from_before_the_estimate_column_is_read_with_it_empty(tmp_
 def test_trial_columns_are_the_contract():
     assert TRIAL_COLUMNS == ["number", "state", "baseline", "arch", "block_string", "params", "madds",
                              "latency_ms", "accuracy_epochs", "accuracy", "imagenet_estimate", "seconds", "device",
-                             "trial_params"]
+                             "trial_params", "rung", "rung_accuracy", "rung_score"]
 
 
 def test_read_trials_keeps_empty_baseline_as_text_and_accuracy_as_nan(run_folder):

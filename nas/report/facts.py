@@ -50,6 +50,7 @@ def gather(run: Run) -> dict:
     return {"run": run, "trials": t, "front": t[t["pareto"]].sort_values("latency_ms"), "winner": winner,
             "baselines": baseline_marks(run, t, notes), "breakdown": breakdown, "notes": notes,
             "measured": measured, "ranked_by": ranked_by, "confirmation": _confirmation(run, winner),
+            "rungs": _rungs(run),
             "dataset": run.config.get("dataset") or "proxy data", "target": run.target or "target"}
 
 
@@ -59,6 +60,15 @@ def _confirmation(run: Run, winner: int | None) -> dict | None:
 
     c = read_confirmation(run.path)
     return c if c is not None and c["winner"] == winner else None
+
+
+def _rungs(run: Run) -> dict | None:
+    """The run's rung table (rungs.json, nas.search.rungs), when its trials carry rungs."""
+    from nas.search.rundir import read_rungs
+    from nas.search.trials_table import has_rungs
+
+    r = read_rungs(run.path)
+    return r if r is not None and has_rungs(run.trials) else None
 
 
 def measured_latency(run: Run, t: pd.DataFrame, winner: int | None, notes: list[str]) -> dict | None:
@@ -173,6 +183,9 @@ def headline(facts: dict) -> dict:
                          "latency_ms": float(r["latency_ms"]), "params": as_int(r["params"]),
                          "madds": as_int(r["madds"]), "block_string": r["block_string"],
                          "checkpoint": bool(r["checkpoint"])}
+        if facts.get("rungs") and pd.notna(r.get("rung")):
+            out["winner"] |= {"rung": int(r["rung"]), "rung_accuracy": float(r["rung_accuracy"]),
+                              "rung_score": float(r["rung_score"])}
     if facts.get("measured") is not None:
         out["measured"] = facts["measured"]
     if facts["breakdown"] is not None:

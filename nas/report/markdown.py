@@ -26,6 +26,10 @@ def report_markdown(facts: dict, images: list[str], top_k: int) -> str:
              + (" (% ImageNet top-1 estimated from proxy accuracy and cost, fitted on 53 published networks; "
                 "`--score imagenet-estimate`, docs/training.md)." if _estimated(facts) else "."), ""]
     lines += _winner_section(facts)
+    if facts.get("rungs"):
+        from nas.search.rungs import rungs_markdown
+
+        lines += rungs_markdown(facts["rungs"]) + [""]
     if facts.get("confirmation"):
         from nas.search.confirm import confirmation_markdown
 
@@ -72,6 +76,11 @@ def _winner_section(facts: dict) -> list[str]:
               f"{w['latency_ms']:.2f} ms, {as_int(w['params']) or 0:,} parameters, "
               f"{(as_int(w['madds']) or 0) / 1e6:.1f} M multiply-adds; {weights}.", "",
               f"Blocks: `{w['block_string']}`", ""]
+    if facts.get("rungs") and pd.notna(w.get("rung")) and w["rung"] > 0:
+        value = (f"{w['rung_score']:.2f} %" if _estimated(facts) else f"{w['rung_score']:.4f}")
+        lines += [f"Chosen at rung {int(w['rung'])}: {score_label(facts['ranked_by'])} {value} there "
+                  f"({100 * w['rung_accuracy']:.2f} % proxy accuracy with the rung's longer training); the "
+                  "accuracies below are rung 0's, the training every trial had.", ""]
     rows = [{"network": f"winner (trial {int(w['number'])})",
              **estimate_cell(facts["ranked_by"], w.get(ESTIMATE_COLUMN)),
              "accuracy %": round(100 * w["accuracy"], 2), "latency ms": round(float(w["latency_ms"]), 2)}]

@@ -45,8 +45,9 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
     joined, when another process of the same search made it), and only then config.yaml saved.
     A folder that already holds a search: its saved settings (in this folder, wherever it was
     when the search started), with this command's trial count, time limit, worker count (`auto`
-    made a count for the saved recipe: `nas.search.config.auto_workers`) and Ray
-    address (a resumed run may join a restarted or moved cluster). Without `resume`, every other setting the command gives (`given`: setting names
+    made a count for the saved recipe: `nas.search.config.auto_workers`), confirmation and Ray
+    address (a resumed run may join a restarted or moved cluster), and the rungs (`rungs`,
+    `eta`) this command gives, else the saved ones (so `--resume` alone finishes a run's rungs). Without `resume`, every other setting the command gives (`given`: setting names
     such as `sampler` or `recipe.epochs`, see `only_given`; None: all of them) must equal the
     saved one, so rerunning the same command, or a shorter one, continues; a difference is
     refused naming the settings.
@@ -64,7 +65,8 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
         resumed = replace(saved, out=config.out, trials=config.trials, time_limit_s=config.time_limit_s,
                           workers=config.workers, ray_address=config.ray_address or saved.ray_address,
                           trials_per_gpu=config.trials_per_gpu, confirm=config.confirm,
-                          confirm_seeds=config.confirm_seeds)
+                          confirm_seeds=config.confirm_seeds,
+                          **{k: getattr(config, k) for k in ("rungs", "eta") if given is None or k in given})
         resumed = resolve_workers(resumed)
         diffs = ignored_settings(saved, config, given)
         if diffs and not resume:
@@ -187,15 +189,38 @@ def _listed_trials(out: Path) -> set[int]:
         return set()
 
 
-def _confirm(records: list, config: SearchConfig, progress: bool) -> dict | None:
-    """The finalists of the run retrained at `config.confirm_seeds` more seeds (nas.search.confirm);
-    None when nothing is confirmed."""
+def _local_workers(config: SearchConfig) -> int:
+    """Processes the trainings after the trials (rungs, confirmation) run on: the Optuna engine's
+    workers; 1 after a Ray search (its workers may be other machines' CPUs)."""
+    return config.workers if config.engine == "optuna" else 1
+
+
+def _rungs(records: list, config: SearchConfig, progress: bool) -> dict | None:
+    """The best trials promoted through `config.rungs` rungs (nas.search.rungs); None without
+    rungs (a rungs.json of an earlier run with rungs is removed: the winner is rung 0's again)."""
+    from nas.search.results import trials_frame
+    from nas.search.rungs import RUNGS_FILE, run_rungs
+
+    if not config.rungs:
+        (Path(config.out) / RUNGS_FILE).unlink(missing_ok=True)
+        return None
+    return run_rungs(trials_frame(records), config.out, config.budget_ms, recipe_from_record(config.recipe),
+                     config.rungs, config.eta, _local_workers(config), progress)
+
+
+def _confirm(records: list, config: SearchConfig, progress: bool, rungs: dict | None = None) -> dict | None:
+    """The finalists of the run (of its top rung, with `rungs`) retrained at `config.confirm_seeds`
+    more seeds with the top rung's recipe (nas.search.confirm); None when nothing is confirmed."""
     from nas.search.confirm import confirm_finalists
     from nas.search.results import trials_frame
+    from nas.search.rungs import top_recipe
 
-    workers = config.workers if config.engine == "optuna" else 1
-    return confirm_finalists(trials_frame(records), config.out, config.budget_ms, recipe_from_record(config.recipe),
-                             config.score, config.confirm, config.confirm_seeds, workers, progress)
+    recipe, rung = recipe_from_record(config.recipe), None
+    if rungs is not None:
+        recipe, rung = top_recipe(rungs, recipe)
+    return confirm_finalists(trials_frame(records, rungs), config.out, config.budget_ms, recipe, config.score,
+                             config.confirm, config.confirm_seeds, _local_workers(config), progress,
+                             rung=rung, score_recipe=config.recipe)
 
 
 def run_search(config: SearchConfig, progress: bool = True) -> dict:
@@ -214,6 +239,10 @@ def run_search(config: SearchConfig, progress: bool = True) -> dict:
 
     settings = config.run_settings
     summary = write_results(records, settings)
-    if config.confirm:
-        summary = write_results(records, settings, _confirm(records, config, progress))
+    rungs = _rungs(records, config, progress)
+    if not config.confirm:  # an earlier run's confirmation must not name the winner of this one
+        (Path(config.out) / "confirmation.json").unlink(missing_ok=True)
+    if config.confirm or rungs is not None:
+        confirmation = _confirm(records, config, progress, rungs) if config.confirm else None
+        summary = write_results(records, settings, confirmation, rungs)
     return measure_run(summary, config.out)  # the winner, timed here when it can be

@@ -26,6 +26,8 @@ SCORES = ("proxy", "imagenet-estimate")  # what trials are ranked by; see nas.se
 AUTO_SCORE = "auto"  # --score default: the estimate where it was fitted for the recipe, else proxy
 DEFAULT_STUDY = "nas"  # the study name in a run folder's own study.db
 MNAS_W = -0.07  # MnasNet's latency exponent in ACC x (LAT / T)^w
+MAX_RUNGS = 5  # --rungs: rung 5 at eta 3 trains 243x rung 0's budget, hours a network on a CPU
+MAX_ETA = 10
 MAX_RAY_WORKERS = 1024  # trials at once on a Ray cluster (Tune also caps at the free CPUs)
 AUTO_WORKERS = "auto"  # `nas search --workers` default: as many workers as keep this machine busy
 
@@ -125,6 +127,8 @@ class SearchConfig:
     trials_per_gpu: int = 1
     confirm: int = 3  # finalists retrained before the winner is named (0: none); nas.search.confirm
     confirm_seeds: int = 2  # more seeds each finalist is trained at
+    rungs: int = 0  # rungs of successive halving over the training budget after the trials (0: none); nas.search.rungs
+    eta: int = 3  # each rung keeps 1/eta of the trials and trains them with eta x the budget
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @property
@@ -175,6 +179,12 @@ class SearchConfig:
                            f"single-seed winner)")
         if self.confirm_seeds < 1:
             raise NasError(f"--confirm-seeds {self.confirm_seeds} is not allowed; expected an integer >= 1")
+        if isinstance(self.rungs, bool) or not isinstance(self.rungs, int) or not 0 <= self.rungs <= MAX_RUNGS:
+            raise NasError(f"--rungs {short(self.rungs)} is not allowed; expected an integer from 0 to {MAX_RUNGS} "
+                           f"(0: no rungs, the trials' own training decides)")
+        if isinstance(self.eta, bool) or not isinstance(self.eta, int) or not 2 <= self.eta <= MAX_ETA:
+            raise NasError(f"--eta {short(self.eta)} is not allowed; expected an integer from 2 to {MAX_ETA} "
+                           f"(each rung keeps 1/eta of the trials and trains them with eta x the budget)")
         if not 0 <= self.seed <= MAX_SEED:
             raise NasError(f"--seed {short(self.seed)} is not allowed; expected an integer from 0 to {MAX_SEED}")
         if self.trials_per_gpu < 1:
@@ -258,8 +268,10 @@ def check_workers(config: SearchConfig) -> None:
 # machines that differ only in them can share one study.
 PLACE_KNOBS = ("data_dir", "device")
 # Settings that make a search what it is: a rerun into the same folder, or a second search on the
-# same study, must agree on all of them. `trials`, `time_limit_s`, `workers`, `ray_address` and
-# the confirmation (`confirm`, `confirm_seeds`) may change between runs; `out` and `created` say where and when, not what.
+# same study, must agree on all of them. `trials`, `time_limit_s`, `workers`, `ray_address`,
+# the confirmation (`confirm`, `confirm_seeds`) and the rungs (`rungs`, `eta`: they only add
+# trainings after the trials, keyed by their budget) may change between runs; `out` and
+# `created` say where and when, not what.
 SEARCH_SETTINGS = ("target", "budget_ms", "space", "recipe", "seed", "sampler", "objective", "pruner",
                    "engine", "baselines", "scheduler", "score", "storage", "study")
 # The flag that sets each setting, for messages.
@@ -387,7 +399,7 @@ _FIELD_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
     "baselines": ((list,), False), "ray_address": ((str, type(None)), False),
     "scheduler": ((str,), False), "study": ((str, type(None)), False), "created": ((str, datetime), False),
     "score": ((str,), False), "trials_per_gpu": ((int,), False), "confirm": ((int,), False),
-    "confirm_seeds": ((int,), False),
+    "confirm_seeds": ((int,), False), "rungs": ((int,), False), "eta": ((int,), False),
 }
 
 

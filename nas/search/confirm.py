@@ -15,6 +15,10 @@ standard deviations.
 
 Every retraining appends one row to OUT/confirm.csv (key "trial N@seed S"), so a killed
 confirmation resumes where it stopped; the result is also written to OUT/confirmation.json.
+
+With rungs (`nas search --rungs`, nas.search.rungs) the finalists are the best trials of the
+highest rung, retrained with that rung's recipe (`rung`; keys "trial N@seed S@IMAGESxEPOCHS"),
+their first seed's score being the rung's.
 """
 
 from __future__ import annotations
@@ -49,15 +53,17 @@ class ConfirmJob:
     arch: Arch
     recipe: Recipe
     score: str
+    score_recipe: dict | None = None  # the run's recipe record the score is computed for (None: `recipe`)
 
 
-def _score(arch: Arch, accuracy: float, recipe: Recipe, score: str) -> float:
+def _score(arch: Arch, accuracy: float, recipe: Recipe | dict, score: str) -> float:
     """The value the run ranks by for a proxy accuracy (0..1): the accuracy or its ImageNet
-    estimate (%), computed as the trials computed it (nas.search.policy.trial_score)."""
+    estimate (%), computed as the trials computed it (nas.search.policy.trial_score) for
+    `recipe` (a Recipe or its record)."""
     from nas.recipe import recipe_to_dict
     from nas.search.policy import trial_score
 
-    return trial_score(arch, accuracy, score, recipe_to_dict(recipe))
+    return trial_score(arch, accuracy, score, recipe if isinstance(recipe, dict) else recipe_to_dict(recipe))
 
 
 def train_finalist(job: ConfirmJob) -> dict:
@@ -67,7 +73,7 @@ def train_finalist(job: ConfirmJob) -> dict:
     try:
         result = train_arch(job.arch, job.recipe)
         acc, status, seconds = result.accuracy, "ok", round(result.seconds, 3)
-        value = _score(job.arch, acc, job.recipe, job.score)
+        value = _score(job.arch, acc, job.score_recipe or job.recipe, job.score)
     except TrainingFailed as e:
         acc = value = seconds = ""
         status = f"failed: {e}"
@@ -77,29 +83,35 @@ def train_finalist(job: ConfirmJob) -> dict:
 
 
 def confirm_finalists(frame: pd.DataFrame, out: str | Path, budget_ms: float | None, recipe: Recipe,
-                      score: str, k: int = 3, seeds: int = 2, workers: int = 1, progress: bool = False) -> dict | None:
+                      score: str, k: int = 3, seeds: int = 2, workers: int = 1, progress: bool = False,
+                      rung: dict | None = None, score_recipe: dict | None = None) -> dict | None:
     """Retrain the finalists (see `finalists`) at `seeds` more seeds into OUT/confirm.csv and
     return the confirmation as plain data (also written to OUT/confirmation.json): the finalists
     with their scores per seed, mean and standard deviation, the winner's trial number, its margin
     over the runner-up and the margin's noise (the run's score units: proxy accuracy 0..1 or
-    ImageNet top-1 %). None when there is nothing to confirm (k or seeds 0, or no finalist)."""
+    ImageNet top-1 %). None when there is nothing to confirm (k or seeds 0, or no finalist).
+    With `rung` (a nas.search.rungs table row: "rung", "images", "epochs"), `recipe` is that
+    rung's, the finalists come from it (`frame` carries the rung columns) and their first score
+    is their `rung_score`; `score_recipe` is then the run's recipe record the score is computed for."""
     chosen = finalists(frame, budget_ms, k)
     if k < 1 or seeds < 1 or chosen.empty:
         return None
     out = Path(out)
     column = ranking_column(frame)
     extra = tuple(recipe.seed + 1 + i for i in range(seeds))
-    jobs = [ConfirmJob(f"trial {int(r.number)}@seed {s}", int(r.number), s, arch_from_dict(json.loads(r.arch)),
-                       replace(recipe, seed=s), "imagenet-estimate" if column == ESTIMATE_COLUMN else "proxy")
+    tag = f"@{recipe.train_subset}x{recipe.epochs}" if rung and rung["rung"] > 0 else ""
+    jobs = [ConfirmJob(f"trial {int(r.number)}@seed {s}{tag}", int(r.number), s, arch_from_dict(json.loads(r.arch)),
+                       replace(recipe, seed=s), "imagenet-estimate" if column == ESTIMATE_COLUMN else "proxy",
+                       score_recipe)
             for s in extra for r in chosen.itertuples()]
     run_jobs(jobs, train_finalist, out / "confirm.csv", CONFIRM_COLUMNS, workers, desc="confirm",
              progress=progress, label=lambda row: f"{row['key']}: {row['score'] or row['status']}")
     rows = {r["key"]: r for r in read_rows(out / "confirm.csv")}
     entries = []
     for r in chosen.itertuples():
-        values = {recipe.seed: float(getattr(r, column))}
+        values = {recipe.seed: _first_score(r, column)}
         for s in extra:
-            row = rows.get(f"trial {int(r.number)}@seed {s}")
+            row = rows.get(f"trial {int(r.number)}@seed {s}{tag}")
             if row is not None and row["status"] == "ok":
                 values[s] = float(row["score"])
         v = np.array(list(values.values()))
@@ -111,6 +123,8 @@ def confirm_finalists(frame: pd.DataFrame, out: str | Path, budget_ms: float | N
     entries.sort(key=lambda e: (-e["mean"], e["latency_ms"], e["trial"]))
     result = {"ranked_by": column, "seeds": [recipe.seed, *extra], "finalists": entries,
               "winner": entries[0]["trial"], "single_seed_winner": int(chosen.iloc[0]["number"])}
+    if tag:
+        result["rung"] = {k: rung[k] for k in ("rung", "images", "epochs")}
     if len(entries) > 1:
         a, b = entries[0], entries[1]
         result["runner_up"] = b["trial"]
@@ -118,6 +132,13 @@ def confirm_finalists(frame: pd.DataFrame, out: str | Path, budget_ms: float | N
         result["margin_noise"] = _difference_noise(a, b)
     write_text_atomic(out / "confirmation.json", json.dumps(result, indent=2) + "\n")
     return result
+
+
+def _first_score(row, column: str) -> float:
+    """A finalist's score at the recipe's own seed: at its rung (`rung_score`) when the table
+    has one, else the `column` it is ranked by."""
+    value = getattr(row, "rung_score", None)
+    return float(value) if value is not None and pd.notna(value) else float(getattr(row, column))
 
 
 def _difference_noise(a: dict, b: dict) -> float | None:
@@ -136,7 +157,9 @@ def confirmation_markdown(c: dict) -> list[str]:
              **{f"seed {s}": fmt(f["scores"][str(s)]) if str(s) in f["scores"] else "-" for s in c["seeds"]},
              "mean": fmt(f["mean"]), "std": "-" if f["std"] is None else fmt(f["std"]),
              "latency (ms)": f"{f['latency_ms']:.1f}"} for f in c["finalists"]]
-    lines = [f"## Confirmation: the finalists at {len(c['seeds'])} seeds ({unit})", "", *markdown_table(rows), ""]
+    at = (f", trained at rung {c['rung']['rung']}: {c['rung']['images']:,} images x {c['rung']['epochs']} epochs"
+          if c.get("rung") else "")
+    lines = [f"## Confirmation: the finalists at {len(c['seeds'])} seeds ({unit}{at})", "", *markdown_table(rows), ""]
     if "margin" in c:
         noise = "unknown" if c["margin_noise"] is None else fmt(c["margin_noise"])
         lines.append(f"Winner: trial {c['winner']}, ahead of trial {c['runner_up']} by {fmt(c['margin'])} "

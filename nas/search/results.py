@@ -1,5 +1,7 @@
 """What a search leaves in its run folder, rebuilt from the stored trials after every trial and at
-the end: trials.csv, pareto.csv, best.json, summary.md; checkpoints of non-Pareto trials removed."""
+the end: trials.csv, pareto.csv, best.json, summary.md; checkpoints of non-Pareto trials removed.
+After the trials, the rungs (nas.search.rungs) and the confirmation (nas.search.confirm) are
+written in with them: the winner is then the confirmed one, chosen among the top rung's trials."""
 
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ from nas.arch import arch_from_dict, save_arch
 from nas.files import write_atomic, write_text_atomic
 from nas.search.config import RunSettings
 from nas.search.policy import FINISHED, Status
-from nas.search.trials_table import (ESTIMATE_COLUMN, TRIAL_COLUMNS, best_row, finalists, pareto_front,
-                                     ranking_column, score_label)
+from nas.search.trials_table import (ESTIMATE_COLUMN, TRIAL_COLUMNS, best_row, finalists, has_rungs,
+                                     pareto_front, ranking_column, score_label, top_rung, with_rungs)
 from nas.tables import markdown_table
 
 
@@ -29,8 +31,10 @@ class TrialRecord:
     params: dict
 
 
-def trials_frame(records: list[TrialRecord]) -> pd.DataFrame:
-    """One row per trial with the run-folder columns; trials never scored (WAITING) are left out."""
+def trials_frame(records: list[TrialRecord], rungs: dict | None = None) -> pd.DataFrame:
+    """One row per trial with the run-folder columns; trials never scored (WAITING) are left out.
+    The rung columns say rung 0 for every completed trial, or where `rungs` (a nas.search.rungs
+    result) trained it higher, its highest rung (`with_rungs`)."""
     rows = []
     for r in sorted(records, key=lambda r: r.number):
         a = r.user_attrs
@@ -45,19 +49,23 @@ def trials_frame(records: list[TrialRecord]) -> pd.DataFrame:
                      ESTIMATE_COLUMN: a.get(ESTIMATE_COLUMN) if r.status == Status.COMPLETE else None,
                      "seconds": a.get("seconds"), "device": a.get("device", ""),
                      "trial_params": json.dumps(r.params)})
-    return pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+    return with_rungs(pd.DataFrame(rows, columns=TRIAL_COLUMNS), rungs)
 
 
-def write_results(records: list[TrialRecord], run: RunSettings, confirmation: dict | None = None) -> dict:
+def write_results(records: list[TrialRecord], run: RunSettings, confirmation: dict | None = None,
+                  rungs: dict | None = None) -> dict:
     """Write trials.csv, pareto.csv, best.json and summary.md into `run.out`; drop checkpoints that left the
-    Pareto front (the best trial's and the `run.finalists` confirmation may name are always kept). Returns the summary as a dict. With a
+    Pareto front (the best trial's, the `run.finalists` confirmation may name and those of the
+    top rung's trials are always kept). Returns the summary as a dict. With `rungs`
+    (nas.search.rungs), trials.csv says the rung each trial reached, the winner comes from the
+    highest rung and the summary shows the rung table. With a
     `confirmation` (nas.search.confirm), its winner is the run's winner and the summary shows
     the finalists, the margin and its noise.
     Every file is written whole or not at all; NasError (one line) for an I/O error, which
     loses nothing: the trials are in the study, and the next run rewrites these files."""
     out = Path(run.out)
-    frame = trials_frame(records)
-    write_atomic(out / "trials.csv", lambda tmp: frame.to_csv(tmp, index=False))
+    frame = trials_frame(records, rungs)
+    write_atomic(out / "trials.csv", lambda tmp: frame.astype({"rung": "Int64"}).to_csv(tmp, index=False))
     front = pareto_front(frame)
     write_atomic(out / "pareto.csv", lambda tmp: front.to_csv(tmp, index=False))
     best = best_row(frame, run.budget_ms)
@@ -71,9 +79,12 @@ def write_results(records: list[TrialRecord], run: RunSettings, confirmation: di
     finished = set(frame[frame["state"].isin(FINISHED)]["number"])
     # The finalists confirmation may name keep theirs too, so the confirmed winner has its weights.
     keep = (set(front["number"]) | set(finalists(frame, run.budget_ms, run.finalists)["number"])
-            | ({int(best["number"])} if best is not None else set()))
+            | ({int(best["number"])} if best is not None else set())
+            | (set(top_rung(frame, run.budget_ms)["number"]) if has_rungs(frame) else set()))
     _prune_checkpoints(out, finished - keep)
     summary = summarize(frame, run, best)
+    if rungs is not None:
+        summary["rungs"] = rungs
     if confirmation is not None:
         summary["confirmation"] = confirmation
     write_text_atomic(out / "summary.md", summary_markdown(summary))
@@ -96,11 +107,14 @@ def _prune_checkpoints(out: Path, drop: set[int]) -> None:
 
 def _row_summary(row: pd.Series) -> dict:
     estimate = row.get(ESTIMATE_COLUMN)
+    rung = row.get("rung")
     return {"trial": int(row["number"]), "name": json.loads(row["arch"])["name"],
             "accuracy": float(row["accuracy"]) if pd.notna(row["accuracy"]) else None,
             ESTIMATE_COLUMN: float(estimate) if pd.notna(estimate) else None,
             "latency_ms": float(row["latency_ms"]), "params": int(row["params"]), "madds": int(row["madds"]),
-            "block_string": row["block_string"]}
+            "block_string": row["block_string"],
+            **({"rung": int(rung), "rung_accuracy": float(row["rung_accuracy"]), "rung_score": float(row["rung_score"])}
+               if rung is not None and pd.notna(rung) else {})}
 
 
 def summarize(frame: pd.DataFrame, run: RunSettings, best: pd.Series | None) -> dict:
@@ -142,6 +156,16 @@ def summary_markdown(s: dict) -> str:
         lines += ["", "No trained trial fits the budget yet."]
     else:
         lines += ["", f"Winner blocks: `{s['best']['block_string']}`"]
+        if s["best"].get("rung"):
+            b = s["best"]
+            value = f"{b['rung_score']:.2f} %" if with_estimate else f"{b['rung_score']:.4f}"
+            lines += ["", f"Chosen at rung {b['rung']}: {score_label(s['ranked_by'])} {value} there "
+                          f"({100 * b['rung_accuracy']:.2f} % proxy accuracy with the rung's longer training); "
+                          "the table's accuracies are rung 0's, the training every trial had."]
+    if s.get("rungs"):
+        from nas.search.rungs import rungs_markdown
+
+        lines += ["", *rungs_markdown(s["rungs"])]
     if s.get("confirmation"):
         from nas.search.confirm import confirmation_markdown
 

@@ -2,7 +2,8 @@
 
 A run folder (`runs/NAME/`) holds config.yaml, study.db, trials.csv (one row per trial, columns
 `TRIAL_COLUMNS` of `nas.search.trials_table`), pareto.csv, best.json, summary.md and
-`checkpoints/trial_<number>.pt` for the Pareto trials. Everything here reads; the search writes
+`checkpoints/trial_<number>.pt` for the Pareto trials (with `--rungs`, also rungs.csv and rungs.json:
+the rung each promoted trial reached, merged into the trials). Everything here reads; the search writes
 (`nas.search.results`). Latencies are milliseconds, accuracies 0..1 on the proxy data set's
 validation split.
 """
@@ -21,7 +22,8 @@ from nas.arch import Arch, arch_from_dict, load_arch
 from nas.checkpoint import Checkpoint, load_checkpoint
 from nas.errors import NasError
 from nas.search.policy import Status
-from nas.search.trials_table import best_row, number_ranges, pareto_front, read_trials_csv, typed_trials
+from nas.search.trials_table import (best_row, number_ranges, pareto_front, read_trials_csv, typed_trials,
+                                     with_rungs)
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,7 @@ def open_run(path: str | Path) -> Run:
             raise NasError(f"{p / 'trials.csv'}: {csv[1]}, and the run folder has no study to rebuild it from")
         _check_states(csv[0], p / "trials.csv")
         return Run(path=p, config=config, trials=csv[0])
-    frame = study_trials(study)
+    frame = with_rungs(study_trials(study), read_rungs(p))
     notes = [n for n in (_csv_disagreement(csv, frame), _best_json_disagreement(p, frame, config)) if n]
     return Run(path=p, config=config, trials=frame, from_study=True, notes=tuple(notes))
 
@@ -283,6 +285,22 @@ def read_confirmation(run_dir: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and isinstance(data.get("winner"), int) else None
+
+
+def read_rungs(run_dir: Path) -> dict | None:
+    """rungs.json of a run folder (nas.search.rungs: the rung table and each promoted trial's
+    highest rung) as a mapping; None when there is none or it is not one (derived data: a rerun
+    of the search writes it again)."""
+    path = Path(run_dir) / "rungs.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    trials = data.get("trials") if isinstance(data, dict) else None
+    ok = isinstance(trials, dict) and isinstance(data.get("rungs"), list) and all(
+        str(n).isdigit() and isinstance(r, dict) and isinstance(r.get("rung"), int)
+        and all(isinstance(r.get(k), (int, float)) for k in ("accuracy", "score")) for n, r in trials.items())
+    return data if ok else None
 
 
 def confirmed_winner(run_dir: Path, trials: pd.DataFrame) -> int | None:

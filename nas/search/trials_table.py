@@ -3,6 +3,12 @@ typed, and the rules a table is ranked by (`ranking_column`, the winner `best_ro
 front). The search writes it (`nas.search.results`) and `nas.search.rundir` reads it; both go
 through here, and this module imports nothing from the engines. Latencies are milliseconds,
 accuracies 0..1 on the proxy data set's validation split.
+
+With `nas search --rungs` (nas.search.rungs) the best trials are trained again with more data;
+`rung` is the highest rung a completed trial reached (0: the search's own training) and
+`rung_accuracy`, `rung_score` its proxy accuracy and score there (`with_rungs`). The winner and
+the finalists are chosen among the trials of the highest rung, by `rung_score` (`top_rung`);
+`accuracy` and the ranking column keep the rung-0 values, and the Pareto front is drawn from them.
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ from nas.search.policy import Status
 
 ESTIMATE_COLUMN = "imagenet_estimate"  # trials.csv column and trial attribute of `--score imagenet-estimate`
 DEVICE_COLUMN = "device"  # trials.csv column and trial attribute: where the trial trained
-ADDED_COLUMNS = (ESTIMATE_COLUMN, DEVICE_COLUMN)  # trials.csv columns newer than some run folders: read as empty
+RUNG_COLUMNS = ("rung", "rung_accuracy", "rung_score")  # the highest rung a trial reached, its accuracy and score there
+# trials.csv columns newer than some run folders: read as empty
+ADDED_COLUMNS = (ESTIMATE_COLUMN, DEVICE_COLUMN, *RUNG_COLUMNS)
 TRIAL_COLUMNS = ["number", "state", "baseline", "arch", "block_string", "params", "madds", "latency_ms",
-                 "accuracy_epochs", "accuracy", "imagenet_estimate", "seconds", "device", "trial_params"]
+                 "accuracy_epochs", "accuracy", "imagenet_estimate", "seconds", "device", "trial_params",
+                 *RUNG_COLUMNS]
 _TEXT_COLUMNS = ("state", "baseline", "arch", "block_string", "accuracy_epochs", "device", "trial_params")
-_NUMBER_COLUMNS = ("params", "madds", "latency_ms", "accuracy", "imagenet_estimate", "seconds")
+_NUMBER_COLUMNS = ("params", "madds", "latency_ms", "accuracy", "imagenet_estimate", "seconds", *RUNG_COLUMNS)
 
 
 def read_trials_csv(path: Path) -> pd.DataFrame:
@@ -107,27 +116,58 @@ def winner_key(attrs: dict, latency_ms: float, number: int) -> tuple:
     return -ranking_value(attrs), latency_ms, number
 
 
-def best_row(frame: pd.DataFrame, budget_ms: float | None) -> pd.Series | None:
-    """The winner of a trials table: the completed trial within the budget (all, when None) with
-    the highest `ranking_column` value, then the lowest latency, then the lowest number (the
-    order of `winner_key`); None when no completed trial fits."""
+def top_rung(frame: pd.DataFrame, budget_ms: float | None) -> pd.DataFrame:
+    """The candidates for winner, best first: the completed trials within the budget (all, when
+    None) that reached the highest rung, by their score there (`rung_score`; without rungs: the
+    `ranking_column`), then the lowest latency, then the lowest number (the order of `winner_key`)."""
     ok = frame[(frame["state"] == Status.COMPLETE) & frame["accuracy"].notna()]
     if budget_ms is not None:
         ok = ok[ok["latency_ms"] <= budget_ms]
-    if ok.empty:
-        return None
-    return ok.sort_values([ranking_column(frame), "latency_ms", "number"], ascending=[False, True, True]).iloc[0]
+    value = ok[ranking_column(frame)]
+    if has_rungs(ok):
+        rung = pd.to_numeric(ok["rung"], errors="coerce")
+        ok = ok[rung == rung.max()]
+        value = pd.to_numeric(ok["rung_score"], errors="coerce")
+    ranked = ok.assign(_value=value).sort_values(["_value", "latency_ms", "number"], ascending=[False, True, True])
+    return ranked.drop(columns="_value")
+
+
+def has_rungs(frame: pd.DataFrame) -> bool:
+    """Whether a trial of `frame` was trained at a rung above 0 (nas.search.rungs)."""
+    return "rung" in frame and bool((pd.to_numeric(frame["rung"], errors="coerce") > 0).any())
+
+
+def best_row(frame: pd.DataFrame, budget_ms: float | None) -> pd.Series | None:
+    """The winner of a trials table: the first of `top_rung` (the completed trial within the
+    budget with the highest score at the highest rung, then the lowest latency, then the lowest
+    number); None when no completed trial fits."""
+    ranked = top_rung(frame, budget_ms)
+    return None if ranked.empty else ranked.iloc[0]
 
 
 def finalists(frame: pd.DataFrame, budget_ms: float | None, k: int) -> pd.DataFrame:
-    """The `k` best completed trials within the budget by the run's ranking column (ties: lower
-    latency, then lower number), plus the best baseline within the budget if it is not among them."""
-    ok = frame[(frame["state"] == Status.COMPLETE) & frame["accuracy"].notna()]
-    if budget_ms is not None:
-        ok = ok[ok["latency_ms"] <= budget_ms]
-    ranked = ok.sort_values([ranking_column(frame), "latency_ms", "number"], ascending=[False, True, True])
+    """The `k` best of `top_rung` (the completed trials within the budget at the highest rung, by
+    their score there; ties: lower latency, then lower number), plus the best baseline among them
+    if it is not one of the `k`."""
+    ranked = top_rung(frame, budget_ms)
     chosen = ranked.head(k)
     baselines = ranked[ranked["baseline"].fillna("").astype(str) != ""]
     if k > 0 and not baselines.empty and int(baselines.iloc[0]["number"]) not in set(chosen["number"]):
         chosen = pd.concat([chosen, baselines.head(1)])
     return chosen
+
+
+def with_rungs(frame: pd.DataFrame, rungs: dict | None) -> pd.DataFrame:
+    """`frame` with its RUNG_COLUMNS filled: every completed trial at rung 0 with its accuracy and
+    score (the `ranking_column`), then the trials `rungs` (a nas.search.rungs result, its
+    "trials": {"N": {"rung", "accuracy", "score"}}) trained higher at their highest rung."""
+    t = frame.copy()
+    done = (t["state"] == Status.COMPLETE) & t["accuracy"].notna()
+    score = pd.to_numeric(t[ranking_column(t)], errors="coerce")
+    t["rung"] = pd.Series(0.0, index=t.index).where(done)
+    t["rung_accuracy"] = pd.to_numeric(t["accuracy"], errors="coerce").where(done)
+    t["rung_score"] = score.where(done)
+    for number, r in ((rungs or {}).get("trials") or {}).items():
+        at = done & (t["number"] == int(number))
+        t.loc[at, list(RUNG_COLUMNS)] = [float(r["rung"]), float(r["accuracy"]), float(r["score"])]
+    return t
