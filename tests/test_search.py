@@ -302,3 +302,12 @@ def test_progress_to_a_file_is_a_line_every_few_trials_without_carriage_returns(
     assert "\r" not in err
     assert [line.split()[1] for line in lines] == ["1/6", "3/6", "5/6", "6/6"]
     assert lines[-1].startswith("search: 6/6 trials trained, done 6, pruned 0, failed 0, rejected 0, best proxy accuracy 0.500")
+
+
+def test_no_more_workers_start_than_trials_are_left(tmp_path, tiny_recipe):
+    """`--trials 1` with two workers trains one trial: each worker process would start one."""
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["search", "--no-progress", "--workers", "2", "--budget", "60ms", "--trials", "1",
+                                       "--confirm", "0", "--recipe", tiny_recipe, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert list(pd.read_csv(out / "trials.csv")["state"]) == ["COMPLETE"]

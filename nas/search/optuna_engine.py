@@ -216,7 +216,8 @@ def run_optuna(config: SearchConfig, progress: bool = True) -> optuna.Study:
     recovered = recover_interrupted(study) if config.storage is None else fail_stale_trials(study)
     enqueue_baselines(study, config.baselines, config.storage_url)
     bar = SearchProgress(config.trials, config.budget_ms, config.score, enabled=progress, recovered=recovered)
-    helpers = _start_helpers(config)
+    # No more processes than trials left to train: each would start one (`--trials 1` trains one).
+    helpers = _start_helpers(config, min(config.workers, max(1, config.trials - trained_count(status_counts(study)))))
     try:
         optimize(config, 0, bar)
     except KeyboardInterrupt:
@@ -230,12 +231,12 @@ def run_optuna(config: SearchConfig, progress: bool = True) -> optuna.Study:
     return open_study(config.study_settings)
 
 
-def _start_helpers(config: SearchConfig) -> list[multiprocessing.Process]:
-    """Start worker processes 1..N-1. They ignore Ctrl-C, so only this process reports it, in
+def _start_helpers(config: SearchConfig, workers: int) -> list[multiprocessing.Process]:
+    """Start worker processes 1..workers-1. They ignore Ctrl-C, so only this process reports it, in
     one line, and stops them (`run_optuna`)."""
     ctx = multiprocessing.get_context("spawn")
     helpers = [ctx.Process(target=_worker_main, args=(config, w), daemon=False)
-               for w in range(1, config.workers)]
+               for w in range(1, workers)]
     with workers_ignore_ctrl_c():
         for p in helpers:
             p.start()
