@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from nas import cli_export, cli_latency, cli_proxy, cli_search, cli_train
+from nas import cli_export, cli_latency, cli_proxy, cli_search, cli_supernet, cli_train
 from nas.cli_common import arch_options, print_json, print_table
 from nas.errors import NasError
 
@@ -96,5 +96,5 @@ def show(arch: str, width: float | None, resolution: int | None, as_json: bool) 
 
 
 # The command groups of the other cli_* modules register themselves on `main`.
-for _module in (cli_latency, cli_train, cli_search, cli_export, cli_proxy):
+for _module in (cli_latency, cli_train, cli_search, cli_export, cli_proxy, cli_supernet):
     _module.register(main)

@@ -86,15 +86,17 @@ def train(folder: str, recipe_path: str | None, label: str, seeds: int, workers:
               help="A trained recipe to score against the truth (repeatable).")
 @click.option("--min-seeds", default=None, type=click.IntRange(1, 100),
               help="Score the networks with at least this many truth seeds (default: every seed trained).")
+@click.option("--supernet", "supernet_dir", type=click.Path(file_okay=False), default=None,
+              help="Also score each network as a subnet of this trained supernet (nas supernet train --out).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def score(folder: str, truth_label: str, proxy_labels: tuple[str, ...], min_seeds: int | None,
-          as_json: bool) -> None:
+          supernet_dir: str | None, as_json: bool) -> None:
     """Score every free and trained score against the truth of FOLDER; writes FOLDER/scores.json."""
     from nas.files import write_text_atomic
     from nas.proxy.truth import load_truth, score_truth
 
     t = load_truth(folder)
-    result = score_truth(t, truth_label, proxy_labels, min_seeds)
+    result = score_truth(t, truth_label, proxy_labels, min_seeds, supernet_dir)
     write_text_atomic(t.path / "scores.json", json.dumps(result, indent=2) + "\n")
     if as_json:
         print_json(result)

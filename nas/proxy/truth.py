@@ -327,6 +327,16 @@ def proxy_scores(nets: Sequence[TruthNetwork], per_seed: dict[int, dict[str, flo
     return scores
 
 
+def supernet_scores(nets: Sequence[TruthNetwork], folder: str | Path) -> dict[str, list[float]]:
+    """{"supernet": the validation accuracy (0..1) of every network as a subnet of the supernet in
+    `folder`, as a search would rank it, like the trained recipes' rows} (nas.supernet.SubnetEvaluator:
+    weights sliced out, BatchNorm recalibrated)."""
+    from nas.supernet import SubnetEvaluator
+
+    evaluator = SubnetEvaluator(folder)
+    return {"supernet": [evaluator.accuracy(n.arch) for n in nets]}
+
+
 def load_label_recipe(truth: Truth, label: str) -> Recipe:
     """The recipe stored under TRUTH/recipes/LABEL (seed 0)."""
     from nas.recipe import recipe_from_record
@@ -339,11 +349,12 @@ def load_label_recipe(truth: Truth, label: str) -> Recipe:
 
 
 def score_truth(truth: Truth, truth_label: str, proxy_labels: Sequence[str] = (),
-                min_seeds: int | None = None) -> dict:
+                min_seeds: int | None = None, supernet: str | Path | None = None) -> dict:
     """Every score against the truth (mean test accuracy of `truth_label` over the seeds each
     network has, on the networks with at least `min_seeds` of them, None: every seed trained so
     far) and trained by every proxy label at every seed (its validation accuracy, which is what a
-    search sees): {"truth": ..., "noise": ..., "scores":
+    search sees), and with `supernet` (a folder of `nas supernet train`) each network's
+    validation accuracy as its subnet: {"truth": ..., "noise": ..., "scores":
     {score: compare()}}. `noise` compares the truth's first two seeds with each other on the
     networks both trained (the best any score can hope for)."""
     per_seed = accuracies(truth, truth_label)
@@ -361,6 +372,8 @@ def score_truth(truth: Truth, truth_label: str, proxy_labels: Sequence[str] = ()
     scores = dict(free_scores(nets))
     for lab, acc in proxies.items():
         scores.update(proxy_scores(nets, acc, lab, load_label_recipe(truth, lab)))
+    if supernet is not None:
+        scores.update(supernet_scores(nets, supernet))
     seeds = sorted(per_seed)
     noise = None
     if len(seeds) > 1:
