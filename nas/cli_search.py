@@ -8,7 +8,7 @@ import click
 
 from nas.cli_common import print_json, print_table
 from nas.recipe import MAX_SEED
-from nas.search.config import AUTO_SCORE, AUTO_WORKERS, ENGINES, OBJECTIVES, PRUNERS, SAMPLERS, SCHEDULERS, SCORES
+from nas.search.config import AUTO_SCORE, AUTO_WORKERS, ENGINES, EVALUATORS, OBJECTIVES, PRUNERS, SAMPLERS, SCHEDULERS, SCORES
 from nas.search.config import SearchConfig as Defaults  # the settings' defaults, declared there once
 
 
@@ -50,6 +50,11 @@ from nas.search.config import SearchConfig as Defaults  # the settings' defaults
                    "images (then epochs), up to this many rungs; the winner comes from the top rung. 0: off.")
 @click.option("--eta", default=Defaults.eta, show_default=True, type=int,
               help="Rung factor: each rung keeps 1/ETA of the trials and trains them with ETA x the budget.")
+@click.option("--evaluator", type=click.Choice(EVALUATORS), default=Defaults.evaluator, show_default=True,
+              help="How a candidate gets its accuracy: trained with the recipe, or scored in about a second as a "
+                   "subnet of a trained supernet (--supernet; `nas supernet train`, docs/supernet.md).")
+@click.option("--supernet", "supernet", default=None, type=click.Path(file_okay=False),
+              help="The folder `nas supernet train` wrote (--evaluator supernet).")
 @click.option("--workers", default=AUTO_WORKERS, show_default=True,
               help="Processes sharing the study storage: N, or auto (the CPU cores divided by the recipe's "
                    "threads, at least 1; with GPUs, at most --trials-per-gpu per GPU).")
@@ -69,7 +74,8 @@ from nas.search.config import SearchConfig as Defaults  # the settings' defaults
               callback=lambda ctx, _, value: ctx.meta.update(allow_foreign_table=value),
               help="Search with a latency table measured on another machine (refused by default).")
 def search(target, budget, space_path, trials, time_limit, dataset, data_dir, recipe_path, epochs, device,
-           trials_per_gpu, seed, sampler, objective, pruner, score, confirm, confirm_seeds, rungs, eta, workers, storage, study, engine, ray_address, scheduler, out, resume,
+           trials_per_gpu, seed, sampler, objective, pruner, score, confirm, confirm_seeds, rungs, eta, evaluator, supernet,
+           workers, storage, study, engine, ray_address, scheduler, out, resume,
            as_json, no_progress):
     """Find the most accurate architecture whose predicted latency on TARGET fits the budget."""
     from nas.recipe import load_recipe, recipe_to_dict
@@ -92,7 +98,7 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
                           engine=engine,
                           ray_address=ray_address, scheduler=scheduler, study=study, score=score,
                           trials_per_gpu=trials_per_gpu, confirm=confirm, confirm_seeds=confirm_seeds,
-                          rungs=rungs, eta=eta)
+                          rungs=rungs, eta=eta, evaluator=evaluator, supernet=supernet)
     resolved = resolve_score(config)
     fell_back = config.score == AUTO_SCORE and resolved.score == "proxy"
     config = resolved
@@ -120,7 +126,7 @@ _SETTINGS_OF_OPTION = {"target": ("target",), "budget": ("budget_ms",), "space_p
                        "epochs": ("recipe.epochs",), "device": ("recipe.device",), "seed": ("seed", "recipe.seed"), "sampler": ("sampler",),
                        "objective": ("objective",), "pruner": ("pruner",), "score": ("score",), "storage": ("storage", "study"),
                        "study": ("study",), "engine": ("engine",), "scheduler": ("scheduler",),
-                       "rungs": ("rungs",), "eta": ("eta",)}
+                       "rungs": ("rungs",), "eta": ("eta",), "evaluator": ("evaluator",), "supernet": ("supernet",)}
 
 
 def _given_settings(ctx: click.Context) -> set[str]:

@@ -78,6 +78,7 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
         check_score(resumed)
         check_workers(resumed)
         check_data(recipe_from_record(resumed.recipe))
+        check_evaluator(resumed)
         ensure_study(resumed, vouched=True, known_trials=_listed_trials(out))
         return resumed, True
     if resume:
@@ -90,6 +91,7 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
     check_score(config)
     check_target_and_budget(config.target, config.budget_ms, config.space)
     check_data(make_recipe(**config.recipe))
+    check_evaluator(config)
     if config.storage is None:
         _make_folder(out)
     ensure_study(config, vouched=False, known_trials=_listed_trials(out))
@@ -175,6 +177,19 @@ def _with_study_name(config: SearchConfig) -> SearchConfig:
     return replace(config, study=f"nas-{Path(config.out).resolve().name}")
 
 
+def check_evaluator(config: SearchConfig) -> None:
+    """NasError (one line) unless `--evaluator supernet` names a supernet folder trained on this
+    search's space, so that every candidate it samples is one of its subnets."""
+    if config.evaluator != "supernet":
+        return
+    from nas.search.trial import subnet_evaluator
+
+    trained = subnet_evaluator(config.supernet).trained
+    if replace(trained.space, path="") != replace(load_space(config.space), path=""):
+        raise NasError(f"--supernet {config.supernet} was trained on the space {trained.space.path or trained.space.name}, "
+                       f"not this search's {config.space}; train one with `nas supernet train --space {config.space}`")
+
+
 def _listed_trials(out: Path) -> set[int]:
     """Trial numbers the run folder's trials.csv lists (none when it is missing or unreadable:
     it is derived data, rewritten from the study)."""
@@ -218,9 +233,12 @@ def _confirm(records: list, config: SearchConfig, progress: bool, rungs: dict | 
     recipe, rung = recipe_from_record(config.recipe), None
     if rungs is not None:
         recipe, rung = top_recipe(rungs, recipe)
+    # A subnet's accuracy is not a training's: the finalists of a supernet-screened run are all
+    # trained, at `confirm_seeds` seeds, unless a rung already trained them.
+    trained = config.evaluator == "train" or (rung is not None and rung["rung"] > 0)
     return confirm_finalists(trials_frame(records, rungs), config.out, config.budget_ms, recipe, config.score,
                              config.confirm, config.confirm_seeds, _local_workers(config), progress,
-                             rung=rung, score_recipe=config.recipe)
+                             rung=rung, score_recipe=config.recipe, trained_first=trained)
 
 
 def run_search(config: SearchConfig, progress: bool = True) -> dict:

@@ -23,6 +23,7 @@ PRUNERS = ("median", "halving", "none")
 ENGINES = ("optuna", "ray")
 SCHEDULERS = ("asha", "none")  # the Ray engine's early stopping
 SCORES = ("proxy", "imagenet-estimate")  # what trials are ranked by; see nas.search.policy
+EVALUATORS = ("train", "supernet")  # how a trial gets its accuracy: trained, or a subnet of a trained supernet
 AUTO_SCORE = "auto"  # --score default: the estimate where it was fitted for the recipe, else proxy
 DEFAULT_STUDY = "nas"  # the study name in a run folder's own study.db
 MNAS_W = -0.07  # MnasNet's latency exponent in ACC x (LAT / T)^w
@@ -64,6 +65,8 @@ class TrialSettings:
     score: str
     objective: str
     out: str
+    evaluator: str = "train"  # "supernet": the accuracy of the subnet of the supernet in folder `supernet`
+    supernet: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,8 @@ class SearchConfig:
     trials_per_gpu: int = 1
     confirm: int = 3  # finalists retrained before the winner is named (0: none); nas.search.confirm
     confirm_seeds: int = 2  # more seeds each finalist is trained at
+    evaluator: str = "train"  # train every candidate, or score it as a subnet of `supernet` (nas.supernet)
+    supernet: str | None = None  # the folder `nas supernet train` wrote (--evaluator supernet)
     rungs: int = 0  # rungs of successive halving over the training budget after the trials (0: none); nas.search.rungs
     eta: int = 3  # each rung keeps 1/eta of the trials and trains them with eta x the budget
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -144,7 +149,7 @@ class SearchConfig:
     def trial_settings(self) -> TrialSettings:
         """The fields a trial reads (the engines hand trials this, not the whole config)."""
         return TrialSettings(target=self.target, budget_ms=self.budget_ms, recipe=self.recipe, score=self.score,
-                             objective=self.objective, out=self.out)
+                             objective=self.objective, out=self.out, evaluator=self.evaluator, supernet=self.supernet)
 
     @property
     def study_settings(self) -> StudySettings:
@@ -167,9 +172,15 @@ class SearchConfig:
     def check(self) -> None:
         """Raise NasError for a choice outside its allowed values."""
         for name, allowed in (("sampler", SAMPLERS), ("objective", OBJECTIVES), ("pruner", PRUNERS),
-                              ("engine", ENGINES), ("scheduler", SCHEDULERS), ("score", (AUTO_SCORE, *SCORES))):
+                              ("engine", ENGINES), ("scheduler", SCHEDULERS), ("score", (AUTO_SCORE, *SCORES)),
+                              ("evaluator", EVALUATORS)):
             if getattr(self, name) not in allowed:
                 raise NasError(f"--{name} {getattr(self, name)!r} is not allowed; expected one of {', '.join(allowed)}")
+        if self.evaluator == "supernet" and not self.supernet:
+            raise NasError("--evaluator supernet needs --supernet DIR, the folder `nas supernet train` wrote")
+        if self.supernet and self.evaluator != "supernet":
+            raise NasError(f"--supernet {self.supernet} is only read with --evaluator supernet (this search trains "
+                           f"every candidate: --evaluator {self.evaluator})")
         if self.trials < 1:
             raise NasError(f"--trials {self.trials} is not allowed; expected an integer >= 1")
         if self.workers < 1:
@@ -273,14 +284,15 @@ PLACE_KNOBS = ("data_dir", "device")
 # trainings after the trials, keyed by their budget) may change between runs; `out` and
 # `created` say where and when, not what.
 SEARCH_SETTINGS = ("target", "budget_ms", "space", "recipe", "seed", "sampler", "objective", "pruner",
-                   "engine", "baselines", "scheduler", "score", "storage", "study")
+                   "engine", "baselines", "scheduler", "score", "storage", "study", "evaluator", "supernet")
 # The flag that sets each setting, for messages.
 SETTING_FLAGS = {"target": "--target", "budget_ms": "--budget", "space": "--space", "seed": "--seed",
                  "sampler": "--sampler", "objective": "--objective", "pruner": "--pruner",
                  "engine": "--engine", "scheduler": "--scheduler", "storage": "--storage",
-                 "study": "--study", "baselines": "baselines", "score": "--score"}
+                 "study": "--study", "baselines": "baselines", "score": "--score", "evaluator": "--evaluator",
+                 "supernet": "--supernet"}
 # Settings added since searches were first stored, at the value an older search ran with.
-ADDED_SETTINGS = {"score": "proxy"}
+ADDED_SETTINGS = {"score": "proxy", "evaluator": "train", "supernet": None}
 
 
 def search_identity(c: SearchConfig, rerun: bool = False) -> dict[str, Any]:
@@ -400,6 +412,7 @@ _FIELD_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
     "scheduler": ((str,), False), "study": ((str, type(None)), False), "created": ((str, datetime), False),
     "score": ((str,), False), "trials_per_gpu": ((int,), False), "confirm": ((int,), False),
     "confirm_seeds": ((int,), False), "rungs": ((int,), False), "eta": ((int,), False),
+    "evaluator": ((str,), False), "supernet": ((str, type(None)), False),
 }
 
 

@@ -84,7 +84,8 @@ def train_finalist(job: ConfirmJob) -> dict:
 
 def confirm_finalists(frame: pd.DataFrame, out: str | Path, budget_ms: float | None, recipe: Recipe,
                       score: str, k: int = 3, seeds: int = 2, workers: int = 1, progress: bool = False,
-                      rung: dict | None = None, score_recipe: dict | None = None) -> dict | None:
+                      rung: dict | None = None, score_recipe: dict | None = None,
+                      trained_first: bool = True) -> dict | None:
     """Retrain the finalists (see `finalists`) at `seeds` more seeds into OUT/confirm.csv and
     return the confirmation as plain data (also written to OUT/confirmation.json): the finalists
     with their scores per seed, mean and standard deviation, the winner's trial number, its margin
@@ -92,13 +93,16 @@ def confirm_finalists(frame: pd.DataFrame, out: str | Path, budget_ms: float | N
     ImageNet top-1 %). None when there is nothing to confirm (k or seeds 0, or no finalist).
     With `rung` (a nas.search.rungs table row: "rung", "images", "epochs"), `recipe` is that
     rung's, the finalists come from it (`frame` carries the rung columns) and their first score
-    is their `rung_score`; `score_recipe` is then the run's recipe record the score is computed for."""
+    is their `rung_score`; `score_recipe` is then the run's recipe record the score is computed for.
+    `trained_first` False (trials scored as subnets of a supernet): the trial's own score is not a
+    training's, so each finalist is trained at `seeds` seeds from the recipe's seed on, and only
+    those count."""
     chosen = finalists(frame, budget_ms, k)
     if k < 1 or seeds < 1 or chosen.empty:
         return None
     out = Path(out)
     column = ranking_column(frame)
-    extra = tuple(recipe.seed + 1 + i for i in range(seeds))
+    extra = tuple(recipe.seed + (1 if trained_first else 0) + i for i in range(seeds))
     tag = f"@{recipe.train_subset}x{recipe.epochs}" if rung and rung["rung"] > 0 else ""
     jobs = [ConfirmJob(f"trial {int(r.number)}@seed {s}{tag}", int(r.number), s, arch_from_dict(json.loads(r.arch)),
                        replace(recipe, seed=s), "imagenet-estimate" if column == ESTIMATE_COLUMN else "proxy",
@@ -109,19 +113,24 @@ def confirm_finalists(frame: pd.DataFrame, out: str | Path, budget_ms: float | N
     rows = {r["key"]: r for r in read_rows(out / "confirm.csv")}
     entries = []
     for r in chosen.itertuples():
-        values = {recipe.seed: _first_score(r, column)}
+        values = {recipe.seed: _first_score(r, column)} if trained_first else {}
         for s in extra:
             row = rows.get(f"trial {int(r.number)}@seed {s}{tag}")
             if row is not None and row["status"] == "ok":
                 values[s] = float(row["score"])
+        if not values:  # every training of this finalist failed: it cannot be named
+            continue
         v = np.array(list(values.values()))
         entries.append({"trial": int(r.number), "name": json.loads(r.arch)["name"],
                         "baseline": str(r.baseline) if isinstance(r.baseline, str) else "",
                         "latency_ms": float(r.latency_ms), "scores": {str(s): round(x, 6) for s, x in values.items()},
                         "mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else None,
                         "seeds": len(v)})
+    if not entries:
+        return None
     entries.sort(key=lambda e: (-e["mean"], e["latency_ms"], e["trial"]))
-    result = {"ranked_by": column, "seeds": [recipe.seed, *extra], "finalists": entries,
+    result = {"ranked_by": column, "seeds": [recipe.seed, *extra] if trained_first else list(extra),
+              "finalists": entries,
               "winner": entries[0]["trial"], "single_seed_winner": int(chosen.iloc[0]["number"])}
     if tag:
         result["rung"] = {k: rung[k] for k in ("rung", "images", "epochs")}

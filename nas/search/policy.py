@@ -121,9 +121,12 @@ def _estimate(recipe_items: tuple) -> ImagenetEstimate:
 
 def resolve_score(config):
     """`config` (a SearchConfig) with `--score auto` made concrete: "imagenet-estimate" when the
-    shipped estimate was fitted for its recipe, else "proxy". Other scores are returned as they are."""
+    shipped estimate was fitted for its recipe and trials are trained (`--evaluator train`), else
+    "proxy". Other scores are returned as they are."""
     if config.score != AUTO_SCORE:
         return config
+    if getattr(config, "evaluator", "train") != "train":  # a subnet's accuracy is not the recipe's proxy accuracy
+        return replace(config, score="proxy")
     try:
         _estimate(tuple(sorted(config.recipe.items())))
         score = "imagenet-estimate"
@@ -135,4 +138,7 @@ def resolve_score(config):
 def check_score(config) -> None:
     """NasError before any work when the config's score cannot be computed for its recipe."""
     if config.score == "imagenet-estimate":
+        if getattr(config, "evaluator", "train") != "train":
+            raise NasError(f"--score imagenet-estimate is fitted on proxy accuracies of trained networks, not on "
+                           f"--evaluator {config.evaluator} accuracies; use --score proxy")
         _estimate(tuple(sorted(config.recipe.items())))

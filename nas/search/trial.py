@@ -84,6 +84,8 @@ def run_trial(arch: Arch, settings: TrialSettings, report: Report | None = None,
     outcome = replace(outcome, device=describe(place))
     if on_scored is not None:
         on_scored(replace(outcome, status=Status.RUNNING))
+    if settings.evaluator == "supernet":
+        return _subnet_outcome(outcome, arch, settings)
     try:
         result = train_arch(arch, recipe, report=report, device=str(place))
     except TrainingFailed as e:
@@ -93,6 +95,33 @@ def run_trial(arch: Arch, settings: TrialSettings, report: Report | None = None,
     return replace(outcome, status=Status.COMPLETE, accuracy=result.accuracy, epochs=result.epochs,
                    seconds=result.seconds, model=result.model, imagenet_estimate=estimate,
                    normalisation=result.normalisation)
+
+
+_EVALUATORS: dict[str, object] = {}  # supernet folder -> its SubnetEvaluator, loaded once per process
+
+
+def subnet_evaluator(folder: str):
+    """The `nas.supernet.SubnetEvaluator` of a supernet folder, loaded once per process."""
+    from nas.supernet import SubnetEvaluator
+
+    if folder not in _EVALUATORS:
+        _EVALUATORS[folder] = SubnetEvaluator(folder)
+    return _EVALUATORS[folder]
+
+
+def _subnet_outcome(outcome: TrialOutcome, arch: Arch, settings: TrialSettings) -> TrialOutcome:
+    """`arch` scored as a subnet of the run's supernet (`--evaluator supernet`): its validation
+    accuracy after BatchNorm recalibration, in about a second. No weights of its own are kept: the
+    finalists are trained before the winner is named (confirmation, rungs)."""
+    import time
+
+    start = time.perf_counter()
+    try:
+        accuracy = subnet_evaluator(settings.supernet).accuracy(arch)
+    except NasError as e:
+        return replace(outcome, status=Status.FAIL, error=str(e))
+    return replace(outcome, status=Status.COMPLETE, accuracy=accuracy, epochs=[accuracy],
+                   seconds=time.perf_counter() - start)
 
 
 def recipe_of(record: dict) -> Recipe:
@@ -150,7 +179,9 @@ def save_checkpoint(outcome: TrialOutcome, settings: TrialSettings, number: int)
 def keep_checkpoint(outcome: TrialOutcome, settings: TrialSettings, number: int) -> TrialOutcome:
     """`save_checkpoint`, but a checkpoint that cannot be written (disk full, `checkpoints/` a
     file) does not undo the training: the outcome stays COMPLETE with `checkpoint_error` set, and
-    one warning line goes to stderr."""
+    one warning line goes to stderr. A trial scored as a subnet (no model of its own) keeps none."""
+    if outcome.model is None:
+        return outcome
     try:
         save_checkpoint(outcome, settings, number)
     except NasError as e:
