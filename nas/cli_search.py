@@ -8,7 +8,8 @@ import click
 
 from nas.cli_common import print_json, print_table
 from nas.recipe import MAX_SEED
-from nas.search.config import AUTO_SCORE, AUTO_WORKERS, ENGINES, EVALUATORS, OBJECTIVES, PRUNERS, SAMPLERS, SCHEDULERS, SCORES
+from nas.search.config import (AUTO_SCORE, AUTO_WORKERS, CONFIRM_BY, ENGINES, EVALUATORS, OBJECTIVES, PRUNERS,
+                               SAMPLERS, SCHEDULERS, SCORES)
 from nas.search.config import SearchConfig as Defaults  # the settings' defaults, declared there once
 
 
@@ -44,6 +45,10 @@ from nas.search.config import SearchConfig as Defaults  # the settings' defaults
                    "seeds before the winner is named; 0: name the single-seed winner.")
 @click.option("--confirm-seeds", default=Defaults.confirm_seeds, show_default=True, type=click.IntRange(min=1),
               help="More seeds each finalist is trained at; the winner has the best mean.")
+@click.option("--confirm-by", type=click.Choice(CONFIRM_BY), default=Defaults.confirm_by, show_default=True,
+              help="What names the winner among the finalists: the run's score (with the default, the ImageNet "
+                   "estimate), or their proxy accuracy alone (the trained signal, which orders networks of equal "
+                   "latency better: experiments/truth/README.md).")
 @click.option("--rungs", default=Defaults.rungs, show_default=True, type=int,
               help="After the trials, successive halving over the training budget: the best 1/ETA of the "
                    "completed trials within budget (plus the best baseline) trained again with ETA x the "
@@ -74,7 +79,8 @@ from nas.search.config import SearchConfig as Defaults  # the settings' defaults
               callback=lambda ctx, _, value: ctx.meta.update(allow_foreign_table=value),
               help="Search with a latency table measured on another machine (refused by default).")
 def search(target, budget, space_path, trials, time_limit, dataset, data_dir, recipe_path, epochs, device,
-           trials_per_gpu, seed, sampler, objective, pruner, score, confirm, confirm_seeds, rungs, eta, evaluator, supernet,
+           trials_per_gpu, seed, sampler, objective, pruner, score, confirm, confirm_seeds, confirm_by, rungs, eta,
+           evaluator, supernet,
            workers, storage, study, engine, ray_address, scheduler, out, resume,
            as_json, no_progress):
     """Find the most accurate architecture whose predicted latency on TARGET fits the budget."""
@@ -98,6 +104,7 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
                           engine=engine,
                           ray_address=ray_address, scheduler=scheduler, study=study, score=score,
                           trials_per_gpu=trials_per_gpu, confirm=confirm, confirm_seeds=confirm_seeds,
+                          confirm_by=confirm_by,
                           rungs=rungs, eta=eta, evaluator=evaluator, supernet=supernet)
     resolved = resolve_score(config)
     fell_back = config.score == AUTO_SCORE and resolved.score == "proxy"

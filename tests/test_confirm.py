@@ -94,3 +94,24 @@ def test_a_run_ranked_by_the_estimate_confirms_by_the_estimate(tmp_path, monkeyp
     assert [f["trial"] for f in c["finalists"]] == [5, 0]  # the lowest accuracies rank first
     assert c["finalists"][0]["scores"]["1"] == pytest.approx(50 - 100 * 0.301)
     assert "ImageNet estimate (%)" in "\n".join(confirmation_markdown(c))
+
+
+def test_confirm_by_accuracy_names_the_estimate_finalists_by_their_trained_accuracy(tmp_path, monkeypatch):
+    """The finalists are still the estimate's best, but the winner is the best mean proxy accuracy."""
+    from nas.estimate import ImagenetEstimate
+    from nas.estimate import MODELS, Estimate
+    from nas.search import policy
+
+    reverse = ImagenetEstimate(Estimate("proxy+cost", MODELS["proxy+cost"], (50.0, 0, 0, 0, -100.0, 0)),
+                               "test", {}, 0, {}, "test")
+    monkeypatch.setattr(policy, "_estimate", lambda recipe_items: reverse)
+    monkeypatch.setattr(nas.train, "train_arch", fake_training({"net5": 0.3, "net0": 0.4}, []))
+    trials = TRIALS.assign(imagenet_estimate=50 - 100 * TRIALS["accuracy"])
+    by_score = confirm_finalists(trials, tmp_path / "a", 60.0, load_recipe(), "imagenet-estimate", k=1, seeds=1)
+    by_accuracy = confirm_finalists(trials, tmp_path / "b", 60.0, load_recipe(), "imagenet-estimate", k=1, seeds=1,
+                                    by="accuracy")
+    assert {f["trial"] for f in by_score["finalists"]} == {f["trial"] for f in by_accuracy["finalists"]} == {5, 0}
+    assert by_score["winner"] == 5 and by_accuracy["winner"] == 0  # accuracy (0.50, 0.401) beats (0.40, 0.301)
+    assert by_accuracy["ranked_by"] == "accuracy"
+    assert by_accuracy["finalists"][0]["scores"] == {"0": 0.5, "1": pytest.approx(0.401)}
+    assert "(proxy accuracy" in "\n".join(confirmation_markdown(by_accuracy))

@@ -65,7 +65,7 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
         resumed = replace(saved, out=config.out, trials=config.trials, time_limit_s=config.time_limit_s,
                           workers=config.workers, ray_address=config.ray_address or saved.ray_address,
                           trials_per_gpu=config.trials_per_gpu, confirm=config.confirm,
-                          confirm_seeds=config.confirm_seeds,
+                          confirm_seeds=config.confirm_seeds, confirm_by=config.confirm_by,
                           **{k: getattr(config, k) for k in ("rungs", "eta") if given is None or k in given})
         resumed = resolve_workers(resumed)
         diffs = ignored_settings(saved, config, given)
@@ -238,7 +238,7 @@ def _confirm(records: list, config: SearchConfig, progress: bool, rungs: dict | 
     trained = config.evaluator == "train" or (rung is not None and rung["rung"] > 0)
     return confirm_finalists(trials_frame(records, rungs), config.out, config.budget_ms, recipe, config.score,
                              config.confirm, config.confirm_seeds, _local_workers(config), progress,
-                             rung=rung, score_recipe=config.recipe, trained_first=trained)
+                             rung=rung, score_recipe=config.recipe, trained_first=trained, by=config.confirm_by)
 
 
 def run_search(config: SearchConfig, progress: bool = True) -> dict:

@@ -23,6 +23,7 @@ PRUNERS = ("median", "halving", "none")
 ENGINES = ("optuna", "ray")
 SCHEDULERS = ("asha", "none")  # the Ray engine's early stopping
 SCORES = ("proxy", "imagenet-estimate")  # what trials are ranked by; see nas.search.policy
+CONFIRM_BY = ("score", "accuracy")  # what confirmation compares its finalists by; see nas.search.confirm
 EVALUATORS = ("train", "supernet")  # how a trial gets its accuracy: trained, or a subnet of a trained supernet
 AUTO_SCORE = "auto"  # --score default: the estimate where it was fitted for the recipe, else proxy
 DEFAULT_STUDY = "nas"  # the study name in a run folder's own study.db
@@ -130,6 +131,7 @@ class SearchConfig:
     trials_per_gpu: int = 1
     confirm: int = 3  # finalists retrained before the winner is named (0: none); nas.search.confirm
     confirm_seeds: int = 2  # more seeds each finalist is trained at
+    confirm_by: str = "score"  # the finalists compared by the run's score, or by their proxy accuracy alone
     evaluator: str = "train"  # train every candidate, or score it as a subnet of `supernet` (nas.supernet)
     supernet: str | None = None  # the folder `nas supernet train` wrote (--evaluator supernet)
     rungs: int = 0  # rungs of successive halving over the training budget after the trials (0: none); nas.search.rungs
@@ -173,9 +175,9 @@ class SearchConfig:
         """Raise NasError for a choice outside its allowed values."""
         for name, allowed in (("sampler", SAMPLERS), ("objective", OBJECTIVES), ("pruner", PRUNERS),
                               ("engine", ENGINES), ("scheduler", SCHEDULERS), ("score", (AUTO_SCORE, *SCORES)),
-                              ("evaluator", EVALUATORS)):
+                              ("evaluator", EVALUATORS), ("confirm_by", CONFIRM_BY)):
             if getattr(self, name) not in allowed:
-                raise NasError(f"--{name} {getattr(self, name)!r} is not allowed; expected one of {', '.join(allowed)}")
+                raise NasError(f"--{name.replace('_', '-')} {getattr(self, name)!r} is not allowed; expected one of {', '.join(allowed)}")
         if self.evaluator == "supernet" and not self.supernet:
             raise NasError("--evaluator supernet needs --supernet DIR, the folder `nas supernet train` wrote")
         if self.supernet and self.evaluator != "supernet":
@@ -280,7 +282,7 @@ def check_workers(config: SearchConfig) -> None:
 PLACE_KNOBS = ("data_dir", "device")
 # Settings that make a search what it is: a rerun into the same folder, or a second search on the
 # same study, must agree on all of them. `trials`, `time_limit_s`, `workers`, `ray_address`,
-# the confirmation (`confirm`, `confirm_seeds`) and the rungs (`rungs`, `eta`: they only add
+# the confirmation (`confirm`, `confirm_seeds`, `confirm_by`) and the rungs (`rungs`, `eta`: they only add
 # trainings after the trials, keyed by their budget) may change between runs; `out` and
 # `created` say where and when, not what.
 SEARCH_SETTINGS = ("target", "budget_ms", "space", "recipe", "seed", "sampler", "objective", "pruner",
@@ -411,7 +413,7 @@ _FIELD_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
     "baselines": ((list,), False), "ray_address": ((str, type(None)), False),
     "scheduler": ((str,), False), "study": ((str, type(None)), False), "created": ((str, datetime), False),
     "score": ((str,), False), "trials_per_gpu": ((int,), False), "confirm": ((int,), False),
-    "confirm_seeds": ((int,), False), "rungs": ((int,), False), "eta": ((int,), False),
+    "confirm_seeds": ((int,), False), "confirm_by": ((str,), False), "rungs": ((int,), False), "eta": ((int,), False),
     "evaluator": ((str,), False), "supernet": ((str, type(None)), False),
 }
 

@@ -85,7 +85,7 @@ def train_finalist(job: ConfirmJob) -> dict:
 def confirm_finalists(frame: pd.DataFrame, out: str | Path, budget_ms: float | None, recipe: Recipe,
                       score: str, k: int = 3, seeds: int = 2, workers: int = 1, progress: bool = False,
                       rung: dict | None = None, score_recipe: dict | None = None,
-                      trained_first: bool = True) -> dict | None:
+                      trained_first: bool = True, by: str = "score") -> dict | None:
     """Retrain the finalists (see `finalists`) at `seeds` more seeds into OUT/confirm.csv and
     return the confirmation as plain data (also written to OUT/confirmation.json): the finalists
     with their scores per seed, mean and standard deviation, the winner's trial number, its margin
@@ -96,12 +96,14 @@ def confirm_finalists(frame: pd.DataFrame, out: str | Path, budget_ms: float | N
     is their `rung_score`; `score_recipe` is then the run's recipe record the score is computed for.
     `trained_first` False (trials scored as subnets of a supernet): the trial's own score is not a
     training's, so each finalist is trained at `seeds` seeds from the recipe's seed on, and only
-    those count."""
+    those count. `by` "accuracy": the finalists (chosen by the run's score) are compared by their
+    proxy accuracy instead, the trained signal alone (`--confirm-by accuracy`)."""
     chosen = finalists(frame, budget_ms, k)
     if k < 1 or seeds < 1 or chosen.empty:
         return None
     out = Path(out)
     column = ranking_column(frame)
+    compared = "accuracy" if by == "accuracy" else column
     extra = tuple(recipe.seed + (1 if trained_first else 0) + i for i in range(seeds))
     tag = f"@{recipe.train_subset}x{recipe.epochs}" if rung and rung["rung"] > 0 else ""
     jobs = [ConfirmJob(f"trial {int(r.number)}@seed {s}{tag}", int(r.number), s, arch_from_dict(json.loads(r.arch)),
@@ -113,11 +115,11 @@ def confirm_finalists(frame: pd.DataFrame, out: str | Path, budget_ms: float | N
     rows = {r["key"]: r for r in read_rows(out / "confirm.csv")}
     entries = []
     for r in chosen.itertuples():
-        values = {recipe.seed: _first_score(r, column)} if trained_first else {}
+        values = {recipe.seed: _first_score(r, compared)} if trained_first else {}
         for s in extra:
             row = rows.get(f"trial {int(r.number)}@seed {s}{tag}")
             if row is not None and row["status"] == "ok":
-                values[s] = float(row["score"])
+                values[s] = float(row["accuracy"] if compared == "accuracy" else row["score"])
         if not values:  # every training of this finalist failed: it cannot be named
             continue
         v = np.array(list(values.values()))
@@ -129,7 +131,7 @@ def confirm_finalists(frame: pd.DataFrame, out: str | Path, budget_ms: float | N
     if not entries:
         return None
     entries.sort(key=lambda e: (-e["mean"], e["latency_ms"], e["trial"]))
-    result = {"ranked_by": column, "seeds": [recipe.seed, *extra] if trained_first else list(extra),
+    result = {"ranked_by": compared, "seeds": [recipe.seed, *extra] if trained_first else list(extra),
               "finalists": entries,
               "winner": entries[0]["trial"], "single_seed_winner": int(chosen.iloc[0]["number"])}
     if tag:
@@ -144,9 +146,9 @@ def confirm_finalists(frame: pd.DataFrame, out: str | Path, budget_ms: float | N
 
 
 def _first_score(row, column: str) -> float:
-    """A finalist's score at the recipe's own seed: at its rung (`rung_score`) when the table
-    has one, else the `column` it is ranked by."""
-    value = getattr(row, "rung_score", None)
+    """A finalist's `column` value (its score, or "accuracy") at the recipe's own seed: at its rung
+    (`rung_score`, `rung_accuracy`) when the table has one, else the trial's own."""
+    value = getattr(row, "rung_accuracy" if column == "accuracy" else "rung_score", None)
     return float(value) if value is not None and pd.notna(value) else float(getattr(row, column))
 
 
