@@ -76,3 +76,21 @@ def v3_small():
     from nas.baselines import load_baseline
 
     return load_baseline("mobilenet_v3_small")
+
+
+@pytest.fixture()
+def tiny_recipe(tmp_path) -> str:
+    """A recipe file of TINY_RECIPE, for commands that take --recipe."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY_RECIPE)
+    return str(path)
+
+
+def search_cli(*args) -> tuple[int, str]:
+    """`nas search ARGS` in-process with one worker and no progress bar: (exit code, output + stderr)."""
+    from click.testing import CliRunner
+
+    from nas.cli import main
+
+    result = CliRunner().invoke(main, ["search", "--no-progress", "--workers", "1", *args])
+    return result.exit_code, result.output + (result.stderr if result.stderr_bytes else "")

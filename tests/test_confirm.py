@@ -79,16 +79,22 @@ def test_no_confirmation_without_finalists_or_seeds(tmp_path):
     assert not (tmp_path / "confirmation.json").exists()
 
 
-def test_a_run_ranked_by_the_estimate_confirms_by_the_estimate(tmp_path, monkeypatch):
-    from nas.estimate import ImagenetEstimate
-    from nas.estimate import MODELS, Estimate
+@pytest.fixture
+def reversed_estimate(monkeypatch) -> pd.DataFrame:
+    """An ImageNet estimate that ranks the lowest proxy accuracy first (50 - 100 x accuracy), the
+    trials scored by it, and trainings that give net5 0.3 and net0 0.4 (+0.001 a seed)."""
+    from nas.estimate import MODELS, Estimate, ImagenetEstimate
     from nas.search import policy
 
     reverse = ImagenetEstimate(Estimate("proxy+cost", MODELS["proxy+cost"], (50.0, 0, 0, 0, -100.0, 0)),
                                "test", {}, 0, {}, "test")
     monkeypatch.setattr(policy, "_estimate", lambda recipe_items: reverse)
     monkeypatch.setattr(nas.train, "train_arch", fake_training({"net5": 0.3, "net0": 0.4}, []))
-    trials = TRIALS.assign(imagenet_estimate=50 - 100 * TRIALS["accuracy"])
+    return TRIALS.assign(imagenet_estimate=50 - 100 * TRIALS["accuracy"])
+
+
+def test_a_run_ranked_by_the_estimate_confirms_by_the_estimate(tmp_path, reversed_estimate):
+    trials = reversed_estimate
     c = confirm_finalists(trials, tmp_path, 60.0, load_recipe(), "imagenet-estimate", k=2, seeds=1)
     assert c["ranked_by"] == "imagenet_estimate"
     assert [f["trial"] for f in c["finalists"]] == [5, 0]  # the lowest accuracies rank first
@@ -96,17 +102,9 @@ def test_a_run_ranked_by_the_estimate_confirms_by_the_estimate(tmp_path, monkeyp
     assert "ImageNet estimate (%)" in "\n".join(confirmation_markdown(c))
 
 
-def test_confirm_by_accuracy_names_the_estimate_finalists_by_their_trained_accuracy(tmp_path, monkeypatch):
+def test_confirm_by_accuracy_names_the_estimate_finalists_by_their_trained_accuracy(tmp_path, reversed_estimate):
     """The finalists are still the estimate's best, but the winner is the best mean proxy accuracy."""
-    from nas.estimate import ImagenetEstimate
-    from nas.estimate import MODELS, Estimate
-    from nas.search import policy
-
-    reverse = ImagenetEstimate(Estimate("proxy+cost", MODELS["proxy+cost"], (50.0, 0, 0, 0, -100.0, 0)),
-                               "test", {}, 0, {}, "test")
-    monkeypatch.setattr(policy, "_estimate", lambda recipe_items: reverse)
-    monkeypatch.setattr(nas.train, "train_arch", fake_training({"net5": 0.3, "net0": 0.4}, []))
-    trials = TRIALS.assign(imagenet_estimate=50 - 100 * TRIALS["accuracy"])
+    trials = reversed_estimate
     by_score = confirm_finalists(trials, tmp_path / "a", 60.0, load_recipe(), "imagenet-estimate", k=1, seeds=1)
     by_accuracy = confirm_finalists(trials, tmp_path / "b", 60.0, load_recipe(), "imagenet-estimate", k=1, seeds=1,
                                     by="accuracy")

@@ -8,19 +8,18 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
 import nas.search.rungs as rungs_module
 import nas.train
 from nas.arch import arch_to_dict
 from nas.baselines import load_baseline
-from nas.cli import main
 from nas.proxy.runner import read_rows
 from nas.recipe import load_recipe, recipe_to_dict
 from nas.search.confirm import confirm_finalists
 from nas.search.rungs import promoted, rung_budget, rung_recipe, run_rungs, rungs_markdown, top_recipe
 from nas.search.trials_table import TRIAL_COLUMNS, best_row, finalists, read_trials_csv, with_rungs
-from conftest import TINY_RECIPE, assert_one_line
+from conftest import assert_one_line
+from conftest import search_cli as search
 
 AVAILABLE = 48_000  # CIFAR-10's 50,000 training images less the default 2,000 validation images
 
@@ -143,16 +142,6 @@ def test_the_finalists_are_confirmed_with_the_top_rungs_recipe(tmp_path, trained
 # ---------------------------------------------------------------- the command
 
 
-@pytest.fixture()
-def tiny_recipe(tmp_path):
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY_RECIPE)
-    return str(path)
-
-
-def search(*args):
-    result = CliRunner().invoke(main, ["search", "--no-progress", "--workers", "1", *args])
-    return result.exit_code, result.output + (result.stderr if result.stderr_bytes else "")
 
 
 @pytest.mark.parametrize("flag, value, allowed", [("--rungs", "-1", "from 0 to 5"), ("--rungs", "6", "from 0 to 5"),

@@ -17,18 +17,9 @@ from nas.errors import NasError
 from nas.search.config import parse_budget, parse_duration
 from nas.search.trials_table import TRIAL_COLUMNS
 from conftest import TINY_RECIPE
+from conftest import search_cli as search
 
 
-@pytest.fixture()
-def tiny_recipe(tmp_path):
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY_RECIPE)
-    return str(path)
-
-
-def search(*args):
-    result = CliRunner().invoke(main, ["search", "--no-progress", "--workers", "1", *args])
-    return result.exit_code, result.output + (result.stderr if result.stderr_bytes else "")
 
 
 def cli(*args, **kwargs):
