@@ -37,8 +37,8 @@ from nas.arch import Arch, arch_from_dict
 from nas.files import write_text_atomic
 from nas.proxy.runner import read_rows, run_jobs
 from nas.recipe import Recipe, recipe_to_dict
-from nas.search.policy import Status
-from nas.search.trials_table import ESTIMATE_COLUMN, RUNG_COLUMNS, finalists, ranking_column, score_label
+from nas.search.trials_table import (ESTIMATE_COLUMN, RUNG_COLUMNS, completed_within, finalists, ranking_column,
+                                     score_label)
 from nas.tables import markdown_table
 
 RUNGS_FILE = "rungs.json"
@@ -88,10 +88,7 @@ def promoted(members: pd.DataFrame, budget_ms: float | None, eta: int) -> pd.Dat
     """The trials of rung r + 1 from rung r's `members` (a trials table whose accuracy and
     ranking column hold their rung-r values): the best ceil(n / eta) of the n completed ones
     within the budget, plus the best baseline among them if it is not one of those."""
-    ok = members[(members["state"] == Status.COMPLETE) & members["accuracy"].notna()]
-    if budget_ms is not None:
-        ok = ok[ok["latency_ms"] <= budget_ms]
-    return finalists(members, budget_ms, math.ceil(len(ok) / eta))
+    return finalists(members, budget_ms, math.ceil(len(completed_within(members, budget_ms)) / eta))
 
 
 def train_rung(job: RungJob) -> dict:
@@ -144,9 +141,7 @@ def run_rungs(frame: pd.DataFrame, out: str | Path, budget_ms: float | None, rec
 
     out = Path(out)
     column = ranking_column(frame)
-    members = frame[(frame["state"] == Status.COMPLETE) & frame["accuracy"].notna()]
-    if budget_ms is not None:
-        members = members[members["latency_ms"] <= budget_ms]
+    members = completed_within(frame, budget_ms)
     if rungs < 1 or members.empty:
         return None
     members = members.drop(columns=[c for c in RUNG_COLUMNS if c in members])  # ranked by the columns below

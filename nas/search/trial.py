@@ -6,8 +6,10 @@ Engines differ only in how they schedule trials and how a per-epoch report can s
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -97,24 +99,18 @@ def run_trial(arch: Arch, settings: TrialSettings, report: Report | None = None,
                    normalisation=result.normalisation)
 
 
-_EVALUATORS: dict[str, object] = {}  # supernet folder -> its SubnetEvaluator, loaded once per process
-
-
+@functools.cache
 def subnet_evaluator(folder: str):
     """The `nas.supernet.SubnetEvaluator` of a supernet folder, loaded once per process."""
     from nas.supernet import SubnetEvaluator
 
-    if folder not in _EVALUATORS:
-        _EVALUATORS[folder] = SubnetEvaluator(folder)
-    return _EVALUATORS[folder]
+    return SubnetEvaluator(folder)
 
 
 def _subnet_outcome(outcome: TrialOutcome, arch: Arch, settings: TrialSettings) -> TrialOutcome:
     """`arch` scored as a subnet of the run's supernet (`--evaluator supernet`): its validation
     accuracy after BatchNorm recalibration, in about a second. No weights of its own are kept: the
     finalists are trained before the winner is named (confirmation, rungs)."""
-    import time
-
     start = time.perf_counter()
     try:
         accuracy = subnet_evaluator(settings.supernet).accuracy(arch)

@@ -116,13 +116,17 @@ def winner_key(attrs: dict, latency_ms: float, number: int) -> tuple:
     return -ranking_value(attrs), latency_ms, number
 
 
+def completed_within(frame: pd.DataFrame, budget_ms: float | None) -> pd.DataFrame:
+    """The completed trials of `frame` with an accuracy, within `budget_ms` (all, when None)."""
+    ok = frame[(frame["state"] == Status.COMPLETE) & frame["accuracy"].notna()]
+    return ok if budget_ms is None else ok[ok["latency_ms"] <= budget_ms]
+
+
 def top_rung(frame: pd.DataFrame, budget_ms: float | None) -> pd.DataFrame:
     """The candidates for winner, best first: the completed trials within the budget (all, when
     None) that reached the highest rung, by their score there (`rung_score`; without rungs: the
     `ranking_column`), then the lowest latency, then the lowest number (the order of `winner_key`)."""
-    ok = frame[(frame["state"] == Status.COMPLETE) & frame["accuracy"].notna()]
-    if budget_ms is not None:
-        ok = ok[ok["latency_ms"] <= budget_ms]
+    ok = completed_within(frame, budget_ms)
     value = ok[ranking_column(frame)]
     if has_rungs(ok):
         rung = pd.to_numeric(ok["rung"], errors="coerce")
