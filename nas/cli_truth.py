@@ -21,8 +21,9 @@ def truth() -> None:
 @truth.command()
 @click.option("--target", default="pixel", show_default=True, help="Latency table the band is read on.")
 @click.option("--band", required=True, metavar="LO-HI", help="Predicted latency band in ms, e.g. 40-60.")
-@click.option("--resolution", default=224, show_default=True, type=int,
-              help="Every network's input side in pixels (compare block choices at one rho).")
+@click.option("--resolution", default="224", show_default=True, metavar="PIXELS|mixed",
+              help="Every network's input side in pixels (compare block choices at one rho), or 'mixed': "
+                   "each keeps the resolution the space drew.")
 @click.option("--sample", default=24, show_default=True, type=click.IntRange(1, 10_000),
               help="Networks drawn from the space (baselines in the band are added).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
@@ -31,17 +32,16 @@ def truth() -> None:
               help="Search-space YAML (default: the shipped mobilenet_v3 space).")
 @click.option("--out", required=True, help="The truth folder to create.")
 @click.option("--json", "as_json", is_flag=True, help="Print the networks as JSON.")
-def create(target: str, band: str, resolution: int, sample: int, seed: int, space_path: str | None,
+def create(target: str, band: str, resolution: str, sample: int, seed: int, space_path: str | None,
            out: str, as_json: bool) -> None:
     """Draw the networks of a truth set into OUT (rerunning with the same settings keeps it)."""
-    from nas.arch import check_int
     from nas.latency.predict import load_target
-    from nas.proxy.truth import create_truth, parse_band
+    from nas.proxy.truth import MIXED, create_truth, parse_band
 
     lo_hi = parse_band(band)
-    check_int("--resolution", resolution, 32, 1024)
+    side = resolution if resolution == MIXED else _side(resolution)
     load_target(target)
-    t = create_truth(out, target, lo_hi, resolution, sample, seed, space_path)
+    t = create_truth(out, target, lo_hi, side, sample, seed, space_path)
     rows = [{"name": n.name, "origin": n.origin, "params": n.params, "madds_M": round(n.madds / 1e6, 1),
              "latency_ms": round(n.latency_ms, 2)} for n in t.networks]
     if as_json:
@@ -49,6 +49,18 @@ def create(target: str, band: str, resolution: int, sample: int, seed: int, spac
         return
     print_table(rows, list(rows[0]))
     click.echo(f"{len(rows)} networks in {t.path}")
+
+
+def _side(text: str) -> int:
+    """--resolution as pixels, 32..1024; NasError naming the value and what is allowed otherwise."""
+    import re
+
+    from nas.errors import NasError
+
+    side = int(text) if re.fullmatch(r"[0-9]{1,5}", text) else None
+    if side is None or not 32 <= side <= 1024:
+        raise NasError(f"--resolution: {text!r} is not allowed; expected an integer from 32 to 1,024 or 'mixed'")
+    return side
 
 
 @truth.command()

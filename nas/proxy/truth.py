@@ -8,8 +8,9 @@
     result = score_truth(truth, truth_label="long", proxy_label="default")
 
 A truth folder holds the networks of one decision band: `sample` architectures drawn uniformly
-from a search space (seeded), all at one input resolution, whose predicted latency on `target`
-lies in [lo, hi) ms, plus every baseline that falls in the band at that resolution. Its files:
+from a search space (seeded), all at one input resolution (or, "mixed", each at the resolution the
+space drew), whose predicted latency on `target` lies in [lo, hi) ms, plus every baseline that falls
+in the band at that resolution (mixed: at each of the space's resolutions). Its files:
 - `truth.yaml`: how the networks were drawn (space, target, band, resolution, sample, seed);
 - `networks.csv`: one row per network (name, origin, params, multiply-adds, predicted latency, the
   block string) and `archs/NAME.json`, each architecture as data;
@@ -58,6 +59,7 @@ RESULT_COLUMNS = ("key", "name", "seed", "test_accuracy", "val_accuracy", "epoch
 NETWORK_COLUMNS = ("name", "origin", "params", "madds", "latency_ms", "blocks")
 TOP_K = 5
 MAX_DRAWS = 200_000  # architectures drawn before a band is declared (nearly) empty
+MIXED = "mixed"  # the resolution of a truth set whose networks keep the resolution the space drew
 
 
 @dataclass(frozen=True)
@@ -112,18 +114,22 @@ def _network(name: str, origin: str, arch: Arch, target: str) -> TruthNetwork:
                         predict_latency(arch, target).latency_ms)
 
 
-def sample_band(space_path: str | Path | None, target: str, band: tuple[float, float], resolution: int,
+def sample_band(space_path: str | Path | None, target: str, band: tuple[float, float], resolution: int | str,
                 sample: int, seed: int = 0) -> list[TruthNetwork]:
     """`sample` distinct architectures drawn uniformly from the space (random.Random(seed)), each
-    set to `resolution` pixels, whose predicted latency on `target` lies in [lo, hi) ms, then
-    every baseline inside the band at that resolution. NasError if the band is (nearly) empty."""
+    set to `resolution` pixels (MIXED: kept at the resolution the space drew), whose predicted
+    latency on `target` lies in [lo, hi) ms, then every baseline inside the band at that
+    resolution (MIXED: at each resolution of the space, named "NAME-rRHO"). NasError if the band
+    is (nearly) empty."""
     space, rng, lo, hi = load_space(space_path), random.Random(seed), *band
     nets, seen = [], set()
     for _ in range(MAX_DRAWS):
         if len(nets) == sample:
             break
-        arch = dataclasses.replace(random_arch(space, rng), resolution=resolution)
-        key = (arch.width_mult, arch.head.hidden, arch.blocks)
+        arch = random_arch(space, rng)
+        if resolution != MIXED:
+            arch = dataclasses.replace(arch, resolution=resolution)
+        key = (arch.resolution, arch.width_mult, arch.head.hidden, arch.blocks)
         if key in seen:
             continue
         seen.add(key)
@@ -134,21 +140,26 @@ def sample_band(space_path: str | Path | None, target: str, band: tuple[float, f
     else:
         raise NasError(f"--band {lo:g}-{hi:g}: {len(nets)} of {sample} networks found in {MAX_DRAWS:,} "
                        f"draws at resolution {resolution} on {target}; widen the band")
+    sides = space.resolution if resolution == MIXED else (resolution,)
     for name in baseline_names():
-        net = _network(name, "baseline", dataclasses.replace(load_baseline(name), resolution=resolution), target)
-        if lo <= net.latency_ms < hi:
-            nets.append(net)
+        for side in sides:
+            arch = dataclasses.replace(load_baseline(name), resolution=side)
+            if resolution == MIXED:
+                arch = dataclasses.replace(arch, name=f"{name}-r{side}")
+            net = _network(arch.name if resolution == MIXED else name, "baseline", arch, target)
+            if lo <= net.latency_ms < hi:
+                nets.append(net)
     return nets
 
 
-def create_truth(out: str | Path, target: str, band: tuple[float, float], resolution: int, sample: int,
+def create_truth(out: str | Path, target: str, band: tuple[float, float], resolution: int | str, sample: int,
                  seed: int = 0, space_path: str | Path | None = None) -> Truth:
     """Draw the networks of a truth set into `out` (a new or empty folder) and return it; an `out`
     that already holds a truth set drawn the same way is returned as it is (NasError if drawn
     another way)."""
     out = Path(out)
     spec = {"space": str(space_path) if space_path else "mobilenet_v3 (shipped)", "target": target,
-            "band_ms": [float(band[0]), float(band[1])], "resolution": int(resolution),
+            "band_ms": [float(band[0]), float(band[1])], "resolution": resolution if resolution == MIXED else int(resolution),
             "sample": int(sample), "seed": int(seed)}
     if (out / "truth.yaml").exists():
         truth = load_truth(out)

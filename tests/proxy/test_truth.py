@@ -180,3 +180,28 @@ def test_bad_truth_input_gets_one_line_and_exit_2(truth, tmp_path, args, message
     r = CliRunner().invoke(main, ["proxy", "truth", *args])
     assert r.exit_code == 2
     assert message in r.output and "Traceback" not in r.output
+
+
+def test_a_mixed_band_keeps_the_resolutions_the_space_drew():
+    from nas.space import load_space
+
+    nets = sample_band(None, "pixel", (40, 60), "mixed", 8, seed=2)
+    sampled = [n for n in nets if n.origin == "sampled"]
+    assert all(40 <= n.latency_ms < 60 for n in nets)
+    assert {n.arch.resolution for n in sampled} <= set(load_space(None).resolution)
+    assert len({n.arch.resolution for n in sampled}) > 1
+    baselines = [n for n in nets if n.origin == "baseline"]
+    assert "mobilenet_v3_large-r224" in [n.name for n in baselines]
+    assert all(n.arch.name == n.name and n.name.endswith(f"-r{n.arch.resolution}") for n in baselines)
+
+
+def test_truth_create_takes_mixed_and_refuses_another_word(tmp_path):
+    ok = CliRunner().invoke(main, ["proxy", "truth", "create", "--band", "40-60", "--resolution", "mixed",
+                                   "--sample", "3", "--out", str(tmp_path / "m"), "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert load_truth(tmp_path / "m").spec["resolution"] == "mixed"
+    for bad in ("mix", "16", "224px", "-224"):
+        r = CliRunner().invoke(main, ["proxy", "truth", "create", "--band", "40-60", "--resolution", bad,
+                                      "--out", str(tmp_path / "x")])
+        assert r.exit_code == 2 and "--resolution" in r.output and "'mixed'" in r.output, r.output
+    assert not (tmp_path / "x").exists()
