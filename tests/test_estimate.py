@@ -1,5 +1,7 @@
+import dataclasses
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -10,6 +12,9 @@ from nas.cli import main
 from nas.errors import NasError
 from nas.estimate import ESTIMATE_FILE, ImagenetEstimate, estimate_for, estimate_record, load_estimate
 from nas.estimate import MODELS, Estimate
+from nas.estimate import (Ablation, PRIOR_FEATURES, block_features, block_prior, cross_validated, fit_estimate,
+                          load_ablations, predict_networks)
+from nas.proxy.networks import load_networks
 from nas.recipe import load_recipe
 from nas.search import policy
 from conftest import TINY_RECIPE
@@ -146,3 +151,49 @@ def test_new_family_networks_load_as_published():
     nets = {n.name: n for n in load_networks(PACKAGE_DATA / "imagenet_top1" / "new_families.yaml")}
     assert set(nets) == {"EfficientNet-B0", "FBNet-C", "MoGA-A", "MoGA-B", "MoGA-C"}
     assert nets["EfficientNet-B0"].params == 5_288_548 and nets["MoGA-A"].params == 5_159_802
+
+
+# ---------------------------------------------------------------- the block prior (issue 34)
+
+
+def test_the_shipped_ablations_price_se_and_activation_from_their_sources():
+    ablations = load_ablations()
+    assert {a.choice for a in ablations} == {"se", "act"}
+    assert all(a.top1[1] > a.top1[0] for a in ablations)  # every published choice helped
+    # an activation swap adds nothing: its prior is the mean published gain
+    acts = [a.top1[1] - a.top1[0] for a in ablations if a.choice == "act"]
+    assert block_prior((0, 5.0, 3.0, 0))[1] == pytest.approx(sum(acts) / len(acts))
+
+
+def test_the_se_prior_nets_out_what_the_cost_terms_credit_for_its_parameters():
+    se = Ablation("x", "se", (70.0, 73.0), (1e6, 1.2e6), (1e8, 1e8))
+    assert block_prior((0, 0.0, 0.0, 0), [se]) == (3.0, 0.0)
+    assert block_prior((0, 5.0, 0.0, 0), [se])[0] == pytest.approx(3.0 - 5.0 * np.log(1.2))
+
+
+def test_a_malformed_ablations_file_is_one_line(tmp_path):
+    bad = tmp_path / "a.yaml"
+    bad.write_text("ablations:\n- {id: x, choice: kernel, without: {top1: 1}, with: {top1: 2}}\n")
+    with pytest.raises(NasError, match="not an ablations file.*kernel"):
+        load_ablations(bad)
+
+
+def test_a_prior_model_credits_the_v3_activation_layout_at_equal_cost():
+    nets = load_networks()
+    est = fit_estimate("cost+prior", nets, None)
+    assert len(est.prior) == len(PRIOR_FEATURES) and all(p > 0 for p in est.prior)
+    v3 = load_baseline("mobilenet_v3_large")
+    relu = dataclasses.replace(v3, blocks=tuple(dataclasses.replace(b, act="relu") for b in v3.blocks))
+    assert block_features(relu)["hswish share"] == 0
+    assert est.predict_arch(v3) - est.predict_arch(relu) == pytest.approx(
+        est.prior[1] * block_features(v3)["hswish share"])
+    with pytest.raises(NasError, match="block shares"):
+        est.predict(1, 1, 224)
+
+
+def test_prior_models_cross_validate_like_the_others():
+    nets = load_networks()
+    held = cross_validated("cost+prior", nets, None, [n.family for n in nets])
+    assert held is not None and len(held) == len(nets)
+    full = predict_networks(fit_estimate("cost+prior", nets, None), nets, None)
+    assert not np.allclose(held, full)  # each family predicted by a fit that did not see it

@@ -53,7 +53,7 @@ import yaml
 from nas.arch import Arch
 from nas.errors import NasError
 from nas.files import write_text_atomic
-from nas.estimate import MODELS, Estimate, fit_estimate, held_out_estimates
+from nas.estimate import MODELS, Estimate, fit_estimate, held_out_estimates, predict_networks
 from nas.proxy.networks import DEFAULT_NETWORKS, Network
 from nas.proxy.plots import plot_fidelity
 from nas.proxy.runner import check_workers, read_rows, run_jobs
@@ -102,8 +102,7 @@ def evaluate(networks: Sequence[Network], proxy: dict[str, float], fitted: Seque
     scores.update({k: rank_fidelity(s, top1, pairs, res) for k, s in zero_cost_scores(nets).items()})
     held_out: dict[str, dict[str, float]] = {n.name: {} for n in nets}
     if fitted:
-        predictions = {f"{e.model} (fitted elsewhere)": [e.predict(n.params, n.madds, n.resolution, a)
-                                                         for n, a in zip(nets, acc)] for e in fitted}
+        predictions = {f"{e.model} (fitted elsewhere)": list(predict_networks(e, nets, acc)) for e in fitted}
     else:
         predictions = held_out_estimates(nets, acc)
     for label, pred in predictions.items():
