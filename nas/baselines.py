@@ -1,7 +1,7 @@
 """The reference networks kept as architecture files: the baselines of `search_spaces/baselines/`
 (MobileNet V1, V2, V3-Large, V3-Small) and the other published networks of
-`latency_tables/published_archs/` (MnasNet, ProxylessNAS), which are not baselines of a search
-but are built, timed and trained as published."""
+`latency_tables/published_archs/` (MnasNet, ProxylessNAS, HardCoRe-NAS, ...), which are not
+baselines of a search but are built, timed and trained as published."""
 
 from __future__ import annotations
 

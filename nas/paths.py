@@ -77,5 +77,5 @@ def shipped_files() -> list[Path]:
             LATENCY_TABLES / "pixel1_published.yaml", *sorted(PUBLISHED_ARCHS.glob("*.json")),
             PROXY_RECIPE, PACKAGE_DATA / "cifar10" / "cifar10-jpeg.tar.gz",
             PACKAGE_DATA / "cifar10" / "cifar10_original_order_labels.npz",
-            *(PACKAGE_DATA / "imagenet_top1" / f for f in ("imagenet_top1.yaml", "held_out.yaml", "estimate.json",
-                                                          "ablations.yaml"))]
+            *(PACKAGE_DATA / "imagenet_top1" / f
+              for f in ("imagenet_top1.yaml", "held_out.yaml", "kept_aside.yaml", "estimate.json", "ablations.yaml"))]

@@ -6,13 +6,13 @@ import torch
 from click.testing import CliRunner
 
 from nas.arch import dumps_arch
-from nas.baselines import load_reference
+from nas.baselines import load_baseline, load_reference
 from nas.blockstring import decode_blocks, encode_blocks
 from nas.builder import build
 from nas.cli import main
 from nas.cost import arch_cost
 from nas.paths import PUBLISHED_ARCHS
-from nas.transforms import scale_like
+from nas.transforms import apply_variant, scale_like
 from test_cost import hook_madds
 
 # parameters as the source's own code builds them; multiply-adds in millions (one decimal), ours
@@ -23,6 +23,16 @@ PUBLISHED = {
     "moga_a": (5_159_802, 304.0),           # xiaomi-automl/MoGA models/MoGA_A.py
     "moga_b": (5_506_236, 248.6),
     "moga_c": (5_488_200, 221.1),
+    "hardcorenas_a": (5_260_232, 224.2),    # timm hardcorenas_a .. _f
+    "hardcorenas_b": (5_176_544, 251.8),
+    "hardcorenas_c": (5_521_224, 270.1),
+    "hardcorenas_d": (7_500_208, 287.8),
+    "hardcorenas_e": (8_070_992, 338.7),
+    "hardcorenas_f": (8_199_688, 341.9),
+    "spnasnet": (4_421_616, 333.5),         # timm spnasnet_100
+    "proxylessnas_cpu": (4_361_648, 439.2), # osmr/imgclsmob pytorchcv proxylessnas_cpu (its assert)
+    "mobilenet_v3_large_minimalistic": (3_924_288, 209.1),  # timm tf_mobilenetv3_large_minimal_100
+    "mobilenet_v3_small_minimalistic": (2_044_736, 52.3),   # timm tf_mobilenetv3_small_minimal_100
 }
 # no exact count published: mmrazor's README rounds (4.3 M, 4.6 M); FBNet-B's paper 4.5 M differs
 OURS_ONLY = {"ofa_note8_lat22": (4_304_592, 67.2), "ofa_note8_lat31": (4_595_536, 100.5),
@@ -51,6 +61,14 @@ def test_ofa_subnets_match_mmrazors_rounded_params():
 def test_mnasnet_a1_widths_have_timms_param_counts(width, params):
     # timm semnasnet_050 / _075 / _140: every layer scaled but the 1280 head conv
     assert arch_cost(scale_like(load_reference("mnasnet_a1"), width, "mnasnet")).params == params
+
+
+@pytest.mark.parametrize("base", ["mobilenet_v3_large", "mobilenet_v3_small"])
+def test_minimalistic_file_is_the_minimalistic_variant_of_its_baseline(base):
+    # the architecture file and `variant: minimalistic` of a networks file are one network
+    variant = apply_variant(load_baseline(base), "minimalistic")
+    assert load_reference(f"{base}_minimalistic").blocks == variant.blocks
+    assert arch_cost(load_reference(f"{base}_minimalistic")) == arch_cost(variant)
 
 
 @pytest.mark.parametrize("name", sorted(ALL))

@@ -1,5 +1,6 @@
 """Write the published networks of this folder that come from a block string or a config table
-(MnasNet-A1, EfficientNet-B0, FBNet-C, MoGA-A/B/C, the two Once-for-All Note8 subnets).
+(MnasNet-A1, EfficientNet-B0, FBNet-B/C, MoGA-A/B/C, the two Once-for-All Note8 subnets,
+HardCoRe-NAS A-F, Single-Path NAS, ProxylessNAS-CPU, MobileNetV3-Large/Small minimalistic).
 
 Run from the repository root: `python experiments/published_archs/make_published.py`; it writes
 latency_tables/published_archs/<name>.json. Sources and parameter counts:
@@ -10,8 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dataclasses import replace
+
 from nas.arch import Arch, Block, Head, Stem, save_arch, validate
+from nas.baselines import load_baseline
 from nas.blockstring import decode_blocks
+from nas.transforms import apply_variant
 
 OUT = Path(__file__).resolve().parents[2] / "latency_tables" / "published_archs"
 
@@ -43,6 +48,60 @@ FBNET_B = ("ir_r1_k3_s1_e1_c16_nre ir_r1_k3_s2_e6_c24_nre ir_r1_k5_s1_e1_c24_nre
            "ir_r1_k5_s2_e6_c64_nre ir_r1_k5_s1_e1_c64_nre ir_r1_k5_s1_e3_c64_nre "
            "ir_r1_k5_s1_e6_c112_nre ir_r1_k3_s1_e1_c112_nre ir_r1_k5_s1_e1_c112_nre ir_r1_k5_s1_e3_c112_nre "
            "ir_r1_k5_s2_e6_c184_nre ir_r1_k5_s1_e1_c184_nre ir_r2_k5_s1_e6_c184_nre ir_r1_k3_s1_e6_c352_nre")
+
+# timm hardcorenas.py arch_def of hardcorenas_a..f (= Alibaba-MIIL/HardCoReNAS README strings),
+# stages flattened, the 'cn_r1_k1_s1_c960' head conv left to the Head. timm builds them with its
+# MobileNetV3 class: blocks without `nre` are h-swish (also our block string's default), SE of the
+# expanded channels with make_divisible, ReLU inside, hard-sigmoid gate (our plain `se0.25`)
+HARDCORENAS = {
+    "hardcorenas_a": "ds_r1_k3_s1_e1_c16_nre ir_r1_k5_s2_e3_c24_nre ir_r1_k5_s1_e3_c24_nre_se0.25 "
+                     "ir_r1_k5_s2_e3_c40_nre ir_r1_k5_s1_e6_c40_nre_se0.25 ir_r1_k5_s2_e6_c80_se0.25 "
+                     "ir_r1_k5_s1_e6_c80_se0.25 ir_r1_k5_s1_e6_c112_se0.25 ir_r1_k5_s1_e6_c112_se0.25 "
+                     "ir_r1_k5_s2_e6_c192_se0.25 ir_r1_k5_s1_e6_c192_se0.25",
+    "hardcorenas_b": "ds_r1_k3_s1_e1_c16_nre ir_r1_k5_s2_e3_c24_nre ir_r1_k5_s1_e3_c24_nre_se0.25 "
+                     "ir_r1_k3_s1_e3_c24_nre ir_r1_k5_s2_e3_c40_nre ir_r1_k5_s1_e3_c40_nre ir_r1_k5_s1_e3_c40_nre "
+                     "ir_r1_k5_s2_e3_c80 ir_r1_k5_s1_e3_c80 ir_r1_k3_s1_e3_c80 ir_r1_k3_s1_e3_c80 "
+                     "ir_r1_k5_s1_e3_c112 ir_r1_k3_s1_e3_c112 ir_r1_k3_s1_e3_c112 ir_r1_k3_s1_e3_c112 "
+                     "ir_r1_k5_s2_e6_c192_se0.25 ir_r1_k5_s1_e6_c192_se0.25 ir_r1_k3_s1_e3_c192_se0.25",
+    "hardcorenas_c": "ds_r1_k3_s1_e1_c16_nre ir_r1_k5_s2_e3_c24_nre ir_r1_k5_s1_e3_c24_nre_se0.25 "
+                     "ir_r1_k5_s2_e3_c40_nre ir_r1_k5_s1_e3_c40_nre ir_r1_k5_s1_e3_c40_nre ir_r1_k5_s1_e3_c40_nre "
+                     "ir_r1_k5_s2_e4_c80 ir_r1_k5_s1_e6_c80_se0.25 ir_r1_k3_s1_e3_c80 ir_r1_k3_s1_e3_c80 "
+                     "ir_r1_k5_s1_e6_c112_se0.25 ir_r1_k3_s1_e3_c112 ir_r1_k3_s1_e3_c112 ir_r1_k3_s1_e3_c112 "
+                     "ir_r1_k5_s2_e6_c192_se0.25 ir_r1_k5_s1_e6_c192_se0.25 ir_r1_k3_s1_e3_c192_se0.25",
+    "hardcorenas_d": "ds_r1_k3_s1_e1_c16_nre ir_r1_k5_s2_e3_c24_nre_se0.25 ir_r1_k5_s1_e3_c24_nre_se0.25 "
+                     "ir_r1_k5_s2_e3_c40_nre_se0.25 ir_r1_k5_s1_e4_c40_nre_se0.25 ir_r1_k3_s1_e3_c40_nre_se0.25 "
+                     "ir_r1_k5_s2_e4_c80_se0.25 ir_r1_k3_s1_e3_c80_se0.25 ir_r1_k3_s1_e3_c80_se0.25 "
+                     "ir_r1_k3_s1_e3_c80_se0.25 ir_r1_k3_s1_e4_c112_se0.25 ir_r1_k5_s1_e4_c112_se0.25 "
+                     "ir_r1_k3_s1_e3_c112_se0.25 ir_r1_k5_s1_e3_c112_se0.25 ir_r1_k5_s2_e6_c192_se0.25 "
+                     "ir_r1_k5_s1_e6_c192_se0.25 ir_r1_k5_s1_e6_c192_se0.25 ir_r1_k3_s1_e6_c192_se0.25",
+    "hardcorenas_e": "ds_r1_k3_s1_e1_c16_nre ir_r1_k5_s2_e3_c24_nre_se0.25 ir_r1_k5_s1_e3_c24_nre_se0.25 "
+                     "ir_r1_k5_s2_e6_c40_nre_se0.25 ir_r1_k5_s1_e4_c40_nre_se0.25 ir_r1_k5_s1_e4_c40_nre_se0.25 "
+                     "ir_r1_k3_s1_e3_c40_nre_se0.25 ir_r1_k5_s2_e4_c80_se0.25 ir_r1_k3_s1_e6_c80_se0.25 "
+                     "ir_r1_k5_s1_e6_c112_se0.25 ir_r1_k5_s1_e6_c112_se0.25 ir_r1_k5_s1_e6_c112_se0.25 "
+                     "ir_r1_k5_s1_e3_c112_se0.25 ir_r1_k5_s2_e6_c192_se0.25 ir_r1_k5_s1_e6_c192_se0.25 "
+                     "ir_r1_k5_s1_e6_c192_se0.25 ir_r1_k3_s1_e6_c192_se0.25",
+    "hardcorenas_f": "ds_r1_k3_s1_e1_c16_nre ir_r1_k5_s2_e3_c24_nre_se0.25 ir_r1_k5_s1_e3_c24_nre_se0.25 "
+                     "ir_r1_k5_s2_e6_c40_nre_se0.25 ir_r1_k5_s1_e6_c40_nre_se0.25 ir_r1_k5_s2_e6_c80_se0.25 "
+                     "ir_r1_k5_s1_e6_c80_se0.25 ir_r1_k3_s1_e3_c80_se0.25 ir_r1_k3_s1_e3_c80_se0.25 "
+                     "ir_r1_k3_s1_e6_c112_se0.25 ir_r1_k5_s1_e6_c112_se0.25 ir_r1_k5_s1_e6_c112_se0.25 "
+                     "ir_r1_k3_s1_e3_c112_se0.25 ir_r1_k5_s2_e6_c192_se0.25 ir_r1_k5_s1_e6_c192_se0.25 "
+                     "ir_r1_k3_s1_e6_c192_se0.25 ir_r1_k3_s1_e6_c192_se0.25",
+}
+# timm efficientnet.py _gen_spnasnet, arch_def (EfficientNet class: ReLU everywhere, so `nre` on
+# every block here; stem 32, head conv 1280)
+SPNASNET = ("ds_r1_k3_s1_c16_noskip_nre ir_r3_k3_s2_e3_c24_nre ir_r1_k5_s2_e6_c40_nre ir_r3_k3_s1_e3_c40_nre "
+            "ir_r1_k5_s2_e6_c80_nre ir_r3_k3_s1_e3_c80_nre ir_r1_k5_s1_e6_c96_nre ir_r3_k5_s1_e3_c96_nre "
+            "ir_r4_k5_s2_e6_c192_nre ir_r1_k3_s1_e6_c320_noskip_nre")
+# ProxylessNAS-CPU (mit-han-lab/proxylessnas proxyless_cpu.config, as osmr/imgclsmob
+# pytorch/pytorchcv/models/proxylessnas.py get_proxylessnas("cpu") tables it): per block
+# (expand ratio, kernel, out channels, stride); the two zero (skipped) blocks of the 88-channel
+# stage left out; stem 40, head conv 1432, ReLU6; hidden = round(input x ratio)
+PROXYLESSNAS_CPU = [(1, 3, 24, 1),
+                    (6, 3, 32, 2), (3, 3, 32, 1), (3, 3, 32, 1), (3, 3, 32, 1),
+                    (6, 3, 48, 2), (3, 3, 48, 1), (3, 3, 48, 1), (3, 5, 48, 1),
+                    (6, 3, 88, 2), (3, 3, 88, 1), (6, 5, 104, 1), (3, 3, 104, 1), (3, 3, 104, 1),
+                    (3, 3, 104, 1),
+                    (6, 5, 216, 2), (3, 5, 216, 1), (3, 5, 216, 1), (3, 3, 216, 1), (6, 5, 360, 1)]
 
 # xiaomi-automl/MoGA models/MoGA_{A,B,C}.py mb_config: expansion, out, kernel, stride, h-swish, se
 MOGA = {
@@ -104,13 +163,39 @@ def ofa(name: str) -> Arch:
                          Head(960, 1280, "hswish", 0.1, hidden_bias=False)))
 
 
+def hardcorenas(name: str) -> Arch:
+    """HardCoRe-NAS as timm's MobileNetV3 class builds it: stem 32 h-swish, the blocks, a 960
+    conv, pool, a 1280 layer with bias and h-swish (as MobileNetV3-Large's head), classifier."""
+    return validate(Arch(name, 224, 1.0, 1000, Stem(32, 3, 2, "hswish"), decode_blocks(HARDCORENAS[name], 32),
+                         Head(960, 1280, "hswish", 0.2)))
+
+
+def proxylessnas_cpu() -> Arch:
+    """ProxylessNAS-CPU: stem 40, ReLU6 inverted residuals (no expansion conv at ratio 1), 1432
+    head conv, pool, classifier."""
+    blocks, cin = [], 40
+    for ratio, kernel, out, stride in PROXYLESSNAS_CPU:
+        blocks.append(Block("ir", kernel, out, stride, "relu6", exp=round(cin * ratio), se=False))
+        cin = out
+    return validate(Arch("proxylessnas_cpu", 224, 1.0, 1000, Stem(40, 3, 2, "relu6"), tuple(blocks),
+                         Head(1432, None, "relu6", 0.2)))
+
+
+def minimalistic(base: str) -> Arch:
+    """TF-slim's minimalistic MobileNetV3 (no SE, no h-swish, 3x3 kernels; head as the base's)."""
+    return replace(apply_variant(load_baseline(base), "minimalistic"), name=f"{base}_minimalistic")
+
+
 def published() -> list[Arch]:
     """Every network this script writes."""
     return [_from_string("mnasnet_a1", MNASNET_A1, 32, "relu", 1280),
             _from_string("efficientnet_b0", EFFICIENTNET_B0, 32, "swish", 1280),
             _from_string("fbnet_b", FBNET_B, 16, "relu", 1984),
             _from_string("fbnet_c", FBNET_C, 16, "relu", 1984),
-            *(moga(n) for n in MOGA), *(ofa(n) for n in OFA)]
+            *(moga(n) for n in MOGA), *(ofa(n) for n in OFA),
+            *(hardcorenas(n) for n in HARDCORENAS),
+            _from_string("spnasnet", SPNASNET, 32, "relu", 1280),
+            proxylessnas_cpu(), minimalistic("mobilenet_v3_large"), minimalistic("mobilenet_v3_small")]
 
 
 if __name__ == "__main__":

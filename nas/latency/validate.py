@@ -52,7 +52,8 @@ def outside_networks() -> list[Arch]:
     """Networks the search space cannot produce, in order: the 4 baselines (V1, V2, V3-Large,
     V3-Small), the published ones of latency_tables/published_archs/ (MnasNet-A1 and -B1,
     ProxylessNAS GPU, mobile and mobile 1.4, and since issue 34 EfficientNet-B0, FBNet-B/C,
-    MoGA-A/B/C and two Once-for-All subnets), and hand-made variants (OUTSIDE_VARIANTS: baselines
+    MoGA-A/B/C, two Once-for-All subnets, HardCoRe-NAS A-F, Single-Path NAS, ProxylessNAS-CPU
+    and V3-Large/Small minimalistic), and hand-made variants (OUTSIDE_VARIANTS: baselines
     at other widths and resolutions). No table's overhead model is fitted on any of them."""
     from dataclasses import replace as with_name
 

@@ -18,7 +18,7 @@ from nas.errors import NasError
 from nas.proxy import fidelity
 from nas.proxy.fidelity import evaluate, read_accuracies, run_fidelity, zero_cost_fidelity
 from nas.estimate import fit_estimate
-from nas.proxy.networks import DEFAULT_NETWORKS, HELD_OUT_NETWORKS, load_networks, select
+from nas.proxy.networks import DEFAULT_NETWORKS, HELD_OUT_NETWORKS, KEPT_ASIDE_NETWORKS, load_networks, select
 from nas.proxy.stats import matched_pairs, pair_agreement, rank_fidelity
 from nas.recipe import load_recipe
 from conftest import TINY_RECIPE
@@ -205,6 +205,26 @@ def test_held_out_networks_are_built_as_published_and_disjoint_from_the_yardstic
     assert len(held) == 11 and {n.family for n in held} == {"V1", "ProxylessNAS", "MnasNet-B1"}
     key = lambda n: (n.base, n.width, n.scaling, n.resolution)
     assert not {key(n) for n in held} & {key(n) for n in shipped}
+
+
+# Parameter counts in the sources of kept_aside.yaml: timm 1.0.31 (hardcorenas_*, spnasnet_100,
+# tf_mobilenetv3_*_minimal_100, semnasnet_*) and osmr/imgclsmob's proxylessnas_cpu assert
+KEPT_ASIDE_PARAMS = {"HardCoRe-NAS A": 5_260_232, "HardCoRe-NAS B": 5_176_544, "HardCoRe-NAS C": 5_521_224,
+                     "HardCoRe-NAS D": 7_500_208, "HardCoRe-NAS E": 8_070_992, "HardCoRe-NAS F": 8_199_688,
+                     "Single-Path NAS": 4_421_616, "ProxylessNAS-CPU": 4_361_648,
+                     "V3-Large minimalistic": 3_924_288, "V3-Small minimalistic": 2_044_736,
+                     "MnasNet-A1 0.5 r224": 2_082_006, "MnasNet-A1 0.75 r224": 2_912_278,
+                     "MnasNet-A1 1.0 r224": 3_887_038, "MnasNet-A1 1.4 r224": 6_105_992}
+
+
+def test_kept_aside_networks_are_built_as_published_and_disjoint_from_every_other_set(shipped):
+    kept = load_networks(KEPT_ASIDE_NETWORKS)
+    assert {n.name: n.params for n in kept if n.name in KEPT_ASIDE_PARAMS} == KEPT_ASIDE_PARAMS
+    assert len(kept) == 37 and {n.family for n in kept} == {
+        "HardCoRe-NAS", "Single-Path NAS", "ProxylessNAS", "V3-Large", "V3-Small", "MnasNet-A1"}
+    key = lambda n: (n.base, n.width, n.scaling, n.variant, n.resolution)
+    others = shipped + load_networks(HELD_OUT_NETWORKS)
+    assert not {key(n) for n in kept} & {key(n) for n in others}
 
 
 def test_a_fit_from_elsewhere_is_scored_as_it_stands_and_nothing_is_fitted(shipped):
