@@ -158,7 +158,8 @@ def block_prior(coefficients: Sequence[float], ablations: Sequence[Ablation] | N
     for a in ablations if ablations is not None else load_ablations():
         gain = a.top1[1] - a.top1[0]
         if a.params is not None:
-            gain -= coefficients[1] * np.log(a.params[1] / a.params[0]) + coefficients[2] * np.log(a.madds[1] / a.madds[0])
+            gain -= (coefficients[1] * np.log(a.params[1] / a.params[0])
+                     + coefficients[2] * np.log(a.madds[1] / a.madds[0]))
         gains[a.choice].append(gain)
     return tuple(float(np.mean(gains[c])) if gains[c] else 0.0 for c in ("se", "act"))
 
