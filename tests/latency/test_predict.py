@@ -119,6 +119,14 @@ def test_mobilenet_ops_are_never_flagged_approximated():
     assert predict_latency(load_baseline("mobilenet_v3_large"), "pixel").n_approximated == 0
 
 
+def test_fbnet_a_shuffle_blocks_are_predicted_by_the_op_model_and_flagged():
+    p = predict_latency(load_reference("fbnet_a"), "pixel")
+    flagged = [b for b in p.ops if "approximated" in b]
+    assert [b["op"] for b in flagged] == [9, 12, 14]  # the three ir_k*_g2 blocks (op 0 is the stem)
+    assert all(b["source"] == "model" and "2-group 1x1 convs" in b["approximated"] for b in flagged)
+    assert p.n_approximated == 3 and 0 < p.latency_ms < 100
+
+
 def test_grouped_1x1_conv_costs_its_grouped_multiply_adds_in_the_op_model():
     from dataclasses import replace
 
