@@ -65,6 +65,7 @@ class Stem:
     kernel: int = 3
     stride: int = 2
     act: str = "hswish"
+    bias: bool | None = None  # None (left out) = false: the conv has no bias (BatchNorm's shift only)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,12 @@ class Block:
     se_gate: str | None = None
     expand_conv: bool | None = None
     residual: bool | None = None
+    # FBNet's options (facebookresearch/mobile-vision IRFBlock): `groups` splits the 1x1 expansion
+    # and projection convs into that many groups, with a channel shuffle of as many groups after
+    # the expansion (where the expansion conv is left out, before the depthwise conv); `bias` gives
+    # every conv of the block a bias. None: one group, no shuffle, no biases.
+    groups: int | None = None
+    bias: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,7 @@ class Head:
     act: str = "hswish"
     dropout: float = 0.2
     hidden_bias: bool | None = None  # None (left out) = true: the hidden linear layer has a bias
+    conv_bias: bool | None = None    # None (left out) = false: the head's 1x1 conv has no bias
 
 
 @dataclass(frozen=True)
@@ -127,6 +135,8 @@ class Layer:
     expand_conv: bool = False      # the 1x1 expansion conv kept although exp equals cin
     skip: bool = True              # False: no residual even where the shapes allow one
     bias: bool = True              # "fc" only: the linear layer has a bias
+    groups: int = 1                # "ir" only: groups of the 1x1 convs, a channel shuffle when > 1
+    conv_bias: bool = False        # "stem", "ir", "conv": every conv of the op has a bias
 
     @property
     def out_size(self) -> int:
@@ -158,8 +168,11 @@ class Layer:
 def options_suffix(layer: Layer) -> str:
     """The key suffix of the options that differ from the defaults, in a fixed order:
     `-sm<se channels>` (when not MobileNetV3's make_divisible(exp // 4, 8)), `-sa<se act>`,
-    `-sg<gate>`, `-x1` (expansion conv kept at exp == cin), `-noskip`, `-nobias`; "" for the
-    ops of every network the format could write before these options."""
+    `-sg<gate>`, `-x1` (expansion conv kept at exp == cin), `-noskip`, `-nobias`, `-g<groups>`
+    (grouped 1x1 convs and a channel shuffle); "" for the ops of every network the format could
+    write before these options. A conv bias (`conv_bias`) is not part of the key: on device it
+    folds into the BatchNorm shift (TFLite's convolutions always carry a bias), so the op and
+    its time are the same as without it."""
     parts = []
     if layer.se and layer.se_mid and layer.se_mid != se_channels(layer.exp):
         parts.append(f"sm{layer.se_mid}")
@@ -173,10 +186,12 @@ def options_suffix(layer: Layer) -> str:
         parts.append("noskip")
     if not layer.bias:
         parts.append("nobias")
+    if layer.groups > 1:
+        parts.append(f"g{layer.groups}")
     return "".join(f"-{p}" for p in parts)
 
 
-_SUFFIX = re.compile(r"sm(\d{1,6})|sa(relu|relu6|hswish|swish)|sg(hsigmoid|sigmoid)|x1|noskip|nobias")
+_SUFFIX = re.compile(r"sm(\d{1,6})|sa(relu|relu6|hswish|swish)|sg(hsigmoid|sigmoid)|g(\d{1,5})|x1|noskip|nobias")
 
 
 def with_options_suffix(layer: Layer, suffix: str) -> Layer | None:
@@ -193,6 +208,8 @@ def with_options_suffix(layer: Layer, suffix: str) -> Layer | None:
             changes["se_act"] = m.group(2)
         elif m.group(3):
             changes["se_gate"] = m.group(3)
+        elif m.group(4):
+            changes["groups"] = int(m.group(4))
         else:
             changes[{"x1": "expand_conv", "noskip": "skip", "nobias": "bias"}[part]] = part == "x1"
     return replace(layer, **changes)
@@ -227,7 +244,7 @@ class Arch:
         size, cin = self.resolution, 3
         stem_out = self.channels(self.stem.out)
         out = [Layer("stem", size, cin, stem_out, self.stem.kernel, self.stem.stride,
-                     act=self.stem.act)]
+                     act=self.stem.act, conv_bias=bool(self.stem.bias))]
         size, cin = conv_out(size, self.stem.stride), stem_out
         for b in self.blocks:
             cout = self.channels(b.out)
@@ -236,7 +253,7 @@ class Arch:
             size, cin = conv_out(size, b.stride), cout
         if self.head.conv is not None:
             cout = self.channels(self.head.conv)
-            out.append(Layer("conv", size, cin, cout, act=self.head.act))
+            out.append(Layer("conv", size, cin, cout, act=self.head.act, conv_bias=bool(self.head.conv_bias)))
             cin = cout
         out.append(Layer("pool", size, cin, cin))
         if self.head.hidden is not None:
@@ -255,7 +272,8 @@ def _block_layer(b: Block, size: int, cin: int, cout: int, exp: int) -> Layer:
     return Layer(b.type, size, cin, cout, b.kernel, b.stride, exp, se, b.act, se_mid=mid,
                  se_act=b.se_act or "relu", se_gate=b.se_gate or "hsigmoid",
                  expand_conv=bool(b.expand_conv) and exp == cin,
-                 skip=not (b.residual is False and b.stride == 1 and cin == cout))
+                 skip=not (b.residual is False and b.stride == 1 and cin == cout),
+                 groups=b.groups or 1, conv_bias=bool(b.bias))
 
 
 # ---------------------------------------------------------------- validation and JSON
@@ -270,12 +288,14 @@ MAX_WIDTH_MULT = 8.0           # alpha in (0, 8]
 MAX_NUM_CLASSES = 100_000
 MAX_BLOCKS = 1000
 MAX_NAME = 200                 # characters
+MAX_GROUPS = 64                # groups of a block's 1x1 convs
 # and float32 weights plus one image's activations must fit in this machine's memory
 
-_STEM_FIELDS = {"out", "kernel", "stride", "act"}
-_BLOCK_OPTIONS = ("se_base", "se_ratio", "se_round", "se_act", "se_gate", "expand_conv", "residual")
+_STEM_FIELDS = {"out", "kernel", "stride", "act", "bias"}
+_BLOCK_OPTIONS = ("se_base", "se_ratio", "se_round", "se_act", "se_gate", "expand_conv", "residual",
+                  "groups", "bias")
 _BLOCK_FIELDS = {"type", "kernel", "exp", "out", "se", "act", "stride", *_BLOCK_OPTIONS}
-_HEAD_FIELDS = {"conv", "hidden", "act", "dropout", "hidden_bias"}
+_HEAD_FIELDS = {"conv", "hidden", "act", "dropout", "hidden_bias", "conv_bias"}
 _ARCH_FIELDS = {"name", "resolution", "width_mult", "num_classes", "stem", "blocks", "head"}
 
 
@@ -338,7 +358,8 @@ def stem_from_dict(d: Any, where: str = "stem") -> Stem:
     return Stem(out=check_int(f"{where}.out", d["out"], 1, MAX_CHANNELS),
                 kernel=check_kernel(f"{where}.kernel", d.get("kernel", 3)),
                 stride=check_choice(f"{where}.stride", d.get("stride", 2), (1, 2)),
-                act=check_choice(f"{where}.act", d.get("act", "hswish"), ACTIVATIONS))
+                act=check_choice(f"{where}.act", d.get("act", "hswish"), ACTIVATIONS),
+                bias=check_choice(f"{where}.bias", d["bias"], (False, True)) if "bias" in d else None)
 
 
 def block_from_dict(where: str, d: Any, cin: int) -> Block:
@@ -371,9 +392,12 @@ def _block_options(where: str, d: dict, cin: int, exp: Any, out: int, stride: in
     """The optional "ir" fields, checked; a field left out stays None (its default meaning)."""
     opts: dict = {}
     for key, choices in (("se_base", SE_BASES), ("se_round", SE_ROUNDINGS), ("se_act", ACTIVATIONS),
-                         ("se_gate", SE_GATES), ("expand_conv", (False, True)), ("residual", (False, True))):
+                         ("se_gate", SE_GATES), ("expand_conv", (False, True)), ("residual", (False, True)),
+                         ("bias", (False, True))):
         if key in d:
             opts[key] = check_choice(f"{where}.{key}", d[key], choices)
+    if "groups" in d:
+        opts["groups"] = _check_groups(f"{where}.groups", d["groups"], cin, exp, out)
     if "se_ratio" in d:
         check_float(f"{where}.se_ratio", d["se_ratio"], 0, 1, open_lo=True)
         opts["se_ratio"] = d["se_ratio"]  # as written (1 stays 1), so the file round-trips
@@ -384,6 +408,18 @@ def _block_options(where: str, d: dict, cin: int, exp: Any, out: int, stride: in
         raise NasError(f"{where}.residual: true is not allowed here; a residual needs stride 1 and "
                        f"output channels equal to the input ({cin})")
     return opts
+
+
+def _check_groups(where: str, groups: Any, cin: int, exp: int, out: int) -> int:
+    """A group count from 1 to MAX_GROUPS that divides the block's input, expanded and output
+    channels (the 1x1 convs and the shuffle split all three)."""
+    check_int(where, groups, 1, MAX_GROUPS)
+    widths = {"input": cin, "expanded": exp, "output": out}
+    bad = next((k for k, c in widths.items() if c % groups), None)
+    if bad:
+        raise NasError(f"{where}: {groups} is not allowed; the groups must divide the block's input ({cin}), "
+                       f"expanded ({exp}) and output ({out}) channels, and its {bad} channels do not divide")
+    return groups
 
 
 def _optional_channels(where: str, value: Any) -> int | None:
@@ -397,7 +433,9 @@ def _head_from_dict(d: Any) -> Head:
                 act=check_choice("head.act", d.get("act", "hswish"), ACTIVATIONS),
                 dropout=check_float("head.dropout", d.get("dropout", 0.2), 0, 1, open_hi=True),
                 hidden_bias=(check_choice("head.hidden_bias", d["hidden_bias"], (False, True))
-                             if "hidden_bias" in d else None))
+                             if "hidden_bias" in d else None),
+                conv_bias=(check_choice("head.conv_bias", d["conv_bias"], (False, True))
+                           if "conv_bias" in d else None))
 
 
 def arch_from_dict(d: Any) -> Arch:
@@ -420,6 +458,7 @@ def arch_from_dict(d: Any) -> Arch:
                                        open_lo=True),
                 num_classes=check_int("num_classes", d["num_classes"], 1, MAX_NUM_CLASSES),
                 stem=stem, blocks=tuple(blocks), head=_head_from_dict(d["head"]))
+    _check_resolved_groups(arch)
     _check_memory(arch)
     return arch
 
@@ -449,6 +488,15 @@ def machine_memory() -> int:
         return 0
 
 
+def _check_resolved_groups(arch: Arch) -> None:
+    """NasError when the width multiplier leaves a grouped block's channels indivisible."""
+    blocks = [l for l in arch.layers() if l.kind in ("ir", "ds")]
+    for i, layer in enumerate(blocks):
+        if any(c % layer.groups for c in (layer.cin, layer.exp, layer.cout)):
+            raise NasError(f"blocks[{i}].groups: {layer.groups} is not allowed at width_mult {arch.width_mult:g}; "
+                           f"it must divide the scaled channels {layer.cin}, {layer.exp} and {layer.cout}")
+
+
 def _check_memory(arch: Arch) -> None:
     need, have = memory_estimate(arch), machine_memory()
     if have and need > have:
@@ -467,16 +515,23 @@ def arch_to_dict(a: Arch) -> dict:
     """The JSON document of an architecture (field order as in the contract)."""
     return {"name": a.name, "resolution": a.resolution, "width_mult": a.width_mult,
             "num_classes": a.num_classes,
-            "stem": {"out": a.stem.out, "kernel": a.stem.kernel, "stride": a.stem.stride,
-                     "act": a.stem.act},
+            "stem": _stem_to_dict(a.stem),
             "blocks": [_block_to_dict(b) for b in a.blocks],
             "head": _head_to_dict(a.head)}
 
 
+def _stem_to_dict(s: Stem) -> dict:
+    d = {"out": s.out, "kernel": s.kernel, "stride": s.stride, "act": s.act}
+    if s.bias is not None:
+        d["bias"] = s.bias
+    return d
+
+
 def _head_to_dict(h: Head) -> dict:
     d = {"conv": h.conv, "hidden": h.hidden, "act": h.act, "dropout": h.dropout}
-    if h.hidden_bias is not None:
-        d["hidden_bias"] = h.hidden_bias
+    for key in ("hidden_bias", "conv_bias"):
+        if getattr(h, key) is not None:
+            d[key] = getattr(h, key)
     return d
 
 

@@ -19,6 +19,10 @@ Tokens of ours (timm sets these per model class, not per block; each is a JSON b
   sein  the SE ratio is of the block's input channels (se_base "in": timm's EfficientNet and
         MnasNet, se_from_exp=False)          sernd / seflr  SE width rounded with round() / int()
   sa<act>  the SE's inner activation (sasw, sahs, sar6; default ReLU)   sgsig  sigmoid SE gate
+  g N   FBNet's shuffle block: the 1x1 expansion and projection convs in N groups, a channel
+        shuffle of N groups after the expansion (JSON "groups"; mobile-vision's ir_k3_g2 with
+        pwl_groups 2 is `ds_k3_c112_g2`, its e1 blocks having no expansion conv)
+  bias  every conv of the block has a bias (JSON "bias": mobile-vision's FBNet `use_bias`)
 Blocks are separated by spaces (or commas); stem and head are not part of the string.
 Every decoded block passes the checks of a JSON block (`arch.block_from_dict`: kernel, stride,
 channels and their upper bounds), and a string holds at most `arch.MAX_BLOCKS` blocks.
@@ -32,8 +36,8 @@ from nas.arch import MAX_BLOCKS, Block, block_from_dict, make_divisible
 from nas.errors import NasError
 
 _ACT_TOKENS = {"re": "relu", "r6": "relu6", "hs": "hswish", "sw": "swish"}
-_FLAGS = {"noskip": ("residual", False), "sein": ("se_base", "in"), "sernd": ("se_round", "round"),
-          "seflr": ("se_round", "floor"), "sgsig": ("se_gate", "sigmoid"),
+_FLAGS = {"noskip": ("residual", False), "bias": ("bias", True), "sein": ("se_base", "in"),
+          "sernd": ("se_round", "round"), "seflr": ("se_round", "floor"), "sgsig": ("se_gate", "sigmoid"),
           **{f"sa{t}": ("se_act", a) for t, a in _ACT_TOKENS.items()}}
 _FLAG_NAMES = {v: k for k, v in _FLAGS.items()}
 _ACT_NAMES = {v: k for k, v in _ACT_TOKENS.items()}
@@ -46,7 +50,7 @@ def looks_like_block_string(text: str) -> bool:
     return bool(re.fullmatch(r"(ir|ds|dsa)(_[a-z]+[0-9.]*)+", first))
 
 
-_OPTION = re.compile(r"(se|r|k|s|e|c|n)(.*)")
+_OPTION = re.compile(r"(se|r|k|s|e|c|g|n)(.*)")
 _INTEGER = re.compile(r"[0-9]{1,9}")
 _DECIMAL = re.compile(r"[0-9]{1,6}(\.[0-9]{0,6})?|\.[0-9]{1,6}")
 
@@ -66,7 +70,7 @@ def _options(token: str) -> tuple[str, dict[str, str]]:
         m = _OPTION.fullmatch(opt)
         if m is None:
             raise NasError(f"block {token[:60]}: option {opt[:20]!r} is not allowed; "
-                           f"expected r, k, s, e, c, se, n<act> or one of {', '.join(_FLAGS)}")
+                           f"expected r, k, s, e, c, g, se, n<act> or one of {', '.join(_FLAGS)}")
         if m.group(1) in fields:
             raise NasError(f"block {token[:60]}: option {m.group(1)} is given twice")
         fields[m.group(1)] = m.group(2)
@@ -102,9 +106,10 @@ def _decode_one(token: str, cin: int, room: int) -> list[Block]:
     if "se" in fields and (not _DECIMAL.fullmatch(fields["se"]) or not 0 < float(fields["se"]) <= 1):
         raise NasError(f"block {token[:60]}: se{fields['se'][:20]} is not allowed; expected a "
                        "squeeze-excite ratio above 0 and at most 1, like se0.25")
+    groups = int(_number(token, fields, "g", "1", _INTEGER, "a group count")) if "g" in fields else None
     flags = [f for f in fields if f in _FLAGS]
-    if flags and kind == "dsa":
-        raise NasError(f"block {token[:60]}: {flags[0]} is not allowed on a dsa block")
+    if (flags or groups is not None) and kind == "dsa":
+        raise NasError(f"block {token[:60]}: {flags[0] if flags else 'g'} is not allowed on a dsa block")
     targets = [_FLAGS[f][0] for f in flags]
     if len(set(targets)) < len(targets):
         twice = next(t for t in targets if targets.count(t) > 1)
@@ -128,6 +133,8 @@ def _decode_one(token: str, cin: int, room: int) -> list[Block]:
         if kind == "ir" and d["exp"] == cin:
             d["expand_conv"] = True  # timm's ir block always has its 1x1 expansion conv
         d.update(_FLAGS[f] for f in flags)
+        if groups is not None:
+            d["groups"] = groups
         if d.get("residual") is False and not (d["stride"] == 1 and cin == out):
             del d["residual"]  # timm's noskip on a block without a residual changes nothing
         blocks.append(block_from_dict(f"block {token[:60]}", d, cin))
@@ -174,6 +181,7 @@ def _encode_one(b: Block, cin: int) -> str:
         se += "".join(f"_{_FLAG_NAMES[(k, getattr(b, k))]}" for k in ("se_base", "se_round", "se_act", "se_gate")
                       if (k, getattr(b, k)) in _FLAG_NAMES)
     skip = "_noskip" if b.residual is False and b.stride == 1 and cin == b.out else ""
+    skip += (f"_g{b.groups}" if b.groups is not None else "") + ("_bias" if b.bias else "")
     act = f"_n{_ACT_NAMES[b.act]}"
     if b.exp == cin and not b.expand_conv:  # timm's ds: no expansion conv
         return f"ds_r1_k{b.kernel}_s{b.stride}_c{b.out}{se}{skip}{act}"

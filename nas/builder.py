@@ -16,8 +16,8 @@ def _act(name: str) -> nn.Module:
 
 
 def _conv_bn(cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1,
-             act: str | None = None) -> nn.Sequential:
-    layers = [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
+             act: str | None = None, bias: bool = False) -> nn.Sequential:
+    layers = [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=bias),
               nn.BatchNorm2d(cout)]
     if act is not None:
         layers.append(_act(act))
@@ -40,18 +40,35 @@ class SqueezeExcite(nn.Module):
         return x * self.gate(self.fc2(self.relu(self.fc1(s))))
 
 
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's channel shuffle: (N, g*c, H, W) viewed as (N, g, c, H, W), the two channel
+    axes swapped, flattened back (as FBNet's IRFBlock). Reshapes only, so ONNX exports it."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        return x.reshape(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
 class InvertedResidual(nn.Module):
-    """MobileNetV2/V3 block: [1x1 expand] -> kxk depthwise -> [SE] -> linear 1x1 project [+ x]."""
+    """MobileNetV2/V3 block: [1x1 expand] -> kxk depthwise -> [SE] -> linear 1x1 project [+ x].
+    FBNet's options: grouped 1x1 convs with a channel shuffle after the expansion, conv biases."""
 
     def __init__(self, layer: Layer):
         super().__init__()
-        parts = []
+        parts: list[nn.Module] = []
+        bias = layer.conv_bias
         if layer.has_expand:
-            parts.append(_conv_bn(layer.cin, layer.exp, act=layer.act))
-        parts.append(_conv_bn(layer.exp, layer.exp, layer.kernel, layer.stride, layer.exp, layer.act))
+            parts.append(_conv_bn(layer.cin, layer.exp, groups=layer.groups, act=layer.act, bias=bias))
+        if layer.groups > 1:
+            parts.append(ChannelShuffle(layer.groups))
+        parts.append(_conv_bn(layer.exp, layer.exp, layer.kernel, layer.stride, layer.exp, layer.act, bias))
         if layer.se:
             parts.append(SqueezeExcite(layer.exp, layer.squeeze, layer.se_act, layer.se_gate))
-        parts.append(_conv_bn(layer.exp, layer.cout))
+        parts.append(_conv_bn(layer.exp, layer.cout, groups=layer.groups, bias=bias))
         self.body = nn.Sequential(*parts)
         self.residual = layer.residual
 
@@ -75,12 +92,13 @@ class MobileNet(nn.Module):
         self.arch = arch
         layers = arch.layers()
         stem = layers[0]
-        self.stem = _conv_bn(3, stem.cout, stem.kernel, stem.stride, act=stem.act)
+        self.stem = _conv_bn(3, stem.cout, stem.kernel, stem.stride, act=stem.act, bias=stem.conv_bias)
         body = [l for l in layers if l.kind in ("ir", "ds")]
         self.blocks = nn.Sequential(*[InvertedResidual(l) if l.kind == "ir" else _depthwise_separable(l)
                                       for l in body])
         conv = [l for l in layers if l.kind == "conv"]
-        self.head_conv = _conv_bn(conv[0].cin, conv[0].cout, act=conv[0].act) if conv else nn.Identity()
+        self.head_conv = (_conv_bn(conv[0].cin, conv[0].cout, act=conv[0].act, bias=conv[0].conv_bias)
+                          if conv else nn.Identity())
         fcs = [l for l in layers if l.kind == "fc"]
         hidden = [nn.Linear(l.cin, l.cout, bias=l.bias) for l in fcs[:-1]]
         self.hidden = nn.Sequential(hidden[0], _act(fcs[0].act)) if hidden else nn.Identity()
@@ -129,13 +147,13 @@ def build_layer(layer: Layer) -> nn.Module:
 
     Input: (1, cin, size, size) tensors; "fc" takes (1, cin). "pool" averages to (1, cin)."""
     if layer.kind == "stem":
-        return _conv_bn(layer.cin, layer.cout, layer.kernel, layer.stride, act=layer.act)
+        return _conv_bn(layer.cin, layer.cout, layer.kernel, layer.stride, act=layer.act, bias=layer.conv_bias)
     if layer.kind == "ir":
         return InvertedResidual(layer)
     if layer.kind == "ds":
         return _depthwise_separable(layer)
     if layer.kind == "conv":
-        return _conv_bn(layer.cin, layer.cout, act=layer.act)
+        return _conv_bn(layer.cin, layer.cout, act=layer.act, bias=layer.conv_bias)
     if layer.kind == "pool":
         return _GlobalMean()
     if layer.kind == "fc":

@@ -189,6 +189,7 @@ _BLOCK_OPTION_VALUES = st.fixed_dictionaries({}, optional={
     "se_round": st.sampled_from(["divisible", "round", "floor"]),
     "se_act": st.sampled_from(["relu", "relu6", "hswish", "swish"]),
     "se_gate": st.sampled_from(["hsigmoid", "sigmoid"]), "residual": st.just(False),
+    "groups": st.sampled_from([1, 2, 4, 8]), "bias": st.booleans(),
     "act": st.sampled_from(["relu", "hswish", "swish"])})
 
 
@@ -203,3 +204,57 @@ def test_random_block_options_round_trip_through_json(options, hidden_bias):
     arch = arch_from_dict(d)
     text = dumps_arch(arch)
     assert loads_arch(text) == arch and dumps_arch(loads_arch(text)) == text
+
+
+# ---------------------------------------------------------------- FBNet's options: groups, conv biases
+
+def test_fbnet_options_left_out_keep_todays_meaning():
+    arch = load_baseline("mobilenet_v3_large")
+    assert (arch.stem.bias, arch.blocks[3].groups, arch.blocks[3].bias, arch.head.conv_bias) == (None,) * 4
+    assert all(l.groups == 1 and not l.conv_bias for l in arch.layers())
+
+
+def test_groups_and_biases_round_trip_byte_for_byte():
+    d = v3_large_dict()
+    d["blocks"][1].update(groups=2, bias=True)  # ir 16 -> 24, exp 64
+    d["stem"]["bias"] = True
+    d["head"]["conv_bias"] = True
+    text = dumps_arch(arch_from_dict(d))
+    assert dumps_arch(loads_arch(text)) == text
+    assert '"groups": 2, "bias": true' in text and '"act": "hswish", "bias": true}' in text
+    assert '"conv_bias": true' in text
+    layers = loads_arch(text).layers()
+    head_conv = next(l for l in layers if l.kind == "conv")
+    assert (layers[0].conv_bias, layers[2].groups, layers[2].conv_bias, head_conv.conv_bias) == (True, 2, True, True)
+
+
+@pytest.mark.parametrize("fields,message", [
+    ({"groups": 0}, r"blocks\[3\]\.groups: 0 is not allowed"),
+    ({"groups": 5}, r"blocks\[3\]\.groups: 5 .*input channels do not divide"),
+    ({"groups": 2.0}, r"blocks\[3\]\.groups"),
+    ({"groups": 3}, r"blocks\[3\]\.groups: 3 .*output channels do not divide"),
+    ({"groups": 65}, r"blocks\[3\]\.groups: 65 is not allowed; expected an integer from 1 to 64"),
+    ({"bias": "yes"}, r"blocks\[3\]\.bias"),
+])
+def test_bad_groups_or_bias_is_named(fields, message):
+    with pytest.raises(NasError, match=message):
+        arch_from_dict(_with_options(**fields))
+
+
+def test_groups_are_refused_on_a_v1_block_and_when_the_width_breaks_them():
+    d = json.loads((BASELINES / "mobilenet_v1.json").read_text())
+    d["blocks"][0]["groups"] = 2
+    with pytest.raises(NasError, match=r"blocks\[0\].groups: not allowed on a \"ds\" block"):
+        arch_from_dict(d)
+    d = v3_large_dict()
+    d["blocks"][13]["groups"] = 16  # 160 -> 160 with exp 960; at 0.75: 120, 720, 120
+    with pytest.raises(NasError, match=r"blocks\[13\]\.groups: 16 is not allowed at width_mult 0.75"):
+        arch_from_dict(d).with_overrides(width=0.75)
+
+
+def test_stem_and_head_biases_must_be_bools():
+    for part, key in (("stem", "bias"), ("head", "conv_bias")):
+        d = v3_large_dict()
+        d[part][key] = 1
+        with pytest.raises(NasError, match=f"{part}.{key}"):
+            arch_from_dict(d)

@@ -101,3 +101,25 @@ def test_blocks_with_options_give_the_same_network_through_the_string(options, k
     arch = replace(arch, blocks=tuple(blocks))
     back = replace(arch, blocks=decode_blocks(encode_blocks(arch.blocks, 16), 16))
     assert back.layers() == arch.layers()
+
+
+# ---------------------------------------------------------------- FBNet's tokens: g<N>, bias
+
+def test_group_and_bias_tokens_set_the_block_fields_and_round_trip():
+    text = "ir_r1_k3_s2_e3_c24_bias_nre ds_r1_k5_s1_c24_g2_bias_nre ir_r1_k5_s1_e1_c24_g2_nre"
+    blocks = decode_blocks(text, 16)
+    assert [(b.groups, b.bias, b.expand_conv) for b in blocks] == [(None, True, None), (2, True, None),
+                                                                   (2, None, True)]
+    assert encode_blocks(blocks, 16) == text
+    assert decode_blocks(encode_blocks(blocks, 16), 16) == blocks
+
+
+@pytest.mark.parametrize("text,message", [
+    ("dsa_r1_k3_s1_c16_g2", "g is not allowed on a dsa block"),
+    ("dsa_r1_k3_s1_c16_bias", "bias is not allowed on a dsa block"),
+    ("ds_r1_k3_s1_c24_g3_nre", "groups: 3 is not allowed"),
+    ("ds_r1_k3_s1_c16_gx", "gx is not allowed"),
+])
+def test_bad_group_or_bias_token_is_a_clear_error(text, message):
+    with pytest.raises(NasError, match=message):
+        decode_blocks(text, 16)

@@ -70,3 +70,39 @@ def test_every_option_together_builds_and_counts_as_it_costs():
     assert sum(p.numel() for p in model.parameters()) == arch_cost(arch).params
     with torch.no_grad():
         assert torch.isfinite(model(torch.randn(2, 3, 64, 64))).all()
+
+
+def test_grouped_block_splits_its_1x1_convs_and_shuffles_after_the_expansion():
+    from nas.builder import ChannelShuffle
+    from nas.cost import arch_cost
+    arch = _v3_with(block3={"groups": 2, "bias": True})
+    body = build(arch).blocks[3].body  # expand, shuffle, depthwise, SE, project
+    assert isinstance(body[1], ChannelShuffle) and body[1].groups == 2
+    assert (body[0][0].groups, body[2][0].groups, body[4][0].groups) == (2, 72, 2)
+    assert all(part[0].bias is not None for part in (body[0], body[2], body[4]))
+    assert sum(p.numel() for p in build(arch).parameters()) == arch_cost(arch).params
+
+
+def test_grouped_block_without_expansion_conv_shuffles_before_the_depthwise_conv():
+    from nas.builder import ChannelShuffle
+    body = build(_v3_with(block0={"groups": 2})).blocks[0].body  # 16 -> 16, exp 16: mobile-vision's e1 _g2
+    assert isinstance(body[0], ChannelShuffle) and body[2][0].groups == 2 and len(body) == 3
+
+
+def test_channel_shuffle_is_shufflenets():
+    from nas.builder import ChannelShuffle
+    x = torch.arange(2 * 6 * 2 * 2, dtype=torch.float32).reshape(2, 6, 2, 2)
+    assert torch.equal(ChannelShuffle(2)(x), torch.nn.functional.channel_shuffle(x, 2))
+    assert ChannelShuffle(2)(x)[0, :, 0, 0].tolist() == [0, 12, 4, 16, 8, 20]
+
+
+def test_stem_and_head_conv_biases():
+    import json
+
+    from nas.arch import arch_from_dict
+    from nas.paths import BASELINES
+    d = json.loads((BASELINES / "mobilenet_v3_large.json").read_text())
+    d["stem"]["bias"], d["head"]["conv_bias"] = True, True
+    model = build(arch_from_dict(d))
+    assert model.stem[0].bias is not None and model.head_conv[0].bias is not None
+    assert build(load_baseline("mobilenet_v3_large")).stem[0].bias is None

@@ -87,6 +87,16 @@ def test_opset_with_another_format_is_refused(tmp_path):
 
 # ---------------------------------------------------------------- torchscript and pytorch
 
+def test_onnx_export_of_fbnet_a_keeps_its_shuffle_and_grouped_convs(tmp_path):
+    result = export("fbnet_a", "onnx", tmp_path / "fbnet_a.onnx", resolution=64, num_classes=10)
+    assert result.checks["onnx_checker"] == "passed"
+    assert result.checks["onnxruntime_max_abs_diff"] < CHECK_ATOL
+    graph = onnx.load(str(tmp_path / "fbnet_a.onnx")).graph
+    groups = [a.i for n in graph.node if n.op_type == "Conv" for a in n.attribute if a.name == "group"]
+    assert groups.count(2) == 3  # the three projections of the ir_k*_g2 blocks (e1: no expansion conv)
+    assert sum(n.op_type == "Transpose" for n in graph.node) == 3  # their channel shuffles
+
+
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 def test_torchscript_reloads_and_matches(run_folder, tmp_path):
     result = export(str(run_folder["path"]), "torchscript", tmp_path / "m.ts")

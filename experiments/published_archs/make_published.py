@@ -1,5 +1,5 @@
 """Write the published networks of this folder that come from a block string or a config table
-(MnasNet-A1, EfficientNet-B0, FBNet-B/C, MoGA-A/B/C, the two Once-for-All Note8 subnets,
+(MnasNet-A1, EfficientNet-B0, FBNet-A/B/C, MoGA-A/B/C, the two Once-for-All Note8 subnets,
 HardCoRe-NAS A-F, Single-Path NAS, ProxylessNAS-CPU, MobileNetV3-Large/Small minimalistic).
 
 Run from the repository root: `python experiments/published_archs/make_published.py`; it writes
@@ -40,14 +40,24 @@ FBNET_C = ("ir_r1_k3_s1_e1_c16_nre ir_r1_k3_s2_e6_c24_nre ir_r2_k3_s1_e1_c24_nre
            "ir_r1_k5_s1_e3_c32_nre ir_r1_k5_s1_e6_c32_nre ir_r1_k3_s1_e6_c32_nre ir_r1_k5_s2_e6_c64_nre "
            "ir_r1_k5_s1_e3_c64_nre ir_r2_k5_s1_e6_c64_nre ir_r3_k5_s1_e6_c112_nre ir_r1_k5_s1_e3_c112_nre "
            "ir_r4_k5_s2_e6_c184_nre ir_r1_k3_s1_e6_c352_nre")
-# FBNet-B from the FBNet model definitions (fbnet_modeldef.py "fbnet_b": block_op_type and
-# block_cfg; "skip" blocks left out), built with the same block semantics as timm's FBNet-C
-# (1x1 expansion conv kept at e1) and the 1984-wide head conv
-FBNET_B = ("ir_r1_k3_s1_e1_c16_nre ir_r1_k3_s2_e6_c24_nre ir_r1_k5_s1_e1_c24_nre ir_r2_k3_s1_e1_c24_nre "
-           "ir_r1_k5_s2_e6_c32_nre ir_r1_k5_s1_e3_c32_nre ir_r1_k3_s1_e6_c32_nre ir_r1_k5_s1_e6_c32_nre "
-           "ir_r1_k5_s2_e6_c64_nre ir_r1_k5_s1_e1_c64_nre ir_r1_k5_s1_e3_c64_nre "
-           "ir_r1_k5_s1_e6_c112_nre ir_r1_k3_s1_e1_c112_nre ir_r1_k5_s1_e1_c112_nre ir_r1_k5_s1_e3_c112_nre "
-           "ir_r1_k5_s2_e6_c184_nre ir_r1_k5_s1_e1_c184_nre ir_r2_k5_s1_e6_c184_nre ir_r1_k3_s1_e6_c352_nre")
+# FBNet-A and FBNet-B of facebookresearch/mobile-vision mobile_cv/arch/fbnet_v2/
+# fbnet_modeldef_cls_fbnet.py (the definitions its model zoo loads the pretrained weights into):
+# `use_bias` on every block (all three convs biased: our `bias`), IRFBlock without a 1x1 "pw"
+# conv at e1 (our `ds`), "skip" blocks (identities) left out, `ir_k*_g2` with pwl_groups 2 (pw
+# and pwl in 2 groups, a channel shuffle before the depthwise conv: our `g2`). Stem 16 and head
+# conv (1504 / 1984) with nn.Conv2d's default bias, ReLU; no dropout (ClsConvHead has none).
+_B = "bias_nre"
+FBNET_A = (f"ir_k3_s2_e3_c24_{_B} ds_k3_c24_{_B} "
+           f"ir_k5_s2_e6_c32_{_B} ir_k3_e3_c32_{_B} ds_k5_c32_{_B} ir_k3_e3_c32_{_B} "
+           f"ir_k5_s2_e6_c64_{_B} ir_k5_e3_c64_{_B} ds_k5_c64_g2_{_B} ir_k5_e6_c64_{_B} "
+           f"ir_k3_e6_c112_{_B} ds_k5_c112_g2_{_B} ir_k5_e3_c112_{_B} ds_k3_c112_g2_{_B} "
+           f"ir_k5_s2_e6_c184_{_B} ir_k5_e6_c184_{_B} ir_k5_e3_c184_{_B} ir_k5_e6_c184_{_B} ir_k5_e6_c352_{_B}")
+FBNET_B = (f"ds_k3_c16_{_B} "
+           f"ir_k3_s2_e6_c24_{_B} ds_k5_c24_{_B} ds_r2_k3_c24_{_B} "
+           f"ir_k5_s2_e6_c32_{_B} ir_k5_e3_c32_{_B} ir_k3_e6_c32_{_B} ir_k5_e6_c32_{_B} "
+           f"ir_k5_s2_e6_c64_{_B} ir_k5_e6_c64_{_B} ir_k5_e3_c64_{_B} "
+           f"ir_k5_e6_c112_{_B} ds_k3_c112_{_B} ds_k5_c112_{_B} ir_k5_e3_c112_{_B} "
+           f"ir_k5_s2_e6_c184_{_B} ds_k5_c184_{_B} ir_r2_k5_e6_c184_{_B} ir_k3_e6_c352_{_B}")
 
 # timm hardcorenas.py arch_def of hardcorenas_a..f (= Alibaba-MIIL/HardCoReNAS README strings),
 # stages flattened, the 'cn_r1_k1_s1_c960' head conv left to the Head. timm builds them with its
@@ -137,6 +147,12 @@ def _from_string(name: str, text: str, stem: int, act: str, head_conv: int) -> A
                          Head(head_conv, None, act, 0.2)))
 
 
+def fbnet(name: str, text: str, head_conv: int) -> Arch:
+    """FBNet as mobile-vision builds it: stem 16 and head conv with biases, ReLU, no dropout."""
+    return validate(Arch(name, 224, 1.0, 1000, Stem(16, 3, 2, "relu", bias=True), decode_blocks(text, 16),
+                         Head(head_conv, None, "relu", 0.0, conv_bias=True)))
+
+
 def moga(name: str) -> Arch:
     """MoGA: stem 16 h-swish; a 16->16 separable block without residual; inverted residuals with
     the SE of the block's activation, channel // 4 wide; 960 conv; a bias-free 1280 layer."""
@@ -190,7 +206,7 @@ def published() -> list[Arch]:
     """Every network this script writes."""
     return [_from_string("mnasnet_a1", MNASNET_A1, 32, "relu", 1280),
             _from_string("efficientnet_b0", EFFICIENTNET_B0, 32, "swish", 1280),
-            _from_string("fbnet_b", FBNET_B, 16, "relu", 1984),
+            fbnet("fbnet_a", FBNET_A, 1504), fbnet("fbnet_b", FBNET_B, 1984),
             _from_string("fbnet_c", FBNET_C, 16, "relu", 1984),
             *(moga(n) for n in MOGA), *(ofa(n) for n in OFA),
             *(hardcorenas(n) for n in HARDCORENAS),

@@ -64,15 +64,18 @@ class _Work:
         return -(-c // self.block) * self.block
 
     def conv(self, cin: int, cout: int, kernel: int, size_in: int, size_out: int, groups: int = 1) -> None:
-        if groups > 1:
+        depthwise = groups > 1 and groups == cin == cout
+        if depthwise:
             cin = cout = groups = self.pad(cin)
+        elif groups > 1:  # a grouped 1x1 conv: each group's channels padded to the block
+            cin, cout = groups * self.pad(cin // groups), groups * self.pad(cout // groups)
         elif cin > 3:  # the stem's 3 input channels are not blocked
             cin, cout = self.pad(cin), self.pad(cout)
         else:
             cout = self.pad(cout)
         weights = kernel * kernel * (cin // groups) * cout
         madds = weights * size_out * size_out
-        if groups > 1:
+        if depthwise:
             band = "dw3_madds" if kernel <= 3 else "dw5_madds" if kernel <= 5 else "dw7_madds"
             self.f[band] += madds
         elif kernel == 1:
@@ -116,16 +119,19 @@ def op_features(layer: Layer, block: int = 1) -> dict[str, float]:
         w.conv(layer.cin, layer.cout, 1, s_out, s_out)
         w.act(layer.act, layer.cout * s_out * s_out)
     elif layer.kind == "ir":
-        if layer.has_expand:
-            w.conv(layer.cin, layer.exp, 1, s_in, s_in)
+        if layer.has_expand:  # grouped 1x1 convs are costed as 1x1 convs of their multiply-adds
+            w.conv(layer.cin, layer.exp, 1, s_in, s_in, layer.groups)
             w.act(layer.act, layer.exp * s_in * s_in)
+        if layer.groups > 1:  # the channel shuffle: a copy of the expanded map (see `approximations`)
+            w.f["act_mem"] += 2 * layer.exp * s_in * s_in
+            w.f["kernels"] += 1
         w.conv(layer.exp, layer.exp, layer.kernel, s_in, s_out, groups=layer.exp)
         w.act(layer.act, layer.exp * s_out * s_out)
         if layer.se:  # a sigmoid gate is costed as the hard-sigmoid one (see `approximations`)
             w.f["se_elems"] += layer.exp * s_out * s_out
             w.f["fc_weights"] += 2 * layer.exp * layer.squeeze
             w.f["kernels"] += 4  # pool, two 1x1 convs, gate multiply
-        w.conv(layer.exp, layer.cout, 1, s_out, s_out)
+        w.conv(layer.exp, layer.cout, 1, s_out, s_out, layer.groups)
         if layer.residual:
             w.f["add_elems"] += layer.cout * s_out * s_out
             w.f["kernels"] += 1
@@ -142,14 +148,18 @@ def op_features(layer: Layer, block: int = 1) -> dict[str, float]:
 
 def approximations(layer: Layer) -> list[str]:
     """What the op model can only approximate in this op: the primitives no table we derive
-    has measured (swish costed as h-swish, a sigmoid SE gate as a hard-sigmoid one). Empty for
-    every op of the MobileNetV1/V2/V3 kind."""
+    has measured (swish costed as h-swish, a sigmoid SE gate as a hard-sigmoid one, FBNet's
+    grouped 1x1 convs as plain 1x1 convs of their multiply-adds and its channel shuffle as a
+    copy). Empty for every op of the MobileNetV1/V2/V3 kind. (A conv bias is not listed: it
+    folds into the BatchNorm shift that every runtime adds anyway.)"""
     notes = []
     acts = [layer.act] + ([layer.se_act] if layer.se else [])
     if "swish" in acts:
         notes.append("swish costed as h-swish")
     if layer.se and layer.se_gate == "sigmoid":
         notes.append("sigmoid SE gate costed as hard-sigmoid")
+    if layer.groups > 1:
+        notes.append(f"{layer.groups}-group 1x1 convs costed by their multiply-adds, channel shuffle as a copy")
     return notes
 
 

@@ -35,13 +35,21 @@ class Plan:
 def split_layers(arch: Arch) -> Plan:
     """`arch`'s ops in the supernet's places, with all blocks in one stage (for the largest
     architecture, before it is cut into stages). NasError for an architecture a supernet cannot
-    hold: a "ds" block, or no head conv or hidden layer."""
+    hold: a "ds" block, grouped 1x1 convs, a conv bias, or no head conv or hidden layer."""
     layers = arch.layers()
     blocks = tuple(l for l in layers if l.kind in ("ir", "ds"))
     conv = [l for l in layers if l.kind == "conv"]
     fcs = [l for l in layers if l.kind == "fc"]
     if any(l.kind != "ir" for l in blocks):
         raise NasError(f"{arch.name}: a \"ds\" block is not allowed in a supernet; its blocks are \"ir\"")
+    grouped = next((i for i, l in enumerate(blocks) if l.groups > 1), None)
+    if grouped is not None:
+        raise NasError(f"{arch.name}: blocks[{grouped}].groups: {blocks[grouped].groups} is not allowed in a "
+                       f"supernet; its 1x1 convs have one group and no channel shuffle")
+    biased = next((i for i, l in enumerate(layers) if l.conv_bias), None)
+    if biased is not None:
+        raise NasError(f"{arch.name}: a conv bias ({layers[biased].kind} op {biased}) is not allowed in a "
+                       f"supernet; its convs are bias-free (stem.bias, blocks[].bias, head.conv_bias left out)")
     if not conv or len(fcs) != 2:
         raise NasError(f"{arch.name}: a supernet subnet needs a head conv and a hidden layer "
                        f"(head.conv and head.hidden not null)")

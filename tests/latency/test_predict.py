@@ -117,3 +117,23 @@ def test_ops_the_table_never_measured_are_flagged_as_approximated():
 
 def test_mobilenet_ops_are_never_flagged_approximated():
     assert predict_latency(load_baseline("mobilenet_v3_large"), "pixel").n_approximated == 0
+
+
+def test_fbnet_a_shuffle_blocks_are_predicted_by_the_op_model_and_flagged():
+    p = predict_latency(load_reference("fbnet_a"), "pixel")
+    flagged = [b for b in p.ops if "approximated" in b]
+    assert [b["op"] for b in flagged] == [9, 12, 14]  # the three ir_k*_g2 blocks (op 0 is the stem)
+    assert all(b["source"] == "model" and "2-group 1x1 convs" in b["approximated"] for b in flagged)
+    assert p.n_approximated == 3 and 0 < p.latency_ms < 100
+
+
+def test_grouped_1x1_conv_costs_its_grouped_multiply_adds_in_the_op_model():
+    from dataclasses import replace
+
+    from nas.arch import Layer
+    from nas.latency.model import op_features
+    plain = Layer("ir", 14, 112, 112, 5, 1, 336, False, "relu")
+    grouped = replace(plain, groups=2)
+    assert op_features(grouped)["pw_madds"] == pytest.approx(op_features(plain)["pw_madds"] / 2)
+    assert op_features(grouped)["dw5_madds"] == op_features(plain)["dw5_madds"]
+    assert op_features(grouped)["kernels"] == op_features(plain)["kernels"] + 1  # the shuffle

@@ -82,3 +82,20 @@ def test_a_row_with_option_suffixes_round_trips_through_the_file(tmp_path):
     back = read_table(tmp_path / "x.csv")
     assert back.rows[layer.key].layer == layer
     assert back.lookup(layer) is not None
+
+
+def test_grouped_convs_get_a_key_suffix_that_parses_back(tmp_path):
+    from dataclasses import replace
+    layer = replace(Layer("ir", 14, 112, 112, 5, 1, 112, False, "relu"), groups=2)
+    assert layer.key == "ir-14x14x112-e112-o112-k5-s1-se0-relu-g2"
+    table = Table({"target": "x", "device": "d"}, {layer.key: Row(layer, 1.0, 1.0, 0.1, 5, "measured")})
+    write_table(table, tmp_path / "x.csv")
+    assert read_table(tmp_path / "x.csv").rows[layer.key].layer == layer
+    assert read_table(tmp_path / "x.csv").lookup(replace(layer, groups=1)) is None
+
+
+def test_a_conv_bias_leaves_the_key_alone():
+    # it folds into the BatchNorm shift on device: the op the table measured
+    from dataclasses import replace
+    stem = Layer("stem", 224, 3, 16, 3, 2, act="relu")
+    assert replace(stem, conv_bias=True).key == stem.key

@@ -74,3 +74,12 @@ def test_a_network_that_is_not_a_subnet_is_refused_with_one_line(toy_space_file,
     with pytest.raises(NasError, match=message) as e:
         net(torch.zeros(1, 3, 16, 16), arch)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("name,message", [("fbnet_a", r"blocks\[8\]\.groups: 2 is not allowed in a supernet"),
+                                          ("fbnet_b", r"a conv bias \(stem op 0\) is not allowed in a supernet")])
+def test_fbnet_shuffle_blocks_and_conv_biases_are_refused_by_the_supernet(name, message):
+    from nas.baselines import load_reference
+    from nas.supernet.plan import split_layers
+    with pytest.raises(NasError, match=message):
+        split_layers(load_reference(name))
