@@ -37,8 +37,6 @@ pays for loading the data set.
 
 from __future__ import annotations
 
-from __future__ import annotations
-
 import dataclasses
 import hashlib
 import json
@@ -58,7 +56,7 @@ from nas.proxy.networks import DEFAULT_NETWORKS, Network
 from nas.proxy.plots import plot_fidelity
 from nas.proxy.runner import check_workers, read_rows, run_jobs
 from nas.proxy.stats import Fidelity, matched_pairs, rank_fidelity, resolution_pairs
-from nas.recipe import Recipe, recipe_to_dict
+from nas.recipe import ADDED_KNOBS, Recipe, recipe_to_dict
 
 ZERO_COST = ("latency", "params", "madds")
 ACCURACY_COLUMNS = ("name", "family", "base", "width", "scaling", "variant", "resolution", "top1",
@@ -124,18 +122,24 @@ def recipe_fingerprint(recipe: Recipe) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _claim_out_dir(out: Path, recipe: Recipe) -> None:
-    """Create `out` for `recipe`, or check that it already belongs to `recipe`."""
+def _claim_out_dir(out: Path, recipe: Recipe) -> set[str]:
+    """Create `out` for `recipe`, or check that it already belongs to `recipe`. A folder trained
+    before a knob existed belongs to it when the knob's value is the one it ran with
+    (`ADDED_KNOBS`). Returns the fingerprints its rows of `recipe` may carry: the recipe's, and
+    that of the recipe without the knobs the folder predates."""
     out.mkdir(parents=True, exist_ok=True)
     path, mine = out / "recipe.yaml", recipe_to_dict(recipe)
     if not path.exists():
         write_text_atomic(path, yaml.safe_dump(mine, sort_keys=False))
-        return
+        return {recipe_fingerprint(recipe)}
     theirs = yaml.safe_load(path.read_text()) or {}
-    diff = [f"{k}: {theirs.get(k)!r} -> {v!r}" for k, v in mine.items() if theirs.get(k) != v]
+    diff = [f"{k}: {(ADDED_KNOBS | theirs).get(k)!r} -> {v!r}" for k, v in mine.items()
+            if (ADDED_KNOBS | theirs).get(k) != v]
     if diff:
         raise NasError(f"{out}: holds results of another recipe ({'; '.join(diff)}); "
                        f"pass another --out or delete the folder")
+    older = {k: v for k, v in mine.items() if k in theirs}
+    return {recipe_fingerprint(recipe), hashlib.sha256(json.dumps(older, sort_keys=True).encode()).hexdigest()[:12]}
 
 
 def read_accuracies(path: str | Path) -> list[dict]:
@@ -200,11 +204,11 @@ def train_all(recipe: Recipe, networks: Sequence[Network], out_dir: str | Path, 
     as read back: strings; how many networks were trained by this call)."""
     check_workers(workers)
     out = Path(out_dir)
-    _claim_out_dir(out, recipe)
-    path, fp = out / "accuracies.csv", recipe_fingerprint(recipe)
+    fingerprints = _claim_out_dir(out, recipe)
+    path = out / "accuracies.csv"
 
     def done() -> dict[str, dict]:
-        return {r["name"]: r for r in read_accuracies(path) if r["recipe_fingerprint"] == fp}
+        return {r["name"]: r for r in read_accuracies(path) if r["recipe_fingerprint"] in fingerprints}
 
     before = done()
     todo = sorted((n for n in networks if not (n.name in before and _same_network(before[n.name], n))),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import hashlib
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -300,6 +302,26 @@ def test_another_recipe_is_refused_in_the_same_folder(tmp_path, monkeypatch, rec
     other = load_recipe(tmp_path / "tiny.yaml", epochs=3)
     with pytest.raises(NasError, match=r"another recipe \(epochs: 2 -> 3\)"):
         run_fidelity(other, small, tmp_path / "out", progress=False)
+
+
+def test_a_folder_trained_before_a_knob_existed_is_reused_at_the_value_it_ran_with(tmp_path, monkeypatch,
+                                                                                   recipe, small):
+    calls = []
+    monkeypatch.setattr(fidelity, "_train", fake_train(calls))
+    cpu = dataclasses.replace(recipe, device="cpu", precision="fp32")
+    out = tmp_path / "out"
+    run_fidelity(cpu, small, out, progress=False)
+    # as an older version wrote it: no device or precision knob, rows fingerprinted without them
+    knobs = yaml.safe_load((out / "recipe.yaml").read_text())
+    older = {k: v for k, v in knobs.items() if k not in ("device", "precision")}
+    (out / "recipe.yaml").write_text(yaml.safe_dump(older))
+    old_fp = hashlib.sha256(json.dumps(older, sort_keys=True).encode()).hexdigest()[:12]
+    path = out / "accuracies.csv"
+    path.write_text(path.read_text().replace(fidelity.recipe_fingerprint(cpu), old_fp))
+    run_fidelity(cpu, small, out, progress=False)
+    assert len(calls) == len(small)  # nothing trained again
+    with pytest.raises(NasError, match=r"another recipe \(device: 'cpu' -> 'cuda'\)"):
+        run_fidelity(dataclasses.replace(cpu, device="cuda"), small, out, progress=False)
 
 
 def test_a_failed_training_is_recorded_and_left_out_of_the_statistics(tmp_path, monkeypatch, recipe, small):
