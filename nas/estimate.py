@@ -226,7 +226,7 @@ def held_out_estimates(networks: Sequence[Network], proxy: Sequence[float] | Non
 # ---------------------------------------------------------------- the shipped estimate a search ranks by
 
 ESTIMATE_FILE = PACKAGE_DATA / "imagenet_top1" / "estimate.json"
-MODEL = "proxy+cost"
+MODEL = "proxy+cost+prior"  # the estimate a search ranks by (issue 34: it knows SE and h-swish)
 SHIPPED_MODELS = ("proxy+cost", "proxy+cost+prior")  # what an estimate.json may hold
 # Knobs that change how or where a trial runs, or its random draw, but not the accuracy scale.
 FREE_KNOBS = ("seed", "threads", "data_dir", "channels_last", "compile", "eval_batch_size", "device")

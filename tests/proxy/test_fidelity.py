@@ -436,7 +436,7 @@ def test_fidelity_with_estimate_scores_the_shipped_fit_and_writes_no_estimate(tm
     code, out = run("proxy", "fidelity", "--networks", str(HELD_OUT_NETWORKS), "--estimate", "shipped",
                     "--only", "MnasNet", "--out", str(tmp_path / "o"), "--no-progress")
     assert code == 0, out
-    assert "proxy+cost (fitted elsewhere)" in out and "cost-only (fitted elsewhere)" in out
+    assert "proxy+cost+prior (fitted elsewhere)" in out and "cost-only (fitted elsewhere)" in out
     assert "leave-one-out" not in out and not (tmp_path / "o" / "estimate.json").exists()
     assert json.loads((tmp_path / "o" / "fidelity.json").read_text())["fitted_file"].endswith("estimate.json")
 
