@@ -2,6 +2,7 @@
 parameter (sources: latency_tables/published_archs/README.md)."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,11 @@ def test_fbnet_a_has_mobile_visions_shuffle_blocks():
     assert grouped == [(8, 5, 64), (11, 5, 112), (13, 3, 112)]  # ir_k5_g2 64, ir_k5_g2 112, ir_k3_g2 112
     assert all(arch.blocks[i].exp == arch.blocks[i].out and arch.blocks[i].groups == 2 for i, _, _ in grouped)
     assert all(b.bias for b in arch.blocks) and arch.stem.bias and arch.head.conv_bias
+
+
+def test_nas_show_gives_the_groups_of_a_grouped_network_only():
+    grouped = json.loads(CliRunner().invoke(main, ["show", "fbnet_a", "--json"]).output)["blocks"]
+    assert sorted({r["groups"] for r in grouped}) == [1, 2]
+    assert "groups" in CliRunner().invoke(main, ["show", "fbnet_a"]).output.splitlines()[1]
+    plain = json.loads(CliRunner().invoke(main, ["show", "mobilenet_v3_large", "--json"]).output)["blocks"]
+    assert all("groups" not in r for r in plain)
