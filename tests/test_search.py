@@ -302,3 +302,21 @@ def test_no_more_workers_start_than_trials_are_left(tmp_path, tiny_recipe):
                                        "--confirm", "0", "--recipe", tiny_recipe, "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert list(pd.read_csv(out / "trials.csv")["state"]) == ["COMPLETE"]
+
+
+def _summary(ranked_by: str, resolution: int, resolution_aware: bool = True) -> dict:
+    best = {"trial": 3, "name": "t3", "accuracy": 0.36, "imagenet_estimate": None, "latency_ms": 46.5,
+            "params": 2_968_320, "madds": 150_000_000, "resolution": resolution, "block_string": "ir_r1_k3_s1_e1_c16"}
+    return {"out": "runs/x", "target": "pixel", "budget_ms": 60.0, "objective": "constraint", "sampler": "tpe",
+            "engine": "optuna", "ranked_by": ranked_by, "trials": 1, "counts": {"COMPLETE": 1},
+            "resolution_aware": resolution_aware, "best": best, "baselines": {}}
+
+
+def test_the_summary_cautions_against_a_low_rho_winner_ranked_by_proxy_accuracy():
+    from nas.search.results import summary_markdown
+
+    assert "Caution: the winner is a rho-192 network" in summary_markdown(_summary("accuracy", 192))
+    assert "Caution" not in summary_markdown(_summary("accuracy", 224))
+    assert "Caution" not in summary_markdown(_summary("accuracy", 192, resolution_aware=False))
+    assert "Caution" not in summary_markdown(_summary("imagenet_estimate", 192) | {
+        "best": _summary("accuracy", 192)["best"] | {"imagenet_estimate": 75.0}})

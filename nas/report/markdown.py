@@ -23,7 +23,8 @@ def report_markdown(facts: dict, images: list[str], top_k: int) -> str:
              "Accuracies are validation accuracies of the proxy training on the data set above; latencies "
              f"are predicted for `{facts['target']}` from its latency table.",
              f"Trials are ranked by {score_label(facts['ranked_by'])}"
-             + (" (% ImageNet top-1 estimated from proxy accuracy and cost, fitted on 53 published networks; "
+             + (" (% ImageNet top-1 estimated from proxy accuracy, cost and a published prior for SE and h-swish "
+                "blocks, fitted on 53 published networks; "
                 "`--score imagenet-estimate`, docs/training.md)." if _estimated(facts) else "."), ""]
     lines += _winner_section(facts)
     if facts.get("rungs"):

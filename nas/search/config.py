@@ -84,6 +84,7 @@ class RunSettings:
     engine: str
     baselines: tuple[str, ...]
     finalists: int = 0  # the best trials whose checkpoints are kept for confirmation (nas.search.confirm)
+    resolution_aware: bool = False  # the recipe's proxy side scales with rho (summary.md's low-rho caution)
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ class SearchConfig:
         """The fields the run folder's files are written with (`nas.search.results`)."""
         return RunSettings(out=self.out, target=self.target, budget_ms=self.budget_ms, objective=self.objective,
                            sampler=self.sampler, engine=self.engine, baselines=tuple(self.baselines),
-                           finalists=self.confirm)
+                           finalists=self.confirm, resolution_aware=bool(self.recipe.get("resolution_aware")))
 
     @property
     def dataset(self) -> str:

@@ -112,6 +112,7 @@ def _row_summary(row: pd.Series) -> dict:
             "accuracy": float(row["accuracy"]) if pd.notna(row["accuracy"]) else None,
             ESTIMATE_COLUMN: float(estimate) if pd.notna(estimate) else None,
             "latency_ms": float(row["latency_ms"]), "params": int(row["params"]), "madds": int(row["madds"]),
+            "resolution": int(json.loads(row["arch"])["resolution"]),
             "block_string": row["block_string"],
             **({"rung": int(rung), "rung_accuracy": float(row["rung_accuracy"]), "rung_score": float(row["rung_score"])}
                if rung is not None and pd.notna(rung) else {})}
@@ -126,10 +127,20 @@ def summarize(frame: pd.DataFrame, run: RunSettings, best: pd.Series | None) -> 
         if not rows.empty:
             baselines[name] = _row_summary(rows.iloc[-1]) | {"state": rows.iloc[-1]["state"]}
     return {"out": run.out, "target": run.target, "budget_ms": run.budget_ms,
+            "resolution_aware": run.resolution_aware,
             "objective": run.objective, "sampler": run.sampler, "engine": run.engine,
             "ranked_by": ranking_column(frame),
             "trials": int(len(frame)), "counts": {k: int(v) for k, v in counts.items()},
             "best": _row_summary(best) if best is not None else None, "baselines": baselines}
+
+
+# Measured in experiments/truth (pixel-40-60-mixed, rho_bias.py) and experiments/proxy_winner.
+LOW_RHO_CAUTION = (
+    "Caution: the winner is a rho-{rho} network ranked by proxy accuracy at a resolution-aware side. "
+    "The short proxy overrates networks below rho 224 against a 5x longer training (in the 40-60 ms "
+    "truth set, rho-192 networks rank 9.8th on average by the proxy and 12.5th by the long training), "
+    "and both rho-192 winners of experiments/proxy_winner lost to MobileNetV3-Large at 20x. Confirm it "
+    "with a longer training before deploying (`nas train best.json --recipe LONG.yaml --test`).")
 
 
 def summary_markdown(s: dict) -> str:
@@ -141,7 +152,8 @@ def summary_markdown(s: dict) -> str:
              f"Trials: {s['trials']} ({c.get('COMPLETE', 0)} complete, {c.get('PRUNED', 0)} pruned, "
              f"{c.get('REJECTED', 0)} rejected over budget, {c.get('FAIL', 0)} failed).",
              f"Ranked by: {score_label(s['ranked_by'])}" + (
-                 " (proxy accuracy and cost, fitted on 53 published networks; docs/training.md)."
+                 " (proxy accuracy, cost and a published prior for SE and h-swish blocks, fitted on 53 "
+                 "published networks; docs/training.md)."
                  if s["ranked_by"] == ESTIMATE_COLUMN else " (validation split of the proxy training)."), ""]
     entries = ([("winner", s["best"])] if s["best"] else []) + list(s["baselines"].items())
     with_estimate = s["ranked_by"] == ESTIMATE_COLUMN
@@ -156,6 +168,8 @@ def summary_markdown(s: dict) -> str:
         lines += ["", "No trained trial fits the budget yet."]
     else:
         lines += ["", f"Winner blocks: `{s['best']['block_string']}`"]
+        if not with_estimate and s.get("resolution_aware") and s["best"].get("resolution", 224) < 224:
+            lines += ["", LOW_RHO_CAUTION.format(rho=s["best"]["resolution"])]
         if s["best"].get("rung"):
             b = s["best"]
             value = f"{b['rung_score']:.2f} %" if with_estimate else f"{b['rung_score']:.4f}"
