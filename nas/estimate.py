@@ -59,12 +59,13 @@ def block_features(arch: Arch) -> dict[str, float]:
             "k5+ share": sum(b.kernel >= 5 for b in blocks) / n}
 
 
-
 _COST = ("1", "log params", "log madds", "log resolution")
 _PROXY = ("proxy", "logit proxy")
 MODELS = {"cost-only": _COST, "proxy+cost": _COST + _PROXY,
           "cost+prior": _COST, "proxy+cost+prior": _COST + _PROXY}
-PRIOR_FEATURES = ("se share", "hswish share")  # the block choices published ablations price
+# The block choices published ablations price: an ablation's `choice` -> the share it is worth points per
+PRIOR_CHOICES = {"se": "se share", "act": "hswish share"}
+PRIOR_FEATURES = tuple(PRIOR_CHOICES.values())
 ABLATIONS_FILE = PACKAGE_DATA / "imagenet_top1" / "ablations.yaml"
 
 
@@ -137,8 +138,8 @@ def load_ablations(path: str | Path | None = None) -> tuple[Ablation, ...]:
         out = []
         for a in yaml.safe_load(path.read_text(encoding="utf-8"))["ablations"]:
             off, on = a["without"], a["with"]
-            if a["choice"] not in ("se", "act"):
-                raise ValueError(f"{a['id']}: choice {a['choice']!r} is not se or act")
+            if a["choice"] not in PRIOR_CHOICES:
+                raise ValueError(f"{a['id']}: choice {a['choice']!r} is not one of {', '.join(PRIOR_CHOICES)}")
             sized = off["params"] is not None
             out.append(Ablation(str(a["id"]), a["choice"], (float(off["top1"]), float(on["top1"])),
                                 (float(off["params"]), float(on["params"])) if sized else None,
@@ -154,14 +155,14 @@ def block_prior(coefficients: Sequence[float], ablations: Sequence[Ablation] | N
     """Top-1 points a network gains per share of its blocks with each of PRIOR_FEATURES: the mean
     gain of the published ablations of that choice, less what the cost terms of `coefficients`
     ([1, log params, log madds, ...]) already credit for the parameters and multiply-adds it adds."""
-    gains: dict[str, list[float]] = {"se": [], "act": []}
+    gains: dict[str, list[float]] = {c: [] for c in PRIOR_CHOICES}
     for a in ablations if ablations is not None else load_ablations():
         gain = a.top1[1] - a.top1[0]
         if a.params is not None:
             gain -= (coefficients[1] * np.log(a.params[1] / a.params[0])
                      + coefficients[2] * np.log(a.madds[1] / a.madds[0]))
         gains[a.choice].append(gain)
-    return tuple(float(np.mean(gains[c])) if gains[c] else 0.0 for c in ("se", "act"))
+    return tuple(float(np.mean(gains[c])) if gains[c] else 0.0 for c in PRIOR_CHOICES)
 
 
 def _shares(networks: Sequence[Network]) -> np.ndarray:
@@ -198,12 +199,14 @@ def cross_validated(model: str, networks: Sequence[Network], proxy: Sequence[flo
     """Held-out top-1 estimates (%): each network predicted by `model` fitted on the networks of
     the other groups (groups = names: leave-one-out; = families: leave-one-family-out). None
     when a fold has no more networks than features."""
+    def pick(mask: np.ndarray, values: Sequence | None) -> list | None:
+        return None if values is None else [v for v, m in zip(values, mask) if m]
+
     groups, out = np.asarray(groups), np.empty(len(networks))
     for g in np.unique(groups):
         held = groups == g
         if (~held).sum() <= len(MODELS[model]):
             return None
-        pick = lambda mask, v: None if v is None else [a for a, m in zip(v, mask) if m]
         est = fit_estimate(model, pick(~held, networks), pick(~held, proxy))
         out[held] = predict_networks(est, pick(held, networks), pick(held, proxy))
     return out

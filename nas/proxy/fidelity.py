@@ -118,8 +118,11 @@ def evaluate(networks: Sequence[Network], proxy: dict[str, float], fitted: Seque
 
 def recipe_fingerprint(recipe: Recipe) -> str:
     """12 hex digits that change with any knob of the recipe."""
-    text = json.dumps(recipe_to_dict(recipe), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return _fingerprint(recipe_to_dict(recipe))
+
+
+def _fingerprint(knobs: dict) -> str:
+    return hashlib.sha256(json.dumps(knobs, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _claim_out_dir(out: Path, recipe: Recipe) -> set[str]:
@@ -139,7 +142,7 @@ def _claim_out_dir(out: Path, recipe: Recipe) -> set[str]:
         raise NasError(f"{out}: holds results of another recipe ({'; '.join(diff)}); "
                        f"pass another --out or delete the folder")
     older = {k: v for k, v in mine.items() if k in theirs}
-    return {recipe_fingerprint(recipe), hashlib.sha256(json.dumps(older, sort_keys=True).encode()).hexdigest()[:12]}
+    return {_fingerprint(mine), _fingerprint(older)}
 
 
 def read_accuracies(path: str | Path) -> list[dict]:

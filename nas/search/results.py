@@ -108,11 +108,12 @@ def _prune_checkpoints(out: Path, drop: set[int]) -> None:
 def _row_summary(row: pd.Series) -> dict:
     estimate = row.get(ESTIMATE_COLUMN)
     rung = row.get("rung")
-    return {"trial": int(row["number"]), "name": json.loads(row["arch"])["name"],
+    arch = json.loads(row["arch"])
+    return {"trial": int(row["number"]), "name": arch["name"],
             "accuracy": float(row["accuracy"]) if pd.notna(row["accuracy"]) else None,
             ESTIMATE_COLUMN: float(estimate) if pd.notna(estimate) else None,
             "latency_ms": float(row["latency_ms"]), "params": int(row["params"]), "madds": int(row["madds"]),
-            "resolution": int(json.loads(row["arch"])["resolution"]),
+            "resolution": int(arch["resolution"]),
             "block_string": row["block_string"],
             **({"rung": int(rung), "rung_accuracy": float(row["rung_accuracy"]), "rung_score": float(row["rung_score"])}
                if rung is not None and pd.notna(rung) else {})}
