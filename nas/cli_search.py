@@ -8,7 +8,7 @@ import click
 
 from nas.cli_common import print_json, print_table
 from nas.recipe import MAX_SEED
-from nas.search.config import (AUTO_SCORE, AUTO_WORKERS, CONFIRM_BY, ENGINES, EVALUATORS, OBJECTIVES, PRUNERS,
+from nas.search.config import (AUTO_RESOLUTION, AUTO_SCORE, AUTO_WORKERS, CONFIRM_BY, ENGINES, EVALUATORS, OBJECTIVES, PRUNERS,
                                SAMPLERS, SCHEDULERS, SCORES)
 from nas.search.config import SearchConfig as Defaults  # the settings' defaults, declared there once
 
@@ -17,6 +17,10 @@ from nas.search.config import SearchConfig as Defaults  # the settings' defaults
 @click.option("--target", default="pixel", show_default=True, help="Latency table to score against.")
 @click.option("--budget", required=True, help="Latency budget: 60ms, 60 or 0.06s.")
 @click.option("--space", "space_path", default=None, help="Search-space YAML (default search_spaces/mobilenet_v3.yaml).")
+@click.option("--resolution", default=AUTO_RESOLUTION, show_default=True,
+              help="Input resolutions (rho) searched: auto (with --score proxy the space's largest alone, since a short "
+                   "training overrates smaller images: experiments/truth/README.md; with the ImageNet estimate every "
+                   "rho), all, or values of the space such as 192,224.")
 @click.option("--trials", default=Defaults.trials, show_default=True, help="Trained trials (over-budget rejections do not count).")
 @click.option("--time-limit", default=None, help="Stop starting trials after this long: 45m, 1h, 600s.")
 @click.option("--dataset", default=None, help="cifar10 (shipped, default), fashion-mnist, imagefolder:PATH.")
@@ -78,7 +82,7 @@ from nas.search.config import SearchConfig as Defaults  # the settings' defaults
 @click.option("--allow-foreign-table", is_flag=True, expose_value=False,
               callback=lambda ctx, _, value: ctx.meta.update(allow_foreign_table=value),
               help="Search with a latency table measured on another machine (refused by default).")
-def search(target, budget, space_path, trials, time_limit, dataset, data_dir, recipe_path, epochs, device,
+def search(target, budget, space_path, resolution, trials, time_limit, dataset, data_dir, recipe_path, epochs, device,
            trials_per_gpu, seed, sampler, objective, pruner, score, confirm, confirm_seeds, confirm_by, rungs, eta,
            evaluator, supernet,
            workers, storage, study, engine, ray_address, scheduler, out, resume,
@@ -87,7 +91,7 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
     from nas.recipe import load_recipe, recipe_to_dict
     from nas.search import (SearchConfig, holding_run_folder, ignored_settings, parse_budget, parse_duration,
                             prepare, run_search)
-    from nas.search.config import parse_workers
+    from nas.search.config import parse_resolution, parse_workers
     from nas.search.policy import resolve_score
     from nas.space import DEFAULT_SPACE
 
@@ -105,7 +109,8 @@ def search(target, budget, space_path, trials, time_limit, dataset, data_dir, re
                           ray_address=ray_address, scheduler=scheduler, study=study, score=score,
                           trials_per_gpu=trials_per_gpu, confirm=confirm, confirm_seeds=confirm_seeds,
                           confirm_by=confirm_by,
-                          rungs=rungs, eta=eta, evaluator=evaluator, supernet=supernet)
+                          rungs=rungs, eta=eta, evaluator=evaluator, supernet=supernet,
+                          resolution=parse_resolution(resolution))
     resolved = resolve_score(config)
     fell_back = config.score == AUTO_SCORE and resolved.score == "proxy"
     config = resolved
@@ -133,7 +138,8 @@ _SETTINGS_OF_OPTION = {"target": ("target",), "budget": ("budget_ms",), "space_p
                        "epochs": ("recipe.epochs",), "device": ("recipe.device",), "seed": ("seed", "recipe.seed"), "sampler": ("sampler",),
                        "objective": ("objective",), "pruner": ("pruner",), "score": ("score",), "storage": ("storage", "study"),
                        "study": ("study",), "engine": ("engine",), "scheduler": ("scheduler",),
-                       "rungs": ("rungs",), "eta": ("eta",), "evaluator": ("evaluator",), "supernet": ("supernet",)}
+                       "rungs": ("rungs",), "eta": ("eta",), "evaluator": ("evaluator",), "supernet": ("supernet",),
+                       "resolution": ("resolution",)}
 
 
 def _given_settings(ctx: click.Context) -> set[str]:

@@ -9,7 +9,7 @@ callback, so an Optuna trial, a Ray search or a plain random generator drive the
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -147,6 +147,16 @@ def load_space(path: str | Path | None = None) -> Space:
         return space_from_dict(data, str(path))
     except NasError as e:
         raise NasError(f"{path}: {e}") from None
+
+
+def with_resolutions(space: Space, resolutions: tuple[int, ...]) -> Space:
+    """`space` with its rho choices narrowed to `resolutions`, each one of its own; NasError naming
+    the value and the space's choices otherwise."""
+    for r in resolutions:
+        if r not in space.resolution:
+            raise NasError(f"--resolution {r} is not a rho of the space {space.path or space.name}; "
+                           f"expected some of {', '.join(map(str, space.resolution))}, all, or auto")
+    return replace(space, resolution=tuple(r for r in space.resolution if r in resolutions))
 
 
 def sample_arch(space: Space, choose: Choose, name: str = "candidate") -> Arch:

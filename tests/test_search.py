@@ -320,3 +320,89 @@ def test_the_summary_cautions_against_a_low_rho_winner_ranked_by_proxy_accuracy(
     assert "Caution" not in summary_markdown(_summary("accuracy", 192, resolution_aware=False))
     assert "Caution" not in summary_markdown(_summary("imagenet_estimate", 192) | {
         "best": _summary("accuracy", 192)["best"] | {"imagenet_estimate": 75.0}})
+
+
+# ---------------------------------------------------------------- which rho a search compares networks at
+
+@pytest.mark.parametrize("text,value", [("auto", "auto"), ("all", None), ("224", (224,)), ("224,160", (160, 224)),
+                                        (" 192, 224 ", (192, 224))])
+def test_resolution_parses_auto_all_and_rho_lists(text, value):
+    from nas.search.config import parse_resolution
+
+    assert parse_resolution(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "high", "224,", "-224", "0"])
+def test_a_bad_resolution_is_refused_naming_what_is_allowed(text):
+    from nas.search.config import parse_resolution
+
+    with pytest.raises(NasError, match="expected auto, all, or rho values"):
+        parse_resolution(text)
+
+
+def _config(tmp_path, **kw):
+    from nas.search.config import SearchConfig
+
+    return SearchConfig(target="pixel", budget_ms=60.0, out=str(tmp_path / "run"),
+                        space="search_spaces/mobilenet_v3.yaml", recipe={}, **kw)
+
+
+@pytest.mark.parametrize("score,resolution", [("proxy", (224,)), ("imagenet-estimate", None)])
+def test_auto_resolution_is_the_largest_rho_when_ranked_by_proxy_accuracy_and_every_rho_by_the_estimate(
+        tmp_path, score, resolution):
+    from nas.search.policy import resolve_resolution
+
+    config = resolve_resolution(_config(tmp_path, score=score))
+    assert config.resolution == resolution
+    assert config.search_space().resolution == (resolution or (128, 160, 192, 224))
+    # what the user names is kept
+    assert resolve_resolution(_config(tmp_path, score=score, resolution=(160, 192))).resolution == (160, 192)
+    assert resolve_resolution(_config(tmp_path, score=score, resolution=None)).resolution is None
+
+
+def test_a_resolution_the_space_does_not_have_exits_2_naming_its_choices(tmp_path):
+    p = cli("search", "--budget", "60ms", "--resolution", "200", "--out", str(tmp_path / "run"))
+    assert p.returncode == 2 and "--resolution 200 is not a rho of the space" in p.stderr
+    assert "128, 160, 192, 224" in p.stderr and p.stderr.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_resolution_is_stored_and_a_run_folder_without_one_searched_every_rho(tmp_path):
+    from nas.search.config import load_config, save_config
+
+    (tmp_path / "run").mkdir()
+    save_config(_config(tmp_path, score="proxy", resolution=(224,)))
+    assert load_config(tmp_path / "run").resolution == (224,)
+    text = (tmp_path / "run" / "config.yaml").read_text()
+    assert "resolution:\n- 224\n" in text
+    (tmp_path / "run" / "config.yaml").write_text(text.replace("resolution:\n- 224\n", ""))
+    assert load_config(tmp_path / "run").resolution is None  # saved before --resolution: every rho
+
+
+def test_a_rerun_with_another_resolution_is_refused_naming_both(tmp_path):
+    from nas.search.config import differing_settings, search_identity
+
+    saved = search_identity(_config(tmp_path, score="proxy", resolution=(224,)), rerun=True)
+    new = search_identity(_config(tmp_path, score="proxy", resolution=None), rerun=True)
+    assert differing_settings(saved, new) == ["--resolution 224 (this command: all)"]
+
+
+def test_a_search_samples_only_the_resolutions_it_was_given(tmp_path, tiny_recipe):
+    out = tmp_path / "run"
+    code, text = search("--budget", "40ms", "--trials", "4", "--recipe", tiny_recipe, "--out", str(out),
+                        "--resolution", "160", "--confirm", "0", "--seed", "1")
+    assert code == 0, text
+    trials = pd.read_csv(out / "trials.csv")
+    sampled = trials[trials["baseline"].isna()]
+    assert len(sampled) >= 2
+    assert {json.loads(a)["resolution"] for a in sampled["arch"]} == {160}
+    from nas.search.config import load_config
+    assert load_config(out).resolution == (160,)
+    assert "Searched at rho 160 only" in (out / "summary.md").read_text()
+
+
+def test_the_summary_names_the_rho_a_search_was_narrowed_to():
+    from nas.search.results import summary_markdown
+
+    assert "Searched at rho 224 only" in summary_markdown(_summary("accuracy", 224) | {"resolutions": [224]})
+    assert "Searched at rho" not in summary_markdown(_summary("accuracy", 224) | {"resolutions": None})

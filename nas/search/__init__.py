@@ -17,7 +17,7 @@ from nas.locks import locked
 from nas.recipe import make_recipe, recipe_from_record
 from nas.search.config import (SearchConfig, check_workers, differing_settings, load_config, only_given,
                                parse_budget, parse_duration, resolve_workers, save_config, search_identity)
-from nas.space import load_space
+from nas.space import Space, load_space
 
 # The latency tables, the estimate and Optuna's storages are imported where a search is prepared,
 # not here: the CLI imports nas.search.config (the choices and defaults of its options) at start.
@@ -25,16 +25,20 @@ from nas.space import load_space
 __all__ = ["SearchConfig", "run_search", "prepare", "holding_run_folder", "parse_budget", "parse_duration"]
 
 
-def check_target_and_budget(target: str, budget_ms: float, space_path: str) -> None:
-    """Fail before any work on an unknown target or a budget no architecture of the space meets."""
+def check_target_and_budget(target: str, budget_ms: float, space: Space) -> None:
+    """Fail before any work on an unknown target or a budget no architecture of `space` meets."""
     from nas.latency import known_targets, min_latency
 
     if target not in known_targets():
         raise NasError(f"target {target!r} is unknown; known targets: {', '.join(known_targets())}")
-    fastest = min_latency(load_space(space_path), target)
+    fastest = min_latency(space, target)
     if budget_ms < fastest:
         raise NasError(f"budget {budget_ms:g} ms is below the fastest architecture of the space on "
-                       f"{target} ({fastest:.2f} ms); use a budget of at least {fastest:.2f} ms")
+                       f"{target} ({fastest:.2f} ms{_at_rho(space)}); use a budget of at least {fastest:.2f} ms")
+
+
+def _at_rho(space: Space) -> str:
+    return f" at rho {', '.join(map(str, space.resolution))}" if len(space.resolution) == 1 else ""
 
 
 def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = None) -> tuple[SearchConfig, bool]:
@@ -53,11 +57,11 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
     refused naming the settings.
     A damaged config.yaml or study, a study of another search, and an `--out` that is a file or
     a read-only folder are refused too; nothing in the folder is changed then."""
-    from nas.search.policy import check_score, resolve_score
+    from nas.search.policy import check_score, resolve_resolution, resolve_score
     from nas.search.study import ensure_study
     from nas.train import check_data
 
-    config = resolve_score(config)
+    config = resolve_resolution(resolve_score(config))
     out = Path(config.out)
     check_out_folder(out)
     if (out / "config.yaml").exists():
@@ -67,7 +71,7 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
                           trials_per_gpu=config.trials_per_gpu, confirm=config.confirm,
                           confirm_seeds=config.confirm_seeds, confirm_by=config.confirm_by,
                           **{k: getattr(config, k) for k in ("rungs", "eta") if given is None or k in given})
-        resumed = resolve_workers(resumed)
+        resumed = resolve_workers(resolve_resolution(resumed))
         diffs = ignored_settings(saved, config, given)
         if diffs and not resume:
             raise NasError(f"{out} already holds a search with other settings: {'; '.join(diffs)}; "
@@ -86,10 +90,10 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
     config = resolve_workers(_with_study_name(config))
     config.check()
     check_workers(config)
-    load_space(config.space)
+    space = config.search_space()
     resolve_device(make_recipe(**config.recipe).device)
     check_score(config)
-    check_target_and_budget(config.target, config.budget_ms, config.space)
+    check_target_and_budget(config.target, config.budget_ms, space)
     check_data(make_recipe(**config.recipe))
     check_evaluator(config)
     if config.storage is None:

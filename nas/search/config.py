@@ -16,6 +16,7 @@ from nas.errors import NasError
 from nas.fileio import loads_yaml, short
 from nas.files import write_text_atomic
 from nas.recipe import MAX_SEED, recipe_from_record, recipe_to_dict
+from nas.space import Space, load_space, with_resolutions
 
 SAMPLERS = ("tpe", "nsga2", "random")
 OBJECTIVES = ("constrained", "mnas", "pareto")
@@ -25,6 +26,7 @@ SCHEDULERS = ("asha", "none")  # the Ray engine's early stopping
 SCORES = ("proxy", "imagenet-estimate")  # what trials are ranked by; see nas.search.policy
 CONFIRM_BY = ("score", "accuracy")  # what confirmation compares its finalists by; see nas.search.confirm
 EVALUATORS = ("train", "supernet")  # how a trial gets its accuracy: trained, or a subnet of a trained supernet
+AUTO_RESOLUTION = "auto"  # --resolution default: made concrete by nas.search.policy.resolve_resolution
 AUTO_SCORE = "auto"  # --score default: the estimate where it was fitted for the recipe, else proxy
 DEFAULT_STUDY = "nas"  # the study name in a run folder's own study.db
 MNAS_W = -0.07  # MnasNet's latency exponent in ACC x (LAT / T)^w
@@ -85,6 +87,7 @@ class RunSettings:
     baselines: tuple[str, ...]
     finalists: int = 0  # the best trials whose checkpoints are kept for confirmation (nas.search.confirm)
     resolution_aware: bool = False  # the recipe's proxy side scales with rho (summary.md's low-rho caution)
+    resolutions: tuple[int, ...] | None = None  # the rho choices searched (`--resolution`); None: the space's
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,9 @@ class SearchConfig:
     supernet: str | None = None  # the folder `nas supernet train` wrote (--evaluator supernet)
     rungs: int = 0  # rungs of successive halving over the training budget after the trials (0: none); nas.search.rungs
     eta: int = 3  # each rung keeps 1/eta of the trials and trains them with eta x the budget
+    # The rho choices searched: a tuple of the space's, None for all of them, AUTO_RESOLUTION until
+    # nas.search.policy.resolve_resolution makes it one of those (before it is stored).
+    resolution: tuple[int, ...] | str | None = AUTO_RESOLUTION
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @property
@@ -166,7 +172,14 @@ class SearchConfig:
         """The fields the run folder's files are written with (`nas.search.results`)."""
         return RunSettings(out=self.out, target=self.target, budget_ms=self.budget_ms, objective=self.objective,
                            sampler=self.sampler, engine=self.engine, baselines=tuple(self.baselines),
-                           finalists=self.confirm, resolution_aware=bool(self.recipe.get("resolution_aware")))
+                           finalists=self.confirm, resolution_aware=bool(self.recipe.get("resolution_aware")),
+                           resolutions=self.resolution if isinstance(self.resolution, tuple) else None)
+
+    def search_space(self) -> Space:
+        """The space the trials are sampled from: the `space` file's, with the rho choices of
+        `resolution` when it names some."""
+        space = load_space(self.space)
+        return with_resolutions(space, self.resolution) if isinstance(self.resolution, tuple) else space
 
     @property
     def dataset(self) -> str:
@@ -184,6 +197,11 @@ class SearchConfig:
         if self.supernet and self.evaluator != "supernet":
             raise NasError(f"--supernet {self.supernet} is only read with --evaluator supernet (this search trains "
                            f"every candidate: --evaluator {self.evaluator})")
+        if not (self.resolution in (None, AUTO_RESOLUTION) or (
+                isinstance(self.resolution, tuple) and self.resolution
+                and all(isinstance(r, int) and not isinstance(r, bool) for r in self.resolution))):
+            raise NasError(f"--resolution {short(self.resolution)} is not allowed; expected auto, all, or rho "
+                           f"values of the space such as 192,224")
         if self.trials < 1:
             raise NasError(f"--trials {self.trials} is not allowed; expected an integer >= 1")
         if self.workers < 1:
@@ -237,6 +255,22 @@ def auto_workers(recipe: dict, trials_per_gpu: int = 1) -> int:
     return workers
 
 
+def parse_resolution(text: str) -> tuple[int, ...] | str | None:
+    """`--resolution`: AUTO_RESOLUTION, `all` (None: every rho of the space), or rho values such as
+    `192,224` (a sorted tuple; whether the space has them is checked with the space)."""
+    text = str(text).strip()
+    if text in (AUTO_RESOLUTION, "all"):
+        return None if text == "all" else AUTO_RESOLUTION
+    try:
+        values = tuple(sorted({int(v) for v in text.split(",")}))
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise NasError(f"--resolution {text[:40]!r} is not allowed; expected auto, all, or rho values of the space "
+                       f"such as 192,224")
+    return values
+
+
 def parse_workers(text: str | int) -> int | str:
     """`--workers`: an integer >= 1, or AUTO_WORKERS (made a count by `resolve_workers`)."""
     if str(text).strip() == AUTO_WORKERS:
@@ -287,15 +321,16 @@ PLACE_KNOBS = ("data_dir", "device")
 # trainings after the trials, keyed by their budget) may change between runs; `out` and
 # `created` say where and when, not what.
 SEARCH_SETTINGS = ("target", "budget_ms", "space", "recipe", "seed", "sampler", "objective", "pruner",
-                   "engine", "baselines", "scheduler", "score", "storage", "study", "evaluator", "supernet")
+                   "engine", "baselines", "scheduler", "score", "storage", "study", "evaluator", "supernet",
+                   "resolution")
 # The flag that sets each setting, for messages.
 SETTING_FLAGS = {"target": "--target", "budget_ms": "--budget", "space": "--space", "seed": "--seed",
                  "sampler": "--sampler", "objective": "--objective", "pruner": "--pruner",
                  "engine": "--engine", "scheduler": "--scheduler", "storage": "--storage",
                  "study": "--study", "baselines": "baselines", "score": "--score", "evaluator": "--evaluator",
-                 "supernet": "--supernet"}
+                 "supernet": "--supernet", "resolution": "--resolution"}
 # Settings added since searches were first stored, at the value an older search ran with.
-ADDED_SETTINGS = {"score": "proxy", "evaluator": "train", "supernet": None}
+ADDED_SETTINGS = {"score": "proxy", "evaluator": "train", "supernet": None, "resolution": None}
 
 
 def search_identity(c: SearchConfig, rerun: bool = False) -> dict[str, Any]:
@@ -312,7 +347,7 @@ def search_identity(c: SearchConfig, rerun: bool = False) -> dict[str, Any]:
             v = space_digest(v)
         elif k == "recipe":
             v = {rk: rv for rk, rv in sorted(v.items()) if rerun or rk not in PLACE_KNOBS}
-        elif k == "baselines":
+        elif k in ("baselines", "resolution") and isinstance(v, tuple):
             v = list(v)
         elif k == "budget_ms":
             v = float(v)
@@ -368,6 +403,8 @@ def differing_settings(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
             diffs.append("--space (this command names a space file with other contents)")
         elif k == "budget_ms":
             diffs.append(f"--budget {_show(old)}ms (this command: {_show(now)}ms)")
+        elif k == "resolution":
+            diffs.append(f"--resolution {_show(old or 'all')} (this command: {_show(now or 'all')})")
         else:
             diffs.append(f"{SETTING_FLAGS.get(k, k)} {_show(old)} (this command: {_show(now)})")
     order = {k: i for i, k in enumerate(SEARCH_SETTINGS)}
@@ -394,6 +431,8 @@ def _show(v: Any) -> str:
 def config_to_dict(c: SearchConfig) -> dict[str, Any]:
     d = asdict(c)
     d["baselines"] = list(c.baselines)
+    if isinstance(c.resolution, tuple):
+        d["resolution"] = list(c.resolution)
     d["dataset"] = c.dataset
     return d
 
@@ -416,6 +455,7 @@ _FIELD_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
     "score": ((str,), False), "trials_per_gpu": ((int,), False), "confirm": ((int,), False),
     "confirm_seeds": ((int,), False), "confirm_by": ((str,), False), "rungs": ((int,), False), "eta": ((int,), False),
     "evaluator": ((str,), False), "supernet": ((str, type(None)), False),
+    "resolution": ((list, str, type(None)), False),
 }
 
 
@@ -458,6 +498,9 @@ def load_config(run_dir: str | Path) -> SearchConfig:
     except (NasError, TypeError) as e:
         raise NasError(f"{path}: damaged (recipe: {e}); {fix}") from None
     d["baselines"] = tuple(d.get("baselines", ("mobilenet_v3_large", "mobilenet_v3_small")))
+    if isinstance(d.get("resolution"), list):
+        d["resolution"] = tuple(d["resolution"])
+    d.setdefault("resolution", None)  # saved before --resolution: every rho
     if "created" in d:
         d["created"] = str(d["created"])
     config = SearchConfig(**d)

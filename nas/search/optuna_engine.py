@@ -31,7 +31,7 @@ from nas.search.results import optuna_records, write_results
 from nas.search.study import creating, fail_and_requeue, fail_stale_trials, open_storage, requeue_stale_trial
 from nas.search.trial import (TrialOutcome, constraint, keep_checkpoint, objective_values, recipe_of,
                               run_trial)
-from nas.space import Space, load_space, sample_arch
+from nas.space import Space, sample_arch
 
 STUDY_NAME = DEFAULT_STUDY  # the study of a run folder's own study.db; see SearchConfig.study_name
 WORKER = f"{socket.gethostname()}:{os.getpid()}"  # trial user attribute: the process that ran it
@@ -172,7 +172,7 @@ def optimize(config: SearchConfig, worker: int = 0, progress: SearchProgress | N
     not count), the time limit passes, or the space keeps proposing over-budget networks. Worker
     `worker` trains on its own GPU, or its share of one (`nas.device.worker_device`)."""
     study = open_study(config.study_settings, worker)
-    space = load_space(config.space)
+    space = config.search_space()
     device = worker_device(recipe_of(config.recipe).device, worker, config.trials_per_gpu)
 
     def stop_when_done(study: optuna.Study, trial: FrozenTrial) -> None:

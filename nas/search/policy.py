@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING
 
 from nas.errors import NasError
 from nas.recipe import Recipe, make_recipe
-from nas.search.config import AUTO_SCORE
+from nas.search.config import AUTO_RESOLUTION, AUTO_SCORE
+from nas.space import load_space
 
 if TYPE_CHECKING:
     from nas.arch import Arch
@@ -133,6 +134,22 @@ def resolve_score(config):
     except NasError:
         score = "proxy"
     return replace(config, score=score)
+
+
+def resolve_resolution(config):
+    """`config` (a SearchConfig, its score resolved) with `--resolution auto` made concrete. Ranked
+    by proxy accuracy, the search compares networks at one rho, the space's largest: with a
+    resolution-aware recipe a lower rho trains on smaller images, which a short training learns
+    faster and longer training gets less from (experiments/truth, pixel-40-60-mixed: the proxy
+    ranks rho-160/192 networks well above where 5x longer training puts them; experiments/proxy_winner:
+    both losing `--score proxy` winners are rho-192 networks), and without one the proxy cannot see
+    rho at all. Ranked by the ImageNet estimate, every rho: its worth comes from the published
+    accuracies. A space with one rho is searched at it (None)."""
+    if config.resolution != AUTO_RESOLUTION:
+        return config
+    choices = load_space(config.space).resolution
+    one_rho = config.score == "proxy" and len(choices) > 1
+    return replace(config, resolution=(max(choices),) if one_rho else None)
 
 
 def check_score(config) -> None:

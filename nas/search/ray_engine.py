@@ -102,7 +102,7 @@ def _new_tuner(config: SearchConfig, path: Path):
     as many samples as the searcher hands out, quiet output, actors reused between trials."""
     return tune.Tuner(
         _trainable_for(config),
-        tune_config=tune.TuneConfig(search_alg=NasSearch(config.study_settings, config.space, config.out, config.budget_ms),
+        tune_config=tune.TuneConfig(search_alg=NasSearch(config.study_settings, config.search_space(), config.out, config.budget_ms),
                                     scheduler=make_scheduler(config.scheduler, config.objective, config.recipe),
                                     num_samples=-1,
                                     reuse_actors=True, trial_name_creator=_trial_name,
@@ -113,7 +113,7 @@ def _new_tuner(config: SearchConfig, path: Path):
 
 def _trainable_for(config: SearchConfig):
     """The trainable with what a trial reads of the run attached, and each trial's resource request."""
-    return tune.with_resources(tune.with_parameters(trainable, settings=config.trial_settings, space_path=config.space),
+    return tune.with_resources(tune.with_parameters(trainable, settings=config.trial_settings, space=config.search_space()),
                                trial_resources(config.recipe, config.trials_per_gpu))
 
 

@@ -24,7 +24,7 @@ from nas.search.policy import (directions, first_prunable_report, is_constrained
                                search_done, trained_count)
 from nas.search.study import fail_and_requeue
 from nas.search.trial import constraint, recipe_of
-from nas.space import Space, load_space, sample_arch
+from nas.space import Space, sample_arch
 
 
 # ---------------------------------------------------------------------------------------------
@@ -51,9 +51,9 @@ class NasSearch(OptunaSearch):
     decides when the search is done (trained-trial count, rejection cap, time limit) and how
     many trials run at once, from the limits of the current `run_ray` call."""
 
-    def __init__(self, study: StudySettings, space: str, out: str, budget_ms: float):
+    def __init__(self, study: StudySettings, space: Space, out: str, budget_ms: float):
         pareto = is_pareto(study.objective)
-        super().__init__(space=DefineByRun(load_space(space)),
+        super().__init__(space=DefineByRun(space),
                          metric=["score", "latency_ms"] if pareto else "objective",
                          mode=["max", "min"] if pareto else "max", sampler=_sampler(study),
                          study_name=study.study_name, storage=search_storage(study.storage_url, given=study.given))

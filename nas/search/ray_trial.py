@@ -14,7 +14,7 @@ from nas.search.config import TrialSettings
 from nas.search.policy import Status, trial_score
 from nas.search.trial import (TrialOutcome, fit_baseline, keep_checkpoint, objective_values, recipe_of,
                               run_trial)
-from nas.space import load_space, sample_arch
+from nas.space import Space, sample_arch
 
 
 def trial_resources(recipe: dict, trials_per_gpu: int) -> dict[str, float]:
@@ -45,13 +45,12 @@ def _trial_device(recipe: dict) -> str | None:
 # The trial, on a Ray worker
 
 
-def trainable(params: dict, settings: TrialSettings, space_path: str) -> None:
+def trainable(params: dict, settings: TrialSettings, space: Space) -> None:
     """One Tune trial: rebuild the architecture from the flat sampled `params` (or fit the
-    baseline they name) in the search space at `space_path`, run the shared trial function,
+    baseline they name) in the search `space`, run the shared trial function,
     report per epoch, save the checkpoint of a completed trial, and report the outcome.
     Over-budget architectures report at once."""
     number = params["number"]
-    space = load_space(space_path)
     if params.get("baseline"):
         arch = fit_baseline(params["baseline"], settings.target, settings.budget_ms, space.width_mult,
                             space.resolution)

@@ -129,6 +129,7 @@ def summarize(frame: pd.DataFrame, run: RunSettings, best: pd.Series | None) -> 
             baselines[name] = _row_summary(rows.iloc[-1]) | {"state": rows.iloc[-1]["state"]}
     return {"out": run.out, "target": run.target, "budget_ms": run.budget_ms,
             "resolution_aware": run.resolution_aware,
+            "resolutions": list(run.resolutions) if run.resolutions else None,
             "objective": run.objective, "sampler": run.sampler, "engine": run.engine,
             "ranked_by": ranking_column(frame),
             "trials": int(len(frame)), "counts": {k: int(v) for k, v in counts.items()},
@@ -155,7 +156,10 @@ def summary_markdown(s: dict) -> str:
              f"Ranked by: {score_label(s['ranked_by'])}" + (
                  " (proxy accuracy, cost and a published prior for SE and h-swish blocks, fitted on 53 "
                  "published networks; docs/training.md)."
-                 if s["ranked_by"] == ESTIMATE_COLUMN else " (validation split of the proxy training)."), ""]
+                 if s["ranked_by"] == ESTIMATE_COLUMN else " (validation split of the proxy training)."),
+             *([f"Searched at rho {', '.join(map(str, s['resolutions']))} only (`--resolution`; ranked by proxy "
+                "accuracy, a search compares networks at the space's largest rho unless told otherwise: "
+                "docs/training.md)."] if s.get("resolutions") else []), ""]
     entries = ([("winner", s["best"])] if s["best"] else []) + list(s["baselines"].items())
     with_estimate = s["ranked_by"] == ESTIMATE_COLUMN
     lines += markdown_table([{"network": f"{label} ({r['name']})", "trial": r["trial"],
