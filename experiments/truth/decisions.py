@@ -33,6 +33,16 @@ def results(folder: Path, label: str, column: str) -> pd.DataFrame:
     return rows[rows["status"] == "ok"].pivot_table(index="name", columns="seed", values=column)
 
 
+def guarded(finalists: list[str], default: pd.DataFrame, archs: dict, est) -> str:
+    """`--confirm-by accuracy` among the finalists whose mean estimate is not below V3-Large's (when
+    V3-Large is one): the best mean proxy accuracy of those."""
+    mean_estimate = {n: sum(est.predict(archs[n], default[s][n]) for s in default.columns) / default.shape[1]
+                     for n in finalists}
+    floor = mean_estimate.get("mobilenet_v3_large", float("-inf"))
+    eligible = [n for n in finalists if mean_estimate[n] >= floor]
+    return default.loc[eligible].mean(axis=1).idxmax()
+
+
 def main(folders: list[str]) -> None:
     est = load_estimate()
     rows = []
@@ -61,6 +71,7 @@ def main(folders: list[str]) -> None:
                      "estimate, confirmed": max(top_by_estimate, key=lambda n: sum(
                          est.predict(archs[n], default[seed][n]) for seed in (0, 1))),
                      "estimate, confirmed by proxy": default.loc[top_by_estimate].mean(axis=1).idxmax(),
+                     "estimate, confirmed by proxy, guarded": guarded(top_by_estimate, default, archs, est),
                      "cost-only fit": max(cost, key=cost.get)}
             for how, pick in picks.items():
                 rows.append({"set": folder.name, "seed": s, "decision": how, "pick": pick,
