@@ -10,6 +10,9 @@ The samplers' objective, the pruners' reports, ASHA's metric and the choice of t
 read it (the winner through `nas.search.trials_table.ranking_column`, since a run folder is
 read without a search).
 
+`resolve_resolution(config)`: the rho choices a search samples (`--resolution auto`): the space's
+largest alone when trials are ranked by proxy accuracy, every one with the ImageNet estimate.
+
 `first_prunable_report(recipe)`: the 0-based index of the first per-epoch report a pruner may act
 on. A pruner that stops trials on reports which do not yet rank networks the way the final one
 does stops good ones at random. Measured with `nas proxy fidelity` on the 53 published networks
