@@ -406,3 +406,15 @@ def test_the_summary_names_the_rho_a_search_was_narrowed_to():
 
     assert "Searched at rho 224 only" in summary_markdown(_summary("accuracy", 224) | {"resolutions": [224]})
     assert "Searched at rho" not in summary_markdown(_summary("accuracy", 224) | {"resolutions": None})
+
+
+def test_a_proxy_ranked_winner_without_rungs_points_at_the_rungs_with_the_command_that_adds_them():
+    from nas.search.results import summary_markdown
+
+    text = summary_markdown(_summary("accuracy", 224))
+    assert "Ranked by proxy accuracy without rungs" in text
+    assert "`nas search --budget 60ms --out runs/x --rungs 2 --confirm-seeds 1 --resume`" in text
+    rung_winner = _summary("accuracy", 224)["best"] | {"rung": 2, "rung_accuracy": 0.6, "rung_score": 0.6}
+    assert "without rungs" not in summary_markdown(_summary("accuracy", 224) | {"best": rung_winner})
+    assert "without rungs" not in summary_markdown(_summary("imagenet_estimate", 224) | {
+        "best": _summary("accuracy", 224)["best"] | {"imagenet_estimate": 75.0}})

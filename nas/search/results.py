@@ -144,6 +144,14 @@ LOW_RHO_CAUTION = (
     "and both rho-192 winners of experiments/proxy_winner lost to MobileNetV3-Large at 20x. Confirm it "
     "with a longer training before deploying (`nas train best.json --recipe LONG.yaml --test`).")
 
+# Measured in experiments/proxy_winner (the main command with --score proxy, winners retrained 20x).
+NO_RUNGS_NOTE = (
+    "Ranked by proxy accuracy without rungs: the finalists were compared at the search's own short "
+    "training. In experiments/proxy_winner (CIFAR-10, Pixel 60 ms), winners named that way beat "
+    "MobileNetV3-Large when both were trained 20x longer in 1 of 4 searches; with two rungs (`--rungs 2 "
+    "--confirm-seeds 1`) in 1 of 2, the other level with it. `nas search --budget {budget}ms --out {out} "
+    "--rungs 2 --confirm-seeds 1 --resume` adds them to this run (about 15 minutes on 2 cores at the default recipe).")
+
 
 def summary_markdown(s: dict) -> str:
     """A short human summary: the winner against the baselines trained with the same recipe."""
@@ -175,6 +183,8 @@ def summary_markdown(s: dict) -> str:
         lines += ["", f"Winner blocks: `{s['best']['block_string']}`"]
         if not with_estimate and s.get("resolution_aware") and s["best"].get("resolution", 224) < 224:
             lines += ["", LOW_RHO_CAUTION.format(rho=s["best"]["resolution"])]
+        if not with_estimate and not s.get("rungs") and not s["best"].get("rung"):
+            lines += ["", NO_RUNGS_NOTE.format(budget=f"{s['budget_ms']:g}", out=s["out"])]
         if s["best"].get("rung"):
             b = s["best"]
             value = f"{b['rung_score']:.2f} %" if with_estimate else f"{b['rung_score']:.4f}"
