@@ -147,9 +147,9 @@ LOW_RHO_CAUTION = (
 # Measured in experiments/proxy_winner (the main command with --score proxy, winners retrained 20x).
 NO_RUNGS_NOTE = (
     "Ranked by proxy accuracy without rungs: the finalists were compared at the search's own short "
-    "training. In experiments/proxy_winner (CIFAR-10, Pixel 60 ms), winners named that way beat "
-    "MobileNetV3-Large when both were trained 20x longer in 1 of 4 searches; with two rungs (`--rungs 2 "
-    "--confirm-seeds 1`) in 1 of 2, the other level with it. `nas search --budget {budget}ms --out {out} "
+    "training. In experiments/proxy_winner (CIFAR-10, Pixel 60 ms), four winners named that way ended "
+    "-2.7 to +3.7 points from MobileNetV3-Large when both were trained 20x longer; the two named after "
+    "two rungs (`--rungs 2 --confirm-seeds 1`) +1.8 and +0.1. `nas search --budget {budget}ms --out {out} "
     "--rungs 2 --confirm-seeds 1 --resume` adds them to this run (about 15 minutes on 2 cores at the default recipe).")
 
 
