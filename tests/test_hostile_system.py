@@ -182,8 +182,10 @@ def test_ctrl_c_in_a_trial_is_one_line_and_exit_130(tmp_path, monkeypatch):
 
 
 # Runs `nas` as `python -m nas` does, but the first import of a nas module once torch is loaded
-# waits for a signal: Ctrl-C then lands while the command is still loading, however fast or
-# loaded the machine is (the test waits on the "paused" line, not on a clock).
+# waits for Ctrl-C: it then lands while the command is still loading, however fast or loaded the
+# machine is (the test waits on the "paused" line, not on a clock). SIGINT is blocked before that
+# line is printed and waited for with sigwait, so one sent before the wait begins is not lost
+# (with signal.pause() it was, and the test hung); it is then raised where the import stood.
 _PAUSED_WHILE_LOADING = """
 import runpy, signal, sys
 
@@ -193,8 +195,11 @@ class PauseAfterTorch:
     def find_spec(self, name, path=None, target=None):
         if not self.paused and "torch" in sys.modules and name.startswith("nas."):
             self.paused = True
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
             print("paused before importing " + name, file=sys.stderr, flush=True)
-            signal.pause()
+            signal.sigwait({signal.SIGINT})
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            signal.raise_signal(signal.SIGINT)
         return None
 
 sys.meta_path.insert(0, PauseAfterTorch())
@@ -211,9 +216,8 @@ def test_ctrl_c_while_the_command_loads_is_one_line_and_exit_130(tmp_path):
     paused = proc.stderr.readline()
     assert paused.startswith("paused before importing nas."), paused + proc.stderr.read()
     proc.send_signal(signal.SIGINT)
-    rest = proc.stderr.read()
-    code = proc.wait(timeout=HANG_GUARD_S)
-    assert code == 130 and rest.strip() == "aborted", rest
+    _, rest = proc.communicate(timeout=HANG_GUARD_S)
+    assert proc.returncode == 130 and rest.strip() == "aborted", rest
     assert not (tmp_path / "m.onnx").exists()
 
 
