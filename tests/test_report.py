@@ -365,3 +365,12 @@ def test_a_run_without_measured_json_has_no_measured_section(real_run_copy):
     (real_run_copy / "measured.json").unlink()
     result = write_report(real_run_copy)
     assert "measured" not in result.headline and "## Measured latency" not in (real_run_copy / "report.md").read_text()
+
+
+def test_report_names_the_rho_a_search_was_narrowed_to(real_run_copy):
+    write_report(real_run_copy)
+    assert "Searched at rho" not in (real_run_copy / "report.md").read_text()  # a run from before --resolution
+    config = real_run_copy / "config.yaml"
+    config.write_text(config.read_text() + "resolution:\n- 224\n")
+    write_report(real_run_copy)
+    assert "Searched at rho 224 only (`--resolution`" in (real_run_copy / "report.md").read_text()

@@ -25,7 +25,9 @@ def report_markdown(facts: dict, images: list[str], top_k: int) -> str:
              f"Trials are ranked by {score_label(facts['ranked_by'])}"
              + (" (% ImageNet top-1 estimated from proxy accuracy, cost and a published prior for SE and h-swish "
                 "blocks, fitted on 53 published networks; "
-                "`--score imagenet-estimate`, docs/training.md)." if _estimated(facts) else "."), ""]
+                "`--score imagenet-estimate`, docs/training.md)." if _estimated(facts) else "."),
+             *([f"Searched at rho {', '.join(map(str, c['resolution']))} only (`--resolution`, docs/training.md)."]
+               if isinstance(c.get("resolution"), list) else []), ""]
     lines += _winner_section(facts)
     if facts.get("rungs"):
         from nas.search.rungs import rungs_markdown
