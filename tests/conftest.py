@@ -1,12 +1,19 @@
 """What every test shares: one thread per process, a private data cache, the tiny recipe."""
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 # One thread per process: CI has 2 cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# A shell without job control starts background commands with Ctrl-C ignored, and an ignored
+# signal stays ignored in every process they start: the tests that press Ctrl-C on a `nas`
+# subprocess would then test nothing (it never arrives). Ctrl-C is delivered as on a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TINY_RECIPE_FILE = FIXTURES / "tiny_recipe.yaml"

@@ -184,8 +184,8 @@ def test_ctrl_c_in_a_trial_is_one_line_and_exit_130(tmp_path, monkeypatch):
 # Runs `nas` as `python -m nas` does, but the first import of a nas module once torch is loaded
 # waits for Ctrl-C: it then lands while the command is still loading, however fast or loaded the
 # machine is (the test waits on the "paused" line, not on a clock). SIGINT is blocked before that
-# line is printed and waited for with sigwait, so one sent before the wait begins is not lost
-# (with signal.pause() it was, and the test hung); it is then raised where the import stood.
+# line is printed and waited for with sigwait, so one sent before the wait begins is not lost; it
+# is then raised where the import stood.
 _PAUSED_WHILE_LOADING = """
 import runpy, signal, sys
 
