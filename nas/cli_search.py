@@ -8,8 +8,8 @@ import click
 
 from nas.cli_common import print_json, print_table
 from nas.recipe import MAX_SEED
-from nas.search.config import (AUTO_RESOLUTION, AUTO_SCORE, AUTO_WORKERS, CONFIRM_BY, ENGINES, EVALUATORS, OBJECTIVES, PRUNERS,
-                               SAMPLERS, SCHEDULERS, SCORES)
+from nas.search.config import (AUTO_RESOLUTION, AUTO_SCORE, AUTO_WORKERS, CONFIRM_BY, ENGINES, EVALUATORS,
+                               OBJECTIVES, PRUNERS, SAMPLERS, SCHEDULERS, SCORES)
 from nas.search.config import SearchConfig as Defaults  # the settings' defaults, declared there once
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 
 from nas.report.facts import arch_field, as_int
 from nas.search.policy import Status
-from nas.search.trials_table import ESTIMATE_COLUMN, score_label
+from nas.search.trials_table import ESTIMATE_BASIS, ESTIMATE_COLUMN, score_label, searched_rho_lines
 from nas.tables import markdown_table
 
 
@@ -23,11 +23,9 @@ def report_markdown(facts: dict, images: list[str], top_k: int) -> str:
              "Accuracies are validation accuracies of the proxy training on the data set above; latencies "
              f"are predicted for `{facts['target']}` from its latency table.",
              f"Trials are ranked by {score_label(facts['ranked_by'])}"
-             + (" (% ImageNet top-1 estimated from proxy accuracy, cost and a published prior for SE and h-swish "
-                "blocks, fitted on 53 published networks; "
-                "`--score imagenet-estimate`, docs/training.md)." if _estimated(facts) else "."),
-             *([f"Searched at rho {', '.join(map(str, c['resolution']))} only (`--resolution`, docs/training.md)."]
-               if isinstance(c.get("resolution"), list) else []), ""]
+             + (f" (% ImageNet top-1 estimated from {ESTIMATE_BASIS}; `--score imagenet-estimate`, "
+                "docs/training.md)." if _estimated(facts) else "."),
+             *searched_rho_lines(c.get("resolution") if isinstance(c.get("resolution"), list) else None), ""]
     lines += _winner_section(facts)
     if facts.get("rungs"):
         from nas.search.rungs import rungs_markdown

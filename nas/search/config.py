@@ -27,6 +27,7 @@ SCORES = ("proxy", "imagenet-estimate")  # what trials are ranked by; see nas.se
 CONFIRM_BY = ("score", "accuracy")  # what confirmation compares its finalists by; see nas.search.confirm
 EVALUATORS = ("train", "supernet")  # how a trial gets its accuracy: trained, or a subnet of a trained supernet
 AUTO_RESOLUTION = "auto"  # --resolution default: made concrete by nas.search.policy.resolve_resolution
+RESOLUTION_ALLOWED = "expected auto, all, or rho values of the space such as 192,224"
 AUTO_SCORE = "auto"  # --score default: the estimate where it was fitted for the recipe, else proxy
 DEFAULT_STUDY = "nas"  # the study name in a run folder's own study.db
 MNAS_W = -0.07  # MnasNet's latency exponent in ACC x (LAT / T)^w
@@ -200,8 +201,7 @@ class SearchConfig:
         if not (self.resolution in (None, AUTO_RESOLUTION) or (
                 isinstance(self.resolution, tuple) and self.resolution
                 and all(isinstance(r, int) and not isinstance(r, bool) for r in self.resolution))):
-            raise NasError(f"--resolution {short(self.resolution)} is not allowed; expected auto, all, or rho "
-                           f"values of the space such as 192,224")
+            raise NasError(f"--resolution {short(self.resolution)} is not allowed; {RESOLUTION_ALLOWED}")
         if self.trials < 1:
             raise NasError(f"--trials {self.trials} is not allowed; expected an integer >= 1")
         if self.workers < 1:
@@ -266,8 +266,7 @@ def parse_resolution(text: str) -> tuple[int, ...] | str | None:
     except ValueError:
         values = ()
     if not values or min(values) < 1:
-        raise NasError(f"--resolution {text[:40]!r} is not allowed; expected auto, all, or rho values of the space "
-                       f"such as 192,224")
+        raise NasError(f"--resolution {text[:40]!r} is not allowed; {RESOLUTION_ALLOWED}")
     return values
 
 

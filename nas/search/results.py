@@ -15,8 +15,9 @@ from nas.arch import arch_from_dict, save_arch
 from nas.files import write_atomic, write_text_atomic
 from nas.search.config import RunSettings
 from nas.search.policy import FINISHED, Status
-from nas.search.trials_table import (ESTIMATE_COLUMN, TRIAL_COLUMNS, best_row, finalists, has_rungs,
-                                     pareto_front, ranking_column, score_label, top_rung, with_rungs)
+from nas.search.trials_table import (ESTIMATE_BASIS, ESTIMATE_COLUMN, TRIAL_COLUMNS, best_row, finalists, has_rungs,
+                                     pareto_front, ranking_column, score_label, searched_rho_lines, top_rung,
+                                     with_rungs)
 from nas.tables import markdown_table
 
 
@@ -162,12 +163,9 @@ def summary_markdown(s: dict) -> str:
              f"Trials: {s['trials']} ({c.get('COMPLETE', 0)} complete, {c.get('PRUNED', 0)} pruned, "
              f"{c.get('REJECTED', 0)} rejected over budget, {c.get('FAIL', 0)} failed).",
              f"Ranked by: {score_label(s['ranked_by'])}" + (
-                 " (proxy accuracy, cost and a published prior for SE and h-swish blocks, fitted on 53 "
-                 "published networks; docs/training.md)."
+                 f" ({ESTIMATE_BASIS}; docs/training.md)."
                  if s["ranked_by"] == ESTIMATE_COLUMN else " (validation split of the proxy training)."),
-             *([f"Searched at rho {', '.join(map(str, s['resolutions']))} only (`--resolution`; ranked by proxy "
-                "accuracy, a search compares networks at the space's largest rho unless told otherwise: "
-                "docs/training.md)."] if s.get("resolutions") else []), ""]
+             *searched_rho_lines(s.get("resolutions")), ""]
     entries = ([("winner", s["best"])] if s["best"] else []) + list(s["baselines"].items())
     with_estimate = s["ranked_by"] == ESTIMATE_COLUMN
     lines += markdown_table([{"network": f"{label} ({r['name']})", "trial": r["trial"],

@@ -95,6 +95,19 @@ def score_label(column: str) -> str:
     return "ImageNet top-1 estimate" if column == ESTIMATE_COLUMN else "proxy accuracy"
 
 
+# What the ImageNet estimate is made of, as summary.md and report.md describe it.
+ESTIMATE_BASIS = ("proxy accuracy, cost and a published prior for SE and h-swish blocks, fitted on 53 "
+                  "published networks")
+
+
+def searched_rho_lines(resolutions: list[int] | tuple[int, ...] | None) -> list[str]:
+    """The line summary.md and report.md give a search narrowed to some rho (`--resolution`), or none."""
+    if not resolutions:
+        return []
+    return [f"Searched at rho {', '.join(map(str, resolutions))} only (`--resolution`; with proxy ranking a search "
+            "compares networks at the space's largest rho unless told otherwise: docs/training.md)."]
+
+
 def ranking_column(frame: pd.DataFrame) -> str:
     """The trials.csv column the winner is chosen by: the ImageNet estimate when the run scored
     by it (its completed trials carry one), else the proxy accuracy."""
