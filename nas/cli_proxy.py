@@ -17,14 +17,15 @@ def networks_options(f):
     """The --networks file and the --only name filter both commands accept."""
     f = click.option("--only", multiple=True, metavar="TEXT",
                      help="Keep networks whose name contains TEXT (case-insensitive; repeatable).")(f)
-    return click.option("--networks", "networks_path", type=click.Path(dir_okay=False), default=None,
-                        help="Networks YAML (default: the shipped nas/_data/imagenet_top1/imagenet_top1.yaml).")(f)
+    return click.option("--networks", "networks_paths", type=click.Path(dir_okay=False), multiple=True,
+                        help="Networks YAML (default: the shipped nas/_data/imagenet_top1/imagenet_top1.yaml); "
+                             "repeatable: the networks of every file, in order.")(f)
 
 
-def _networks(path: str | None, only: tuple[str, ...]):
-    from nas.proxy.networks import load_networks, select
+def _networks(paths: tuple[str, ...], only: tuple[str, ...]):
+    from nas.proxy.networks import load_network_files, select
 
-    return select(load_networks(path), only)
+    return select(load_network_files(paths), only)
 
 
 def score_rows(scores: dict) -> list[dict]:
@@ -46,14 +47,14 @@ def proxy() -> None:
 @proxy.command()
 @networks_options
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def networks(networks_path: str | None, only: tuple[str, ...], as_json: bool) -> None:
+def networks(networks_paths: tuple[str, ...], only: tuple[str, ...], as_json: bool) -> None:
     """List the networks with their cost, predicted Pixel latency and the zero-cost fidelity."""
     from dataclasses import asdict
 
     from nas.proxy.fidelity import zero_cost_fidelity
     from nas.proxy.stats import matched_pairs
 
-    nets = _networks(networks_path, only)
+    nets = _networks(networks_paths, only)
     rows = [{"name": n.name, "family": n.family, "width": n.width, "resolution": n.resolution,
              "top1": n.top1, "params": n.params, "madds_M": round(n.madds / 1e6, 1),
              "latency_ms": round(n.latency_ms, 2), "source": n.source} for n in nets]
@@ -82,7 +83,7 @@ def networks(networks_path: str | None, only: tuple[str, ...], as_json: bool) ->
                    "'shipped': the one nas search uses) instead of fitting on them: the check that a fit "
                    "generalises to networks kept aside (e.g. --networks nas/_data/imagenet_top1/held_out.yaml).")
 @click.option("--json", "as_json", is_flag=True, help="Print fidelity.json instead of the table.")
-def fidelity(recipe_path: str | None, networks_path: str | None, only: tuple[str, ...], workers: int,
+def fidelity(recipe_path: str | None, networks_paths: tuple[str, ...], only: tuple[str, ...], workers: int,
              out: str | None, progress: bool | None, estimate_path: str | None, as_json: bool) -> None:
     """Train every network with the recipe and compare its proxy accuracy with ImageNet top-1."""
     from nas.estimate import ESTIMATE_FILE, estimate_for, write_estimate
@@ -92,7 +93,7 @@ def fidelity(recipe_path: str | None, networks_path: str | None, only: tuple[str
 
     check_workers(workers)
     recipe = load_recipe(recipe_path)
-    nets = _networks(networks_path, only)
+    nets = _networks(networks_paths, only)
     fitted, fitted_file = (), None
     if estimate_path is not None:
         fitted_file = ESTIMATE_FILE if estimate_path == "shipped" else Path(estimate_path)
@@ -101,7 +102,7 @@ def fidelity(recipe_path: str | None, networks_path: str | None, only: tuple[str
     out = out or str(Path("runs") / "fidelity" / Path(recipe_path or DEFAULT_RECIPE).stem)
     result = run_fidelity(recipe, nets, out, workers=workers,
                           progress=sys.stderr.isatty() if progress is None else progress,
-                          networks_file=networks_path, fitted=fitted, fitted_file=fitted_file)
+                          networks_file=", ".join(networks_paths) or None, fitted=fitted, fitted_file=fitted_file)
     if not fitted:
         write_estimate(result, Path(out) / "estimate.json")
     if as_json:

@@ -149,7 +149,8 @@ def test_new_family_networks_load_as_published():
     from nas.proxy.networks import load_networks
     from nas.paths import PACKAGE_DATA
     nets = {n.name: n for n in load_networks(PACKAGE_DATA / "imagenet_top1" / "new_families.yaml")}
-    assert set(nets) == {"EfficientNet-B0", "FBNet-C", "MoGA-A", "MoGA-B", "MoGA-C"}
+    assert set(nets) == {"EfficientNet-B0", "FBNet-C", "MoGA-A", "MoGA-B", "MoGA-C", "ProxylessNAS-mobile",
+                         "ProxylessNAS-mobile 1.4", "ProxylessNAS-GPU", *(f"MnasNet-B1 {w}" for w in ("0.5", "0.75", "1.0", "1.3"))}
     assert nets["EfficientNet-B0"].params == 5_288_548 and nets["MoGA-A"].params == 5_159_802
 
 

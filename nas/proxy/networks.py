@@ -30,6 +30,8 @@ from nas.transforms import SCALINGS, apply_variant, scale_like
 
 DEFAULT_NETWORKS = PACKAGE_DATA / "imagenet_top1" / "imagenet_top1.yaml"
 HELD_OUT_NETWORKS = PACKAGE_DATA / "imagenet_top1" / "held_out.yaml"  # kept aside: checks, never fits
+# published NAS networks of other families, for fits beside the yardstick (issue 34)
+NEW_FAMILY_NETWORKS = PACKAGE_DATA / "imagenet_top1" / "new_families.yaml"
 # the rest of the kept-aside set (HardCoRe-NAS, Single-Path NAS, ProxylessNAS-CPU, the V3 ablations,
 # the MnasNet-A1 family): checks, never fits
 KEPT_ASIDE_NETWORKS = PACKAGE_DATA / "imagenet_top1" / "kept_aside.yaml"
@@ -97,6 +99,22 @@ def load_networks(path: str | Path | None = None) -> list[Network]:
                            f"names must be unique and it is already used")
         seen.add(net.name)
         networks.append(net)
+    return networks
+
+
+def load_network_files(paths: Sequence[str | Path]) -> list[Network]:
+    """The networks of several networks files, in order (no paths: the shipped yardstick). Raises
+    NasError for a name two files share, naming both."""
+    if not paths:
+        return load_networks()
+    networks, where = [], {}
+    for path in paths:
+        for net in load_networks(path):
+            if net.name in where:
+                raise NasError(f"{path}: name: {net.name!r} is not allowed; it is already used in {where[net.name]}, "
+                               f"and names must be unique across --networks files")
+            where[net.name] = path
+            networks.append(net)
     return networks
 
 

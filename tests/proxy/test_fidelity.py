@@ -20,7 +20,8 @@ from nas.errors import NasError
 from nas.proxy import fidelity
 from nas.proxy.fidelity import evaluate, read_accuracies, run_fidelity, zero_cost_fidelity
 from nas.estimate import fit_estimate
-from nas.proxy.networks import DEFAULT_NETWORKS, HELD_OUT_NETWORKS, KEPT_ASIDE_NETWORKS, load_networks, select
+from nas.proxy.networks import (DEFAULT_NETWORKS, HELD_OUT_NETWORKS, KEPT_ASIDE_NETWORKS,
+                                NEW_FAMILY_NETWORKS, load_network_files, load_networks, select)
 from nas.proxy.stats import matched_pairs, pair_agreement, rank_fidelity
 from nas.recipe import load_recipe
 from conftest import TINY_RECIPE
@@ -57,6 +58,7 @@ def fake_train(calls: list, accuracy=lambda arch: 0.1 + arch.resolution / 1000):
 
 def write_networks(tmp_path: Path, entries) -> Path:
     path = tmp_path / "nets.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump({"networks": entries}))
     return path
 
@@ -194,19 +196,41 @@ def test_fitted_estimate_predicts_like_its_coefficients(shipped):
     assert est.predict(n.params, n.madds, n.resolution, proxy[0]) == pytest.approx(x @ est.coefficients)
 
 
-# Parameter counts of the kept-aside networks in their sources: osmr/imgclsmob pytorchcv
+# Parameter counts of the new-family networks in their sources: osmr/imgclsmob pytorchcv
 # proxylessnas.py (its own asserts, 1000 classes) and torchvision's MNASNet weight docs.
-HELD_OUT_PARAMS = {"ProxylessNAS-mobile": 4_080_512, "ProxylessNAS-mobile 1.4": 6_857_568,
-                   "ProxylessNAS-GPU": 7_119_848, "MnasNet-B1 0.5": 2_218_512, "MnasNet-B1 0.75": 3_170_208,
-                   "MnasNet-B1 1.0": 4_383_312, "MnasNet-B1 1.3": 6_282_256}
+NEW_FAMILY_PARAMS = {"ProxylessNAS-mobile": 4_080_512, "ProxylessNAS-mobile 1.4": 6_857_568,
+                     "ProxylessNAS-GPU": 7_119_848, "MnasNet-B1 0.5": 2_218_512, "MnasNet-B1 0.75": 3_170_208,
+                     "MnasNet-B1 1.0": 4_383_312, "MnasNet-B1 1.3": 6_282_256}
 
 
-def test_held_out_networks_are_built_as_published_and_disjoint_from_the_yardstick(shipped):
-    held = load_networks(HELD_OUT_NETWORKS)
-    assert {n.name: n.params for n in held if n.name in HELD_OUT_PARAMS} == HELD_OUT_PARAMS
-    assert len(held) == 11 and {n.family for n in held} == {"V1", "ProxylessNAS", "MnasNet-B1"}
+def test_new_family_networks_are_built_as_published_and_disjoint_from_the_yardstick(shipped):
+    new = load_networks(NEW_FAMILY_NETWORKS)
+    assert {n.name: n.params for n in new if n.name in NEW_FAMILY_PARAMS} == NEW_FAMILY_PARAMS
+    assert len(new) == 12 and {n.family for n in new} >= {"ProxylessNAS", "MnasNet-B1"}
     key = lambda n: (n.base, n.width, n.scaling, n.resolution)
-    assert not {key(n) for n in held} & {key(n) for n in shipped}
+    assert not {key(n) for n in new} & {key(n) for n in shipped}
+
+
+def test_held_out_networks_are_issue_34s_mobilenet_v1_0_75(shipped):
+    held = load_networks(HELD_OUT_NETWORKS)
+    assert [(n.family, n.width, n.resolution) for n in held] == [("V1", 0.75, r) for r in (224, 192, 160, 128)]
+
+
+def test_the_fit_sets_never_hold_a_kept_aside_network():
+    fit = load_network_files([DEFAULT_NETWORKS, NEW_FAMILY_NETWORKS])
+    assert len(fit) == 53 + 12
+    kept = load_networks(HELD_OUT_NETWORKS) + load_networks(KEPT_ASIDE_NETWORKS)
+    key = lambda n: (n.base, n.width, n.scaling, n.variant, n.resolution)
+    assert not {key(n) for n in fit} & {key(n) for n in kept}
+    assert not {n.family for n in fit} & {"MnasNet-A1", "HardCoRe-NAS", "Single-Path NAS"}
+
+
+def test_networks_files_are_read_in_order_and_a_name_two_files_share_is_refused(tmp_path):
+    a = write_networks(tmp_path / "a", [GOOD])
+    b = write_networks(tmp_path / "b", [{**GOOD, "name": "other"}])
+    assert [n.name for n in load_network_files([a, b])] == [GOOD["name"], "other"]
+    with pytest.raises(NasError, match=f"{GOOD['name']!r} is not allowed; it is already used in .*a"):
+        load_network_files([a, write_networks(tmp_path / "c", [GOOD])])
 
 
 # Parameter counts in the sources of kept_aside.yaml: timm 1.0.31 (hardcorenas_*, spnasnet_100,
@@ -225,7 +249,7 @@ def test_kept_aside_networks_are_built_as_published_and_disjoint_from_every_othe
     assert len(kept) == 37 and {n.family for n in kept} == {
         "HardCoRe-NAS", "Single-Path NAS", "ProxylessNAS", "V3-Large", "V3-Small", "MnasNet-A1"}
     key = lambda n: (n.base, n.width, n.scaling, n.variant, n.resolution)
-    others = shipped + load_networks(HELD_OUT_NETWORKS)
+    others = shipped + load_networks(HELD_OUT_NETWORKS) + load_networks(NEW_FAMILY_NETWORKS)
     assert not {key(n) for n in kept} & {key(n) for n in others}
 
 
@@ -402,6 +426,15 @@ def test_a_bad_networks_file_exits_2_on_one_line(tmp_path, command):
     assert code == 2 and "top1: 101 is not allowed" in out and out.count("\n") == 1
 
 
+def test_networks_repeats_to_list_several_files(tmp_path):
+    a = write_networks(tmp_path / "a", [GOOD])
+    code, out = run("proxy", "networks", "--networks", str(a), "--networks", str(HELD_OUT_NETWORKS), "--json")
+    assert code == 0 and [n["name"] for n in json.loads(out)["networks"]] == [GOOD["name"]] + [
+        f"V1 0.75 r{r}" for r in (224, 192, 160, 128)]
+    code, out = run("proxy", "networks", "--networks", str(a), "--networks", str(a))
+    assert code == 2 and "already used in" in out and out.count("\n") == 1
+
+
 def test_fidelity_prints_the_proxy_beside_every_baseline(tmp_path, monkeypatch):
     monkeypatch.setattr(fidelity, "_train", fake_train([]))
     recipe = tmp_path / "tiny.yaml"
@@ -433,8 +466,8 @@ def test_workers_beyond_the_cpu_count_exit_2(tmp_path):
 
 def test_fidelity_with_estimate_scores_the_shipped_fit_and_writes_no_estimate(tmp_path, monkeypatch):
     monkeypatch.setattr(fidelity, "_train", fake_train([]))
-    code, out = run("proxy", "fidelity", "--networks", str(HELD_OUT_NETWORKS), "--estimate", "shipped",
-                    "--only", "MnasNet", "--out", str(tmp_path / "o"), "--no-progress")
+    code, out = run("proxy", "fidelity", "--networks", str(KEPT_ASIDE_NETWORKS), "--estimate", "shipped",
+                    "--only", "MnasNet-A1 1.0", "--out", str(tmp_path / "o"), "--no-progress")
     assert code == 0, out
     assert "proxy+cost+prior (fitted elsewhere)" in out and "cost-only (fitted elsewhere)" in out
     assert "leave-one-out" not in out and not (tmp_path / "o" / "estimate.json").exists()

@@ -63,7 +63,7 @@ def main() -> dict:
     acc = proxies("default", "new_families", "held_out", "kept_aside")
     yardstick, new = load_networks(DEFAULT_NETWORKS), load_networks(PACKAGE_DATA / "imagenet_top1" / "new_families.yaml")
     kept = load_networks(HELD_OUT_NETWORKS) + load_networks(KEPT_ASIDE_NETWORKS)
-    one_a1 = [n for n in kept if n.base != "mnasnet_a1" or n.name == "MnasNet-A1 1.0"]
+    one_a1 = [n for n in kept if n.base != "mnasnet_a1" or n.name == "MnasNet-A1 1.0 r224"]
     # the full V3 networks of the minimalistic comparison are yardstick networks: predicted, never refitted
     full = {n.name: n for n in yardstick if n.name in dict(MINIMALISTIC).values()}
     result = {"networks": {"yardstick": len(yardstick), "new_families": len(new), "kept_aside": len(kept),
