@@ -62,6 +62,10 @@ def test_the_winner_is_the_best_mean_over_seeds_not_the_luckiest_draw(tmp_path, 
     assert confirmed_winner(tmp_path, TRIALS) == 2
     text = "\n".join(confirmation_markdown(c))
     assert "Winner: trial 2, ahead of trial 1" in text and "single-seed ranking had put trial 1 first" in text
+    # the published baseline among the finalists: the winner's margin over it, and that margin's noise
+    v3 = next(f for f in c["finalists"] if f["baseline"])
+    margin = f"{means[2] - v3['mean']:.4f}"
+    assert f"Against mobilenet_v3_large (trial 0): the winner is ahead by {margin} (noise of that margin: +-" in text
 
 
 def test_a_confirmation_resumes_without_retraining(tmp_path, monkeypatch):

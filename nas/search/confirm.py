@@ -177,6 +177,15 @@ def confirmation_markdown(c: dict) -> list[str]:
                      f"(noise of that margin: +-{noise}, one standard error"
                      + ("; within the noise" if c["margin_noise"] is not None and c["margin"] < 2 * c["margin_noise"]
                         else "") + ").")
+    winner = c["finalists"][0]
+    for f in c["finalists"][1:]:
+        if f["baseline"]:  # a published network among the finalists: what the winner must beat
+            noise = _difference_noise(winner, f)
+            within = noise is not None and winner["mean"] - f["mean"] < 2 * noise
+            lines.append(f"Against {f['baseline']} (trial {f['trial']}): the winner is ahead by "
+                         f"{fmt(winner['mean'] - f['mean'])} (noise of that margin: "
+                         f"+-{'unknown' if noise is None else fmt(noise)}, one standard error"
+                         + ("; within the noise" if within else "") + ").")
     if c["winner"] != c["single_seed_winner"]:
         lines.append(f"The single-seed ranking had put trial {c['single_seed_winner']} first.")
     return lines
