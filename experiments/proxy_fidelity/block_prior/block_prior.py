@@ -59,6 +59,21 @@ def scores(nets, pred) -> dict:
     return {"kendall_tau": round(f.kendall_tau, 3), "matched_pairs": round(f.matched_pairs, 3), "mae": round(f.mae, 2)}
 
 
+def ablation_checks(pred: dict[str, float]) -> dict:
+    """The two ablations issue 34 names, from predictions by network name: the V3-Large activation
+    layouts (ordered as published?) and the minimalistic networks' gaps to their full ones."""
+    return {"v3_activation_layouts_ordered": bool(pred[VARIANTS[0]] < pred[VARIANTS[1]] < pred[VARIANTS[2]]),
+            "v3_activation_layouts": {v: round(pred[v], 2) for v in VARIANTS},
+            "minimalistic_gaps": {m: round(pred[m] - pred[f], 2) for m, f in MINIMALISTIC}}
+
+
+def ablation_text(v: dict) -> str:
+    """The printed columns of `ablation_checks`."""
+    return (" / ".join(f"{p:.2f}" for p in v["v3_activation_layouts"].values())
+            + ("  (ordered)" if v["v3_activation_layouts_ordered"] else "  (wrong)") + " | "
+            + " / ".join(f"{g:+.2f}" for g in v["minimalistic_gaps"].values()))
+
+
 def main() -> dict:
     acc = proxies("default", "new_families", "held_out", "kept_aside")
     yardstick, new = load_networks(DEFAULT_NETWORKS), load_networks(PACKAGE_DATA / "imagenet_top1" / "new_families.yaml")
@@ -82,9 +97,7 @@ def main() -> dict:
                                                                         [family(n) for n in fit_set])),
                 "kept_aside": scores(kept, [pred[n.name] for n in kept]),
                 "kept_aside_one_mnasnet_a1": scores(one_a1, [pred[n.name] for n in one_a1]),
-                "v3_activation_layouts_ordered": bool(pred[VARIANTS[0]] < pred[VARIANTS[1]] < pred[VARIANTS[2]]),
-                "v3_activation_layouts": {v: round(pred[v], 2) for v in VARIANTS},
-                "minimalistic_gaps": {m: round(pred[m] - pred[f], 2) for m, f in MINIMALISTIC},
+                **ablation_checks(pred),
                 "kept_aside_predictions": {n.name: round(pred[n.name], 2) for n in kept}}
     return result
 
@@ -102,6 +115,4 @@ if __name__ == "__main__":
         print(f"{k:34} {lo['kendall_tau']:7.3f} {lo['matched_pairs']:6.3f} | {lf['kendall_tau']:8.3f} "
               f"{lf['matched_pairs']:6.3f} {lf['mae']:5.2f} | {ka['kendall_tau']:8.3f} {ka['matched_pairs']:6.3f} "
               f"{ka['mae']:5.2f} | {k1['kendall_tau']:8.3f} {k1['matched_pairs']:6.3f} | "
-              + " / ".join(f"{p:.2f}" for p in v["v3_activation_layouts"].values())
-              + ("  (ordered)" if v["v3_activation_layouts_ordered"] else "  (wrong)") + " | "
-              + " / ".join(f"{g:+.2f}" for g in v["minimalistic_gaps"].values()))
+              + ablation_text(v))

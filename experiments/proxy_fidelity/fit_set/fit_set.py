@@ -48,7 +48,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "block_prior"))
 
-from block_prior import MINIMALISTIC, MODELS, VARIANTS, family, proxies, scores  # noqa: E402
+from block_prior import MINIMALISTIC, MODELS, ablation_checks, ablation_text, family, proxies, scores  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -106,9 +106,7 @@ def main() -> dict:
                 "held_out_on_65": scores(everything, [held[n.name] for n in everything]),
                 "kept_aside": scores(kept, [pred[n.name] for n in kept]),
                 "kept_aside_one_mnasnet_a1": scores(one_a1, [pred[n.name] for n in one_a1]),
-                "v3_activation_layouts_ordered": bool(pred[VARIANTS[0]] < pred[VARIANTS[1]] < pred[VARIANTS[2]]),
-                "v3_activation_layouts": {v: round(pred[v], 2) for v in VARIANTS},
-                "minimalistic_gaps": {m: round(pred[m] - pred[f], 2) for m, f in MINIMALISTIC},
+                **ablation_checks(pred),
                 **({"bands": band_taus(est)} if model.startswith("proxy") else {}),
                 "kept_aside_predictions": {n.name: round(pred[n.name], 2) for n in kept}}
     return result
@@ -130,8 +128,6 @@ if __name__ == "__main__":
               f"{lf['matched_pairs']:6.3f} {lf['mae']:5.2f} | {lc['kendall_tau']:6.3f} {lc['matched_pairs']:6.3f} "
               f"{lc['mae']:5.2f} | {ka['kendall_tau']:8.3f} {ka['matched_pairs']:6.3f} {ka['mae']:5.2f} | "
               f"{k1['kendall_tau']:8.3f} {k1['matched_pairs']:6.3f} | "
-              + " / ".join(f"{p:.2f}" for p in v["v3_activation_layouts"].values())
-              + ("  (ordered)" if v["v3_activation_layouts_ordered"] else "  (wrong)") + " | "
-              + " / ".join(f"{g:+.2f}" for g in v["minimalistic_gaps"].values())
+              + ablation_text(v)
               + ("" if "bands" not in v else " | bands " + "  ".join(
                   f"{b} {s0:.2f}/{s1:.2f}" for b, (s0, s1) in v["bands"].items())))
