@@ -171,21 +171,19 @@ def confirmation_markdown(c: dict) -> list[str]:
     at = (f", trained at rung {c['rung']['rung']}: {c['rung']['images']:,} images x {c['rung']['epochs']} epochs"
           if c.get("rung") else "")
     lines = [f"## Confirmation: the finalists at {len(c['seeds'])} seeds ({unit}{at})", "", *markdown_table(rows), ""]
+    def margin(m: float, noise: float | None) -> str:
+        """ "by M (noise of that margin: +-N, one standard error[; within the noise])." """
+        return (f"by {fmt(m)} (noise of that margin: +-{'unknown' if noise is None else fmt(noise)}, one standard "
+                f"error" + ("; within the noise" if noise is not None and m < 2 * noise else "") + ").")
+
     if "margin" in c:
-        noise = "unknown" if c["margin_noise"] is None else fmt(c["margin_noise"])
-        lines.append(f"Winner: trial {c['winner']}, ahead of trial {c['runner_up']} by {fmt(c['margin'])} "
-                     f"(noise of that margin: +-{noise}, one standard error"
-                     + ("; within the noise" if c["margin_noise"] is not None and c["margin"] < 2 * c["margin_noise"]
-                        else "") + ").")
+        lines.append(f"Winner: trial {c['winner']}, ahead of trial {c['runner_up']} "
+                     + margin(c["margin"], c["margin_noise"]))
     winner = c["finalists"][0]
     for f in c["finalists"][1:]:
         if f["baseline"]:  # a published network among the finalists: what the winner must beat
-            noise = _difference_noise(winner, f)
-            within = noise is not None and winner["mean"] - f["mean"] < 2 * noise
-            lines.append(f"Against {f['baseline']} (trial {f['trial']}): the winner is ahead by "
-                         f"{fmt(winner['mean'] - f['mean'])} (noise of that margin: "
-                         f"+-{'unknown' if noise is None else fmt(noise)}, one standard error"
-                         + ("; within the noise" if within else "") + ").")
+            lines.append(f"Against {f['baseline']} (trial {f['trial']}): the winner is ahead "
+                         + margin(winner["mean"] - f["mean"], _difference_noise(winner, f)))
     if c["winner"] != c["single_seed_winner"]:
         lines.append(f"The single-seed ranking had put trial {c['single_seed_winner']} first.")
     return lines

@@ -59,6 +59,19 @@ def scores(nets, pred) -> dict:
     return {"kendall_tau": round(f.kendall_tau, 3), "matched_pairs": round(f.matched_pairs, 3), "mae": round(f.mae, 2)}
 
 
+def one_mnasnet_a1(kept) -> list:
+    """`kept` with the MnasNet-A1 grid cut to its 1.0 r224 network."""
+    return [n for n in kept if n.base != "mnasnet_a1" or n.name == "MnasNet-A1 1.0 r224"]
+
+
+def kept_aside_checks(kept, pred: dict[str, float]) -> dict:
+    """Scores on the kept-aside networks (all, and with one MnasNet-A1) and the two ablations, from
+    predictions by network name."""
+    one_a1 = one_mnasnet_a1(kept)
+    return {"kept_aside": scores(kept, [pred[n.name] for n in kept]),
+            "kept_aside_one_mnasnet_a1": scores(one_a1, [pred[n.name] for n in one_a1]), **ablation_checks(pred)}
+
+
 def ablation_checks(pred: dict[str, float]) -> dict:
     """The two ablations issue 34 names, from predictions by network name: the V3-Large activation
     layouts (ordered as published?) and the minimalistic networks' gaps to their full ones."""
@@ -78,7 +91,7 @@ def main() -> dict:
     acc = proxies("default", "new_families", "held_out", "kept_aside")
     yardstick, new = load_networks(DEFAULT_NETWORKS), load_networks(PACKAGE_DATA / "imagenet_top1" / "new_families.yaml")
     kept = load_networks(HELD_OUT_NETWORKS) + load_networks(KEPT_ASIDE_NETWORKS)
-    one_a1 = [n for n in kept if n.base != "mnasnet_a1" or n.name == "MnasNet-A1 1.0 r224"]
+    one_a1 = one_mnasnet_a1(kept)
     # the full V3 networks of the minimalistic comparison are yardstick networks: predicted, never refitted
     full = {n.name: n for n in yardstick if n.name in dict(MINIMALISTIC).values()}
     result = {"networks": {"yardstick": len(yardstick), "new_families": len(new), "kept_aside": len(kept),
@@ -95,9 +108,7 @@ def main() -> dict:
                 "leave_one_out": scores(fit_set, cross_validated(model, fit_set, p(fit_set), [n.name for n in fit_set])),
                 "leave_one_family_out": scores(fit_set, cross_validated(model, fit_set, p(fit_set),
                                                                         [family(n) for n in fit_set])),
-                "kept_aside": scores(kept, [pred[n.name] for n in kept]),
-                "kept_aside_one_mnasnet_a1": scores(one_a1, [pred[n.name] for n in one_a1]),
-                **ablation_checks(pred),
+                **kept_aside_checks(kept, pred),
                 "kept_aside_predictions": {n.name: round(pred[n.name], 2) for n in kept}}
     return result
 

@@ -48,7 +48,8 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "block_prior"))
 
-from block_prior import MINIMALISTIC, MODELS, ablation_checks, ablation_text, family, proxies, scores  # noqa: E402
+from block_prior import (MINIMALISTIC, MODELS, ablation_text, family, kept_aside_checks,  # noqa: E402
+                         one_mnasnet_a1, proxies, scores)
 
 import numpy as np  # noqa: E402
 
@@ -81,7 +82,7 @@ def main() -> dict:
     acc = proxies("kept_aside", "fit")
     yardstick, new = load_networks(DEFAULT_NETWORKS), load_networks(NEW_FAMILY_NETWORKS)
     kept = load_networks(KEPT_ASIDE_NETWORKS) + load_networks(HELD_OUT_NETWORKS)
-    one_a1 = [n for n in kept if n.base != "mnasnet_a1" or n.name == "MnasNet-A1 1.0 r224"]
+    one_a1 = one_mnasnet_a1(kept)
     everything = yardstick + new
     full = [n for n in yardstick if n.name in dict(MINIMALISTIC).values()]  # predicted, never refitted
     fit_sets = {"yardstick": yardstick,
@@ -104,9 +105,7 @@ def main() -> dict:
                 "leave_one_out": scores(fit_set, cross_validated(model, fit_set, p(fit_set), [n.name for n in fit_set])),
                 "leave_one_family_out": scores(fit_set, lofo),
                 "held_out_on_65": scores(everything, [held[n.name] for n in everything]),
-                "kept_aside": scores(kept, [pred[n.name] for n in kept]),
-                "kept_aside_one_mnasnet_a1": scores(one_a1, [pred[n.name] for n in one_a1]),
-                **ablation_checks(pred),
+                **kept_aside_checks(kept, pred),
                 **({"bands": band_taus(est)} if model.startswith("proxy") else {}),
                 "kept_aside_predictions": {n.name: round(pred[n.name], 2) for n in kept}}
     return result
