@@ -8,7 +8,7 @@ import click
 
 from nas.cli_common import print_json, print_table
 from nas.recipe import MAX_SEED
-from nas.search.config import (AUTO_RESOLUTION, AUTO_SCORE, AUTO_WORKERS, CONFIRM_BY, ENGINES, EVALUATORS,
+from nas.search.config import (AUTO_COUNT, AUTO_RESOLUTION, AUTO_SCORE, AUTO_WORKERS, CONFIRM_BY, ENGINES, EVALUATORS,
                                OBJECTIVES, PRUNERS, SAMPLERS, SCHEDULERS, SCORES)
 from nas.search.config import SearchConfig as Defaults  # the settings' defaults, declared there once
 
@@ -47,16 +47,19 @@ from nas.search.config import SearchConfig as Defaults  # the settings' defaults
 @click.option("--confirm", default=Defaults.confirm, show_default=True, type=click.IntRange(min=0),
               help="Finalists (the best trials within budget, plus the best baseline) retrained at more "
                    "seeds before the winner is named; 0: name the single-seed winner.")
-@click.option("--confirm-seeds", default=Defaults.confirm_seeds, show_default=True, type=click.IntRange(min=1),
-              help="More seeds each finalist is trained at; the winner has the best mean.")
+@click.option("--confirm-seeds", default=AUTO_COUNT, show_default=True,
+              help="More seeds each finalist is trained at; the winner has the best mean. auto: 1 after rungs "
+                   "(the top rung's training is the first seed), else 2.")
 @click.option("--confirm-by", type=click.Choice(CONFIRM_BY), default=Defaults.confirm_by, show_default=True,
               help="What names the winner among the finalists: the run's score (with the default, the ImageNet "
                    "estimate), or their proxy accuracy alone (the trained signal, which orders networks of equal "
                    "latency better: experiments/truth/README.md).")
-@click.option("--rungs", default=Defaults.rungs, show_default=True, type=int,
+@click.option("--rungs", default=AUTO_COUNT, show_default=True,
               help="After the trials, successive halving over the training budget: the best 1/ETA of the "
                    "completed trials within budget (plus the best baseline) trained again with ETA x the "
-                   "images (then epochs), up to this many rungs; the winner comes from the top rung. 0: off.")
+                   "images (then epochs), up to this many rungs; the winner comes from the top rung. 0: off. "
+                   "auto: 2 with --score proxy (winners that hold up at 20x training: "
+                   "experiments/proxy_winner), else 0.")
 @click.option("--eta", default=Defaults.eta, show_default=True, type=int,
               help="Rung factor: each rung keeps 1/ETA of the trials and trains them with ETA x the budget.")
 @click.option("--evaluator", type=click.Choice(EVALUATORS), default=Defaults.evaluator, show_default=True,
@@ -91,8 +94,8 @@ def search(target, budget, space_path, resolution, trials, time_limit, dataset, 
     from nas.recipe import load_recipe, recipe_to_dict
     from nas.search import (SearchConfig, holding_run_folder, ignored_settings, parse_budget, parse_duration,
                             prepare, run_search)
-    from nas.search.config import parse_resolution, parse_workers
-    from nas.search.policy import resolve_score
+    from nas.search.config import parse_auto_count, parse_resolution, parse_workers
+    from nas.search.policy import resolve_rungs, resolve_score
     from nas.space import DEFAULT_SPACE
 
     from nas.latency.predict import require_here
@@ -107,11 +110,11 @@ def search(target, budget, space_path, resolution, trials, time_limit, dataset, 
                           objective=objective, pruner=pruner, workers=parse_workers(workers), storage=storage,
                           engine=engine,
                           ray_address=ray_address, scheduler=scheduler, study=study, score=score,
-                          trials_per_gpu=trials_per_gpu, confirm=confirm, confirm_seeds=confirm_seeds,
-                          confirm_by=confirm_by,
-                          rungs=rungs, eta=eta, evaluator=evaluator, supernet=supernet,
+                          trials_per_gpu=trials_per_gpu, confirm=confirm,
+                          confirm_seeds=parse_auto_count(confirm_seeds, "--confirm-seeds"), confirm_by=confirm_by,
+                          rungs=parse_auto_count(rungs, "--rungs"), eta=eta, evaluator=evaluator, supernet=supernet,
                           resolution=parse_resolution(resolution))
-    resolved = resolve_score(config)
+    resolved = resolve_score(resolve_rungs(config))  # rungs first: `auto` follows the score as asked
     fell_back = config.score == AUTO_SCORE and resolved.score == "proxy"
     config = resolved
     asked, given = config, _given_settings(click.get_current_context())

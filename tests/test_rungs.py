@@ -144,6 +144,50 @@ def test_the_finalists_are_confirmed_with_the_top_rungs_recipe(tmp_path, trained
 
 
 
+@pytest.fixture()
+def fake_search(monkeypatch) -> list:
+    """Replace the search itself (not its checks) with a stub recording the config it got."""
+    import nas.search
+
+    ran = []
+    monkeypatch.setattr(nas.search, "run_search", lambda config, progress=True: ran.append(config) or {})
+    return ran
+
+
+@pytest.mark.parametrize("extra, rungs, seeds", [
+    ((), 0, 2),                                              # the estimate: no rungs, 2 more seeds
+    (("--score", "proxy"), 2, 1),                            # proxy accuracy: 2 rungs, 1 more seed at the top
+    (("--score", "proxy", "--rungs", "0"), 0, 2),
+    (("--score", "proxy", "--confirm-seeds", "3"), 2, 3),
+    (("--rungs", "1"), 1, 1),
+    (("--score", "imagenet-estimate", "--confirm-seeds", "auto", "--rungs", "auto"), 0, 2)])
+def test_rungs_and_confirm_seeds_auto_follow_the_score_asked_for(tmp_path, fake_search, extra, rungs, seeds):
+    code, text = search("--budget", "60ms", "--out", str(tmp_path / "run"), "--json", *extra)
+    assert code == 0, text
+    (config,) = fake_search
+    assert (config.rungs, config.confirm_seeds) == (rungs, seeds)
+    saved = (tmp_path / "run" / "config.yaml").read_text()
+    assert f"rungs: {rungs}\n" in saved and f"confirm_seeds: {seeds}\n" in saved
+
+
+def test_a_resumed_proxy_search_keeps_its_rungs_and_their_seeds(tmp_path, fake_search):
+    out = str(tmp_path / "run")
+    assert search("--budget", "60ms", "--out", out, "--json", "--score", "proxy")[0] == 0
+    code, text = search("--budget", "60ms", "--out", out, "--json", "--resume")
+    assert code == 0, text
+    assert (fake_search[-1].rungs, fake_search[-1].confirm_seeds) == (2, 1)
+    code, text = search("--budget", "60ms", "--out", out, "--json", "--resume", "--rungs", "0")
+    assert code == 0, text
+    assert (fake_search[-1].rungs, fake_search[-1].confirm_seeds) == (0, 2)
+
+
+@pytest.mark.parametrize("flag", ["--rungs", "--confirm-seeds"])
+def test_a_rung_count_that_is_not_a_number_is_one_line_exit_2(tmp_path, fake_search, flag):
+    code, text = search("--budget", "60ms", flag, "two", "--out", str(tmp_path / "run"))
+    assert code == 2 and f"{flag} 'two' is not allowed; expected auto or an integer" in text
+    assert not (tmp_path / "run").exists() and fake_search == []
+
+
 @pytest.mark.parametrize("flag, value, allowed", [("--rungs", "-1", "from 0 to 5"), ("--rungs", "6", "from 0 to 5"),
                                                    ("--eta", "1", "from 2 to 10")])
 def test_a_bad_rung_setting_is_one_line_exit_2_and_writes_nothing(tmp_path, flag, value, allowed):

@@ -51,17 +51,20 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
     when the search started), with this command's trial count, time limit, worker count (`auto`
     made a count for the saved recipe: `nas.search.config.auto_workers`), confirmation and Ray
     address (a resumed run may join a restarted or moved cluster), and the rungs (`rungs`,
-    `eta`) this command gives, else the saved ones (so `--resume` alone finishes a run's rungs). Without `resume`, every other setting the command gives (`given`: setting names
+    `eta`) this command gives, else the saved ones (so `--resume` alone finishes a run's rungs); `--rungs
+    auto` follows the score the command asks for and `--confirm-seeds auto` the rungs the run ends up
+    with (`nas.search.policy.resolve_rungs`, `resolve_confirm_seeds`). Without `resume`, every other setting the command gives (`given`: setting names
     such as `sampler` or `recipe.epochs`, see `only_given`; None: all of them) must equal the
     saved one, so rerunning the same command, or a shorter one, continues; a difference is
     refused naming the settings.
     A damaged config.yaml or study, a study of another search, and an `--out` that is a file or
     a read-only folder are refused too; nothing in the folder is changed then."""
-    from nas.search.policy import check_score, resolve_resolution, resolve_score
+    from nas.search.policy import (check_score, resolve_confirm_seeds, resolve_resolution, resolve_rungs,
+                                   resolve_score)
     from nas.search.study import ensure_study
     from nas.train import check_data
 
-    config = resolve_resolution(resolve_score(config))
+    config = resolve_resolution(resolve_score(resolve_rungs(config)))
     out = Path(config.out)
     check_out_folder(out)
     if (out / "config.yaml").exists():
@@ -71,7 +74,7 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
                           trials_per_gpu=config.trials_per_gpu, confirm=config.confirm,
                           confirm_seeds=config.confirm_seeds, confirm_by=config.confirm_by,
                           **{k: getattr(config, k) for k in ("rungs", "eta") if given is None or k in given})
-        resumed = resolve_workers(resolve_resolution(resumed))
+        resumed = resolve_confirm_seeds(resolve_workers(resolve_resolution(resumed)))
         diffs = ignored_settings(saved, config, given)
         if diffs and not resume:
             raise NasError(f"{out} already holds a search with other settings: {'; '.join(diffs)}; "
@@ -87,7 +90,7 @@ def prepare(config: SearchConfig, resume: bool, given: Collection[str] | None = 
         return resumed, True
     if resume:
         raise NasError(f"--resume: {out} holds no search to resume (no config.yaml)")
-    config = resolve_workers(_with_study_name(config))
+    config = resolve_confirm_seeds(resolve_workers(_with_study_name(config)))
     config.check()
     check_workers(config)
     space = config.search_space()

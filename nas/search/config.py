@@ -35,6 +35,7 @@ MAX_RUNGS = 5  # --rungs: rung 5 at eta 3 trains 243x rung 0's budget, hours a n
 MAX_ETA = 10
 MAX_RAY_WORKERS = 1024  # trials at once on a Ray cluster (Tune also caps at the free CPUs)
 AUTO_WORKERS = "auto"  # `nas search --workers` default: as many workers as keep this machine busy
+AUTO_COUNT = "auto"  # `nas search --rungs` / `--confirm-seeds` default: made counts by nas.search.policy
 
 
 def parse_budget(text: str | float) -> float:
@@ -135,11 +136,11 @@ class SearchConfig:
     score: str = AUTO_SCORE  # made concrete by nas.search.policy.resolve_score before it is stored
     trials_per_gpu: int = 1
     confirm: int = 3  # finalists retrained before the winner is named (0: none); nas.search.confirm
-    confirm_seeds: int = 2  # more seeds each finalist is trained at
+    confirm_seeds: int | str = 2  # more seeds each finalist is trained at (AUTO_COUNT: nas.search.policy)
     confirm_by: str = "score"  # the finalists compared by the run's score, or by their proxy accuracy alone
     evaluator: str = "train"  # train every candidate, or score it as a subnet of `supernet` (nas.supernet)
     supernet: str | None = None  # the folder `nas supernet train` wrote (--evaluator supernet)
-    rungs: int = 0  # rungs of successive halving over the training budget after the trials (0: none); nas.search.rungs
+    rungs: int | str = 0  # rungs of successive halving after the trials (0: none; AUTO_COUNT: nas.search.policy); nas.search.rungs
     eta: int = 3  # each rung keeps 1/eta of the trials and trains them with eta x the budget
     # The rho choices searched: a tuple of the space's, None for all of them, AUTO_RESOLUTION until
     # nas.search.policy.resolve_resolution makes it one of those (before it is stored).
@@ -209,8 +210,8 @@ class SearchConfig:
         if self.confirm < 0:
             raise NasError(f"--confirm {self.confirm} is not allowed; expected an integer >= 0 (0: name the "
                            f"single-seed winner)")
-        if self.confirm_seeds < 1:
-            raise NasError(f"--confirm-seeds {self.confirm_seeds} is not allowed; expected an integer >= 1")
+        if isinstance(self.confirm_seeds, bool) or not isinstance(self.confirm_seeds, int) or self.confirm_seeds < 1:
+            raise NasError(f"--confirm-seeds {short(self.confirm_seeds)} is not allowed; expected an integer >= 1")
         if isinstance(self.rungs, bool) or not isinstance(self.rungs, int) or not 0 <= self.rungs <= MAX_RUNGS:
             raise NasError(f"--rungs {short(self.rungs)} is not allowed; expected an integer from 0 to {MAX_RUNGS} "
                            f"(0: no rungs, the trials' own training decides)")
@@ -281,6 +282,16 @@ def parse_workers(text: str | int) -> int | str:
     if workers < 1:
         raise NasError(f"--workers {str(text)[:40]!r} is not allowed; expected {AUTO_WORKERS} or an integer >= 1")
     return workers
+
+
+def parse_auto_count(text: str | int, flag: str) -> int | str:
+    """`--rungs` / `--confirm-seeds`: AUTO_COUNT, or an integer (its range is `SearchConfig.check`'s)."""
+    if str(text).strip() == AUTO_COUNT:
+        return AUTO_COUNT
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        raise NasError(f"{flag} {str(text)[:40]!r} is not allowed; expected {AUTO_COUNT} or an integer") from None
 
 
 def resolve_workers(config: SearchConfig) -> SearchConfig:
