@@ -162,9 +162,10 @@ def resolve_resolution(config):
 
 # `--rungs auto` with `--score proxy`. Measured in experiments/proxy_winner (CIFAR-10, Pixel 60 ms,
 # each winner and MobileNetV3-Large trained 20x longer, 2 judge seeds): the winners of three
-# search seeds named after two rungs ended +1.8, +0.1 and +1.6 points from V3-Large; named at the
-# search's own short training (at rho 224), -0.8 and +0.8. The searches took 23-29 minutes on 2
-# cores with the default recipe, against 10-12 without rungs.
+# search seeds named after two rungs ended +1.8, +0.1 and +1.6 points from V3-Large, and the first
+# search run with this default -0.7 (mean +0.7); named at the search's own short training (at rho
+# 224), -0.8 and +0.8 (mean 0.0). The searches took 23-29 minutes on 2 cores with the default
+# recipe, against 10-12 without rungs.
 PROXY_RUNGS = 2
 
 

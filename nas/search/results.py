@@ -149,8 +149,8 @@ LOW_RHO_CAUTION = (
 NO_RUNGS_NOTE = (
     "Ranked by proxy accuracy without rungs: the finalists were compared at the search's own short "
     "training. In experiments/proxy_winner (CIFAR-10, Pixel 60 ms), four winners named that way ended "
-    "-2.7 to +3.7 points from MobileNetV3-Large when both were trained 20x longer; the three named after "
-    "two rungs (`--rungs 2 --confirm-seeds 1`) +1.8, +0.1 and +1.6. `nas search --budget {budget}ms --out {out} "
+    "-2.7 to +3.7 points from MobileNetV3-Large when both were trained 20x longer; the four named after "
+    "two rungs (`--rungs 2 --confirm-seeds 1`) +1.8, +0.1, +1.6 and -0.7. `nas search --budget {budget}ms --out {out} "
     "--rungs 2 --confirm-seeds 1 --resume` adds them to this run (about 15 minutes on 2 cores at the default recipe).")
 
 
