@@ -6,7 +6,9 @@ into the `build(arch)` network, BatchNorm recalibrated) on the validation split 
 a search sees; timed) and on the test split (10,000 images, as the truth's trained recipes are
 scored), after one untimed evaluation has loaded the data. The "supernet (test)" score is the
 "supernet" row of `nas proxy truth score FOLDER --truth LABEL --proxy ... --supernet DIR`, written
-here instead of into the truth folder. Wall seconds depend on what else the machine runs; process
+here instead of into the truth folder. A network the supernet does not hold (MobileNetV1's "ds"
+blocks, a stage deeper than the space's) is named on stderr and left out of the supernet's rows
+(scores.json: "not_subnets"), whose tau is then over the others. Wall seconds depend on what else the machine runs; process
 CPU seconds and the load average are kept.
 
     python benchmarks/bench_supernet.py runs/supernet-c10 --truth-folder experiments/truth/pixel-40-60 \
@@ -24,6 +26,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from nas.errors import NasError
 from nas.proxy.truth import compare, load_truth, score_truth
 from nas.supernet import SubnetEvaluator
 from nas.supernet.train import HISTORY
@@ -39,11 +42,21 @@ def main(supernet_dir: str, truth_folder: str, truth_label: str, proxy_labels: t
     """Score every truth network on the supernet; write subnets.csv, scores.json, history.json to OUT."""
     truth = load_truth(truth_folder)
     evaluator = SubnetEvaluator(supernet_dir)
-    evaluator.accuracy(truth.networks[0].arch)  # untimed: loads and decodes the data
-    evaluator.accuracy(truth.networks[0].arch, test=True)
+    subnets, outside = [], []  # a network the supernet does not hold (a "ds" block, a deeper stage) is left out
+    for net in truth.networks:
+        try:
+            evaluator.subnet(net.arch)
+            subnets.append(net)
+        except NasError as e:
+            outside.append(net.name)
+            click.echo(f"left out: {e}", err=True)
+    if not subnets:
+        raise click.ClickException(f"no network of {truth_folder} is a subnet of {supernet_dir}")
+    evaluator.accuracy(subnets[0].arch)  # untimed: loads and decodes the data
+    evaluator.accuracy(subnets[0].arch, test=True)
     load_before = os.getloadavg()[0]
     rows = []
-    for net in truth.networks:
+    for net in subnets:
         start, cpu = time.perf_counter(), time.process_time()
         accuracy = evaluator.accuracy(net.arch)
         rows.append({"name": net.name, "origin": net.origin, "supernet_val_accuracy": accuracy,
@@ -51,7 +64,7 @@ def main(supernet_dir: str, truth_folder: str, truth_label: str, proxy_labels: t
                      "cpu_seconds": round(time.process_time() - cpu, 3),
                      "supernet_test_accuracy": evaluator.accuracy(net.arch, test=True)})
     result = score_truth(truth, truth_label, proxy_labels)
-    names = list(result["truth"])
+    names = [n for n in result["truth"] if n not in outside]  # the supernet's rows: its subnets only
     truth_acc = [result["truth"][n] / 100 for n in names]
     for split in ("test", "val"):  # test: as the trained recipes are scored; val: what a search sees
         by_name = {r["name"]: r[f"supernet_{split}_accuracy"] for r in rows}
@@ -59,7 +72,7 @@ def main(supernet_dir: str, truth_folder: str, truth_label: str, proxy_labels: t
     for r in rows:
         r["truth_test_accuracy_%"] = result["truth"].get(r["name"])
     table = pd.DataFrame(rows)
-    result["supernet"] = {"folder": supernet_dir, "epochs": evaluator.trained.finished,
+    result["supernet"] = {"folder": supernet_dir, "epochs": evaluator.trained.finished, "not_subnets": outside,
                           "mean_eval_seconds": round(float(table.seconds.mean()), 3),
                           "mean_eval_cpu_seconds": round(float(table.cpu_seconds.mean()), 3),
                           "load_average_before_after": [load_before, os.getloadavg()[0]]}
