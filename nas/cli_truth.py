@@ -121,6 +121,9 @@ def score(folder: str, truth_label: str, proxy_labels: tuple[str, ...], min_seed
     click.echo(f"truth: {truth_label}, mean test accuracy over seeds {result['truth_seeds']} "
                f"(networks with at least {result['min_seeds']}), {result['networks']} networks")
     print_table(rows, _COMPARE_COLUMNS)
+    if result.get("not_subnets"):
+        click.echo(f"supernet: {len(result['not_subnets'])} networks are not subnets of {supernet_dir} and are left "
+                   f"out of its row: {', '.join(result['not_subnets'])}")
     if result["other_seeds"]:
         click.echo("\nagainst the truth of the other seeds only (a recipe and the truth at one seed share "
                    "initial weights, validation split and part of the images):")

@@ -281,8 +281,11 @@ def compare(score: Sequence[float], truth: Sequence[float], k: int = TOP_K) -> d
     """How `score` orders networks against `truth` (both higher = better): Kendall tau-b,
     Spearman, share of pairs with distinct truth ordered right (score ties count 1/2), overlap of
     the top k (0..1), and regret: truth of the best network minus truth of the score's pick, in
-    points (truth in 0..1 -> percentage points)."""
+    points (truth in 0..1 -> percentage points). A network whose score is NaN (not scored: a
+    network the supernet does not hold) is left out; `networks` counts the others."""
     s, t = np.asarray(score, float), np.asarray(truth, float)
+    scored = ~np.isnan(s)
+    s, t = s[scored], t[scored]
     n = len(s)
     if n < 3 or np.ptp(s) == 0:
         return {"networks": n, "kendall_tau": None, "spearman": None, "pairs": None, "top_k": None,
@@ -341,11 +344,19 @@ def proxy_scores(nets: Sequence[TruthNetwork], per_seed: dict[int, dict[str, flo
 def supernet_scores(nets: Sequence[TruthNetwork], folder: str | Path) -> dict[str, list[float]]:
     """{"supernet": the validation accuracy (0..1) of every network as a subnet of the supernet in
     `folder`, as a search would rank it, like the trained recipes' rows} (nas.supernet.SubnetEvaluator:
-    weights sliced out, BatchNorm recalibrated)."""
+    weights sliced out, BatchNorm recalibrated). A network the supernet does not hold (MobileNetV1's
+    "ds" blocks, a stage deeper than the space's) gets NaN, which `compare` leaves out."""
     from nas.supernet import SubnetEvaluator
 
     evaluator = SubnetEvaluator(folder)
-    return {"supernet": [evaluator.accuracy(n.arch) for n in nets]}
+
+    def accuracy(net: TruthNetwork) -> float:
+        try:
+            return evaluator.accuracy(net.arch)
+        except NasError:
+            return float("nan")
+
+    return {"supernet": [accuracy(n) for n in nets]}
 
 
 def load_label_recipe(truth: Truth, label: str) -> Recipe:
@@ -383,8 +394,10 @@ def score_truth(truth: Truth, truth_label: str, proxy_labels: Sequence[str] = ()
     scores = dict(free_scores(nets))
     for lab, acc in proxies.items():
         scores.update(proxy_scores(nets, acc, lab, load_label_recipe(truth, lab)))
+    not_subnets = None
     if supernet is not None:
         scores.update(supernet_scores(nets, supernet))
+        not_subnets = [n.name for n, a in zip(nets, scores["supernet"]) if np.isnan(a)]
     seeds = sorted(per_seed)
     noise = None
     if len(seeds) > 1:
@@ -393,6 +406,7 @@ def score_truth(truth: Truth, truth_label: str, proxy_labels: Sequence[str] = ()
     return {"truth_label": truth_label, "truth_seeds": seeds, "min_seeds": need, "networks": len(nets),
             "truth": {n.name: round(100 * v, 3) for n, v in zip(nets, t)},
             "noise": noise, "scores": {k: compare(v, t) for k, v in scores.items()},
+            **({"not_subnets": not_subnets} if not_subnets else {}),
             "other_seeds": _other_seeds(per_seed, proxies, nets)}
 
 

@@ -69,4 +69,28 @@ def test_truth_score_adds_the_supernet_row(monkeypatch):
     result = score_truth(truth, "long", supernet="sn-folder")
     nets = [n for n in truth.networks if n.name in result["truth"]]
     expected = compare([len(n.arch.blocks) / 100 for n in nets], [result["truth"][n.name] / 100 for n in nets])
-    assert result["scores"]["supernet"] == expected
+    assert result["scores"]["supernet"] == expected and "not_subnets" not in result
+
+
+def test_truth_score_leaves_out_the_networks_the_supernet_does_not_hold(monkeypatch):
+    from nas.errors import NasError
+
+    class FakeEvaluator:
+        def __init__(self, folder):
+            pass
+
+        def accuracy(self, arch, test=False):
+            if arch.name.startswith("mobilenet"):
+                raise NasError(f"{arch.name}: not a subnet")
+            return len(arch.blocks) / 100 + sum(b.kernel for b in arch.blocks) / 1e4
+
+    import nas.supernet
+
+    monkeypatch.setattr(nas.supernet, "SubnetEvaluator", FakeEvaluator)
+    truth = load_truth(TRUTH)
+    result = score_truth(truth, "long", supernet="sn-folder")
+    kept = [n for n in truth.networks if n.name in result["truth"] and not n.arch.name.startswith("mobilenet")]
+    assert result["not_subnets"] and len(kept) == result["networks"] - len(result["not_subnets"])
+    expected = compare([FakeEvaluator(None).accuracy(n.arch) for n in kept],
+                       [result["truth"][n.name] / 100 for n in kept])
+    assert result["scores"]["supernet"] == expected and expected["networks"] == len(kept)
