@@ -42,33 +42,31 @@ def main(supernet_dir: str, truth_folder: str, truth_label: str, proxy_labels: t
     """Score every truth network on the supernet; write subnets.csv, scores.json, history.json to OUT."""
     truth = load_truth(truth_folder)
     evaluator = SubnetEvaluator(supernet_dir)
-    subnets, outside = [], []  # a network the supernet does not hold (a "ds" block, a deeper stage) is left out
+    load_before = os.getloadavg()[0]
+    rows, outside = [], []  # outside: the networks the supernet does not hold (a "ds" block, a deeper stage)
     for net in truth.networks:
         try:
-            evaluator.subnet(net.arch)
-            subnets.append(net)
+            if not rows:  # untimed: the first evaluation loads and decodes the data
+                evaluator.accuracy(net.arch)
+                evaluator.accuracy(net.arch, test=True)
+            start, cpu = time.perf_counter(), time.process_time()
+            accuracy = evaluator.accuracy(net.arch)
         except NasError as e:
             outside.append(net.name)
             click.echo(f"left out: {e}", err=True)
-    if not subnets:
-        raise click.ClickException(f"no network of {truth_folder} is a subnet of {supernet_dir}")
-    evaluator.accuracy(subnets[0].arch)  # untimed: loads and decodes the data
-    evaluator.accuracy(subnets[0].arch, test=True)
-    load_before = os.getloadavg()[0]
-    rows = []
-    for net in subnets:
-        start, cpu = time.perf_counter(), time.process_time()
-        accuracy = evaluator.accuracy(net.arch)
+            continue
         rows.append({"name": net.name, "origin": net.origin, "supernet_val_accuracy": accuracy,
                      "seconds": round(time.perf_counter() - start, 3),
                      "cpu_seconds": round(time.process_time() - cpu, 3),
                      "supernet_test_accuracy": evaluator.accuracy(net.arch, test=True)})
+    if not rows:
+        raise click.ClickException(f"no network of {truth_folder} is a subnet of {supernet_dir}")
     result = score_truth(truth, truth_label, proxy_labels)
-    names = [n for n in result["truth"] if n not in outside]  # the supernet's rows: its subnets only
+    names = list(result["truth"])
     truth_acc = [result["truth"][n] / 100 for n in names]
     for split in ("test", "val"):  # test: as the trained recipes are scored; val: what a search sees
-        by_name = {r["name"]: r[f"supernet_{split}_accuracy"] for r in rows}
-        result["scores"][f"supernet ({split})"] = compare([by_name[n] for n in names], truth_acc)
+        by_name = {r["name"]: r[f"supernet_{split}_accuracy"] for r in rows}  # NaN, left out: not a subnet
+        result["scores"][f"supernet ({split})"] = compare([by_name.get(n, float("nan")) for n in names], truth_acc)
     for r in rows:
         r["truth_test_accuracy_%"] = result["truth"].get(r["name"])
     table = pd.DataFrame(rows)

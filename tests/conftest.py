@@ -93,6 +93,16 @@ def tiny_recipe(tmp_path) -> str:
     return str(path)
 
 
+@pytest.fixture()
+def fake_search(monkeypatch) -> list:
+    """Replace the search itself (not its checks) with a stub recording the SearchConfig it got."""
+    import nas.search
+
+    ran = []
+    monkeypatch.setattr(nas.search, "run_search", lambda config, progress=True: ran.append(config) or {"stub": True})
+    return ran
+
+
 def search_cli(*args) -> tuple[int, str]:
     """`nas search ARGS` in-process with one worker and no progress bar: (exit code, output + stderr)."""
     from click.testing import CliRunner

@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from nas.cli import main
 from nas.errors import NasError
 from nas.recipe import MAX_SEED
-from nas.search import SearchConfig, holding_run_folder
+from nas.search import holding_run_folder
 from conftest import FIXTURES, TINY_RECIPE_FILE
 from test_storage import postgres_url  # noqa: F401  the throwaway PostgreSQL server (slow tests)
 
@@ -51,16 +51,6 @@ def one_line_refusal(code: int, stderr: str, *words: str, exit_code: int = 2) ->
 def search_cli(out: Path, *extra: str):
     return invoke("search", "--budget", "60ms", "--recipe", TINY, "--out", str(out), "--trials", "1",
                   "--no-progress", "--json", *extra)
-
-
-@pytest.fixture()
-def fake_search(monkeypatch) -> list[SearchConfig]:
-    """Replace the search itself (not its checks) with a stub recording the config it got."""
-    import nas.search
-
-    ran: list[SearchConfig] = []
-    monkeypatch.setattr(nas.search, "run_search", lambda config, progress=True: ran.append(config) or {"stub": True})
-    return ran
 
 
 # ---------------------------------------------------------------- 1. output paths

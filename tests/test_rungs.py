@@ -144,16 +144,6 @@ def test_the_finalists_are_confirmed_with_the_top_rungs_recipe(tmp_path, trained
 
 
 
-@pytest.fixture()
-def fake_search(monkeypatch) -> list:
-    """Replace the search itself (not its checks) with a stub recording the config it got."""
-    import nas.search
-
-    ran = []
-    monkeypatch.setattr(nas.search, "run_search", lambda config, progress=True: ran.append(config) or {})
-    return ran
-
-
 @pytest.mark.parametrize("extra, rungs, seeds", [
     ((), 0, 2),                                              # the estimate: no rungs, 2 more seeds
     (("--score", "proxy"), 2, 1),                            # proxy accuracy: 2 rungs, 1 more seed at the top
